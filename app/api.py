@@ -1,0 +1,362 @@
+"""The public Python API: what ML engineers script against. Small, documented, stable.
+
+    from app import api
+    project = api.open_project("labels.db")            # or "postgresql://user@host/db"
+    ids = project.import_data(["/mnt/studies/ct1"])     # registers files in place, never copies pixels
+    project.upload_annotations(ids[0], [{"kind": "box", "label": "lesion", "frame": 3,
+                                         "box": [10, 20, 60, 80]}], source="model:lesion@2", confidence=0.8)
+    project.annotations(ids[0], frame=3)
+
+Annotations go in and come out as the plain dicts of DESIGN.md; no SQL is ever needed.
+Every error raised on purpose is an :class:`app.core.errors.SitelabelError` with a message
+meant for people.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from app.config import SiteConfig, current_user_name, load_site_config
+from app.core.annotations import HUMAN, Annotation
+from app.core.errors import NotFoundError, SitelabelError, ValidationError
+from app.core.ontology import Ontology
+from app.core.records import Asset, ProjectSettings, Role, User
+from app.core.records import Project as ProjectRecord
+
+if TYPE_CHECKING:
+    from app.ingest.watcher import FolderWatcher
+    from app.sources import Source
+    from app.storage import Database
+    from app.workflow.importing import ImportReport
+    from app.workflow.upkeep import AssetCheck
+
+Progress = Callable[[int, int], bool | None]
+
+__all__ = [
+    "NotFoundError",
+    "Project",
+    "SitelabelError",
+    "ValidationError",
+    "create_project",
+    "open_database",
+    "open_project",
+    "open_source",
+]
+
+
+def open_database(db: str | os.PathLike[str], *, create: bool = True, upgrade: bool = True) -> Database:
+    """Open (and by default create and migrate) a project database: a SQLite path or a PostgreSQL URL."""
+    from app.storage import Database
+
+    return Database.open(os.fspath(db), create=create, upgrade=upgrade)
+
+
+def open_source(path: str | os.PathLike[str]) -> Source:
+    """Open an image, DICOM file/series folder or video in place; headers only, frames decode on demand."""
+    from app.sources import SourceLimits
+    from app.sources import open_source as _open
+
+    config = load_site_config()
+    return _open(path, limits=SourceLimits(max_pixels=config.max_image_pixels))
+
+
+def create_project(
+    db: str | os.PathLike[str] | Database,
+    name: str,
+    ontology: Mapping[str, Any] | Ontology | None = None,
+    *,
+    settings: ProjectSettings | None = None,
+    user: str | None = None,
+) -> Project:
+    """Create a project (the acting user becomes its admin) and return it open."""
+    database = _database(db)
+    acting = user or current_user_name()
+    with database.unit_of_work() as uow:
+        try:
+            uow.projects.by_name(name)
+        except NotFoundError:
+            pass
+        else:
+            raise ValidationError(f"a project named {name!r} already exists in {database.url}")
+        record = uow.projects.create(name, settings)
+        first_user = not uow.users.list()
+        owner = uow.users.ensure(acting)
+        if first_user:  # whoever creates the first project of a new database administers it
+            uow.users.set_role(owner.id, Role.ADMIN)
+        uow.users.set_role(owner.id, Role.PROJECT_ADMIN, project_id=record.id)
+        if ontology is not None:
+            uow.ontologies.add(record.id, _as_ontology(ontology))
+        uow.audit.record(owner.id, "project.create", "project", record.id, {"name": name})
+    return Project(database, record.id, acting)
+
+
+def open_project(
+    db: str | os.PathLike[str] | Database,
+    name: str | None = None,
+    *,
+    user: str | None = None,
+    create: bool = True,
+) -> Project:
+    """Open a project in a database; with one project ``name`` may be left out.
+
+    A new, empty database gets a project called ``name`` (or "default") when ``create`` is true.
+    """
+    database = _database(db, create=create)
+    acting = user or current_user_name()
+    with database.unit_of_work() as uow:
+        projects = uow.projects.list()
+    if name is not None:
+        match = [p for p in projects if p.name == name]
+        if match:
+            return Project(database, match[0].id, acting)
+        if not create:
+            raise NotFoundError(
+                f"no project named {name!r} in {database.url}; there are: {[p.name for p in projects]}"
+            )
+        return create_project(database, name, user=acting)
+    if len(projects) == 1:
+        return Project(database, projects[0].id, acting)
+    if not projects and create:
+        return create_project(database, "default", user=acting)
+    raise ValidationError(
+        f"{database.url} holds {len(projects)} projects; name one of {[p.name for p in projects]}"
+    )
+
+
+def _database(db: str | os.PathLike[str] | Database, *, create: bool = True) -> Database:
+    from app.storage import Database
+
+    return db if isinstance(db, Database) else open_database(db, create=create)
+
+
+def _as_ontology(value: Mapping[str, Any] | Ontology) -> Ontology:
+    return value if isinstance(value, Ontology) else Ontology.from_dict(value)
+
+
+class Project:
+    """One labeling project in a database, acting as one user."""
+
+    def __init__(self, database: Database, project_id: int, user_name: str) -> None:
+        self.db = database
+        self.id = project_id
+        self.user_name = user_name
+        self._config: SiteConfig | None = None
+        with database.unit_of_work() as uow:
+            self._record = uow.projects.get(project_id)
+            self.user = uow.users.ensure(user_name)
+
+    # --- basics ---------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self._record.name
+
+    @property
+    def settings(self) -> ProjectSettings:
+        return self._record.settings
+
+    @property
+    def record(self) -> ProjectRecord:
+        return self._record
+
+    @property
+    def config(self) -> SiteConfig:
+        if self._config is None:
+            self._config = load_site_config()
+        return self._config
+
+    @property
+    def ontology(self) -> Ontology:
+        """The current ontology version (an empty one when none was set)."""
+        with self.db.unit_of_work() as uow:
+            current = uow.ontologies.current(self.id)
+        return current if current is not None else Ontology(classes=(), version=0)
+
+    def set_ontology(self, ontology: Mapping[str, Any] | Ontology) -> Ontology:
+        """Store a new ontology version; earlier annotations keep the version they were made with."""
+        new = _as_ontology(ontology)
+        with self.db.unit_of_work() as uow:
+            stored = uow.ontologies.add(self.id, new)
+            uow.audit.record(self.user.id, "ontology.set", "project", self.id, {"version": stored.version})
+        return stored
+
+    def close(self) -> None:
+        self.db.dispose()
+
+    def __enter__(self) -> Project:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- data -----------------------------------------------------------------------------
+    def import_data(
+        self,
+        paths: Iterable[str | os.PathLike[str]],
+        *,
+        dataset: str = "default",
+        progress: Progress | None = None,
+    ) -> list[int]:
+        """Register files, folders, archives, DICOM folders and videos in place; returns new asset ids.
+
+        Files already registered are skipped. Unreadable files are reported in
+        :attr:`last_import_errors` and do not stop the rest.
+        """
+        from app.workflow.importing import import_paths
+
+        report = import_paths(
+            self.db,
+            self.id,
+            [Path(p) for p in paths],
+            dataset=dataset,
+            roots=self.config.all_data_roots,
+            user_id=self.user.id,
+            max_pixels=self.config.max_image_pixels,
+            progress=progress,
+        )
+        self.last_import_errors: list[tuple[str, str]] = report.errors
+        self.last_import_skipped: int = report.skipped
+        return report.asset_ids
+
+    def assets(self, dataset: str | None = None, *, limit: int | None = None, offset: int = 0) -> list[Asset]:
+        with self.db.unit_of_work() as uow:
+            dataset_id = None
+            if dataset is not None:
+                dataset_id = next((d.id for d in uow.datasets.list(self.id) if d.name == dataset), -1)
+            return list(uow.assets.list(self.id, dataset_id=dataset_id, limit=limit, offset=offset))
+
+    def watch(
+        self,
+        folder: str | os.PathLike[str],
+        *,
+        dataset: str = "default",
+        settle_seconds: float = 5.0,
+        polling: bool = False,
+        on_import: Callable[[ImportReport], None] | None = None,
+    ) -> FolderWatcher:
+        """Register new files and DICOM series that appear in ``folder`` once they are complete.
+
+        Returns the running watcher; call ``.stop()`` to end it. ``polling=True`` for network shares.
+        """
+        from app.workflow.upkeep import watch_folder
+
+        return watch_folder(
+            self.db,
+            self.id,
+            Path(folder),
+            dataset=dataset,
+            roots=self.config.all_data_roots,
+            user_id=self.user.id,
+            max_pixels=self.config.max_image_pixels,
+            settle_seconds=settle_seconds,
+            polling=polling,
+            on_import=on_import,
+        )
+
+    def verify(self) -> list[AssetCheck]:
+        """Check every asset's files against what was recorded at import: ok, missing, changed, moved?."""
+        from app.workflow.upkeep import verify_assets
+
+        return verify_assets(self.db, self.id, self.config.all_data_roots)
+
+    def asset(self, asset_id: int) -> Asset:
+        with self.db.unit_of_work() as uow:
+            found = uow.assets.get(asset_id)
+        if found.project_id != self.id:
+            raise NotFoundError(f"asset {asset_id} is not in project {self.name!r}")
+        return found
+
+    def asset_path(self, asset: Asset | int) -> Path:
+        """Where an asset's file or folder is on this workstation (through the data-root mapping)."""
+        record = asset if isinstance(asset, Asset) else self.asset(asset)
+        roots = self.config.all_data_roots
+        if record.root not in roots:
+            raise NotFoundError(
+                f"data root {record.root!r} is not configured on this workstation; add it under "
+                f"[data_roots] in the site config"
+            )
+        return roots[record.root] / Path(record.rel_path)
+
+    def open_asset(self, asset: Asset | int) -> Source:
+        """The source (image, DICOM series, video) of an asset, opened in place."""
+        from app.workflow.importing import open_asset_source
+
+        record = asset if isinstance(asset, Asset) else self.asset(asset)
+        return open_asset_source(record, self.asset_path(record), max_pixels=self.config.max_image_pixels)
+
+    # --- annotations ----------------------------------------------------------------------
+    def upload_annotations(
+        self,
+        asset_id: int,
+        annotations: Sequence[Mapping[str, Any]],
+        *,
+        source: str = HUMAN,
+        confidence: float | None = None,
+    ) -> list[int]:
+        """Store annotations (e.g. model pre-labels, ``source="model:NAME@VER"``); returns their ids.
+
+        All are checked against the ontology first; nothing is stored unless all fit.
+        """
+        asset = self.asset(asset_id)
+        ontology = self.ontology
+        frame_shape = (asset.height, asset.width)
+        parsed: list[Annotation] = []
+        for index, raw in enumerate(annotations):
+            try:
+                ann = Annotation.from_dict(
+                    raw,
+                    frame_shape=frame_shape,
+                    source=raw.get("source", source),
+                    confidence=raw.get("confidence", confidence),
+                )
+            except (ValidationError, TypeError, ValueError) as exc:
+                raise ValidationError(f"annotation #{index + 1}: {exc}") from None
+            if ann.frame >= max(asset.frame_count, 1):
+                raise ValidationError(
+                    f"annotation #{index + 1}: frame {ann.frame} is past the last frame "
+                    f"({asset.frame_count - 1}) of asset {asset_id}"
+                )
+            if ontology.classes:
+                problems = ontology.check(ann)
+                if problems:
+                    raise ValidationError(f"annotation #{index + 1}: " + "; ".join(problems))
+            parsed.append(ann)
+        with self.db.unit_of_work() as uow:
+            stored = uow.annotations.add_many(asset_id, parsed, self.user.id)
+        return [a.id for a in stored if a.id is not None]
+
+    def annotations(
+        self, asset_id: int, frame: int | None = None, labeler: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The current annotations of an asset as plain dicts (masks full-frame bool arrays)."""
+        return [a.to_dict() for a in self.annotation_objects(asset_id, frame=frame, labeler=labeler)]
+
+    def annotation_objects(
+        self, asset_id: int, frame: int | None = None, labeler: str | None = None
+    ) -> list[Annotation]:
+        self.asset(asset_id)
+        with self.db.unit_of_work() as uow:
+            author_id = uow.users.get_by_name(labeler).id if labeler else None
+            return list(uow.annotations.list(asset_id, frame=frame, author_id=author_id))
+
+    def save_annotation(self, annotation: Annotation) -> Annotation:
+        """Insert a new annotation or update one (conflict-checked against its version)."""
+        with self.db.unit_of_work() as uow:
+            if annotation.id is None:
+                if annotation.asset_id is None:
+                    raise ValidationError("a new annotation needs its asset_id")
+                return uow.annotations.add(annotation.asset_id, annotation, self.user.id)
+            return uow.annotations.update(annotation)
+
+    def delete_annotation(self, annotation: Annotation) -> None:
+        if annotation.id is None:
+            raise ValidationError("only a saved annotation can be deleted")
+        with self.db.unit_of_work() as uow:
+            uow.annotations.delete(annotation.id, annotation.version)
+
+    # --- people ---------------------------------------------------------------------------
+    def users(self) -> list[tuple[User, Role | None]]:
+        with self.db.unit_of_work() as uow:
+            return [(u, uow.users.role_in(u.id, self.id)) for u in uow.users.list()]

@@ -1,0 +1,132 @@
+"""Plain records the storage repositories hand to the layers above (never ORM rows).
+
+All are frozen dataclasses; ``Annotation`` lives in :mod:`app.core.annotations` and
+``Ontology`` in :mod:`app.core.ontology`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from app.core.errors import ValidationError
+
+
+class Role(StrEnum):
+    """What a user may do. Global role on the user, plus an optional role per project."""
+
+    ADMIN = "admin"
+    PROJECT_ADMIN = "project_admin"
+    REVIEWER = "reviewer"
+    LABELER = "labeler"
+
+
+class AssetKind(StrEnum):
+    IMAGE = "image"
+    DICOM_SERIES = "dicom-series"
+    VIDEO = "video"
+
+
+class TaskStatus(StrEnum):
+    NEW = "new"
+    IN_PROGRESS = "in_progress"
+    SUBMITTED = "submitted"
+    REVIEWED = "reviewed"
+    DONE = "done"
+    SKIPPED = "skipped"
+
+
+class ThreadStatus(StrEnum):
+    OPEN = "open"
+    RESOLVED = "resolved"
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: int
+    name: str
+    display_name: str
+    role: Role
+    active: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectSettings:
+    """Per-project workflow settings.
+
+    ``consensus_share``: fraction of assets labelled by several people (0..1);
+    ``consensus_count``: how many labelers such an asset gets; ``batch_size``: assets handed out per
+    claim; ``lease_seconds``: how long a claimed task stays reserved for its labeler.
+    """
+
+    consensus_share: float = 0.0
+    consensus_count: int = 2
+    batch_size: int = 10
+    lease_seconds: int = 1800
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.consensus_share <= 1.0:
+            raise ValidationError(f"consensus share must be within 0..1, got {self.consensus_share}")
+        if self.consensus_count < 1:
+            raise ValidationError(f"consensus count must be at least 1, got {self.consensus_count}")
+        if self.batch_size < 1:
+            raise ValidationError(f"batch size must be at least 1, got {self.batch_size}")
+        if self.lease_seconds < 1:
+            raise ValidationError(f"lease time must be at least 1 second, got {self.lease_seconds}")
+
+
+@dataclass(frozen=True, slots=True)
+class Project:
+    id: int
+    name: str
+    settings: ProjectSettings
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Dataset:
+    id: int
+    project_id: int
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class DataRoot:
+    """A named place data lives (e.g. ``studies``); each workstation maps it to a local path."""
+
+    id: int
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Asset:
+    """One image, DICOM series or video, addressed relative to a data root; pixels are never copied."""
+
+    id: int
+    project_id: int
+    dataset_id: int
+    kind: AssetKind
+    root: str
+    rel_path: str  # posix path relative to the data root
+    member: str | None  # archive member or DICOM SeriesInstanceUID
+    size: int
+    mtime_ns: int
+    content_hash: str
+    frame_count: int
+    width: int
+    height: int
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    id: int
+    at: datetime
+    user_id: int | None
+    action: str
+    entity: str
+    entity_id: int | None
+    details: Mapping[str, Any] = field(default_factory=dict)

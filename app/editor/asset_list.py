@@ -1,0 +1,102 @@
+"""The asset list: every registered image, series and video of the project, filterable."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractListModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+    Signal,
+)
+from PySide6.QtWidgets import QLineEdit, QListView, QVBoxLayout, QWidget
+
+from app.core.records import Asset
+
+_KIND_MARK = {"image": "IMG", "dicom": "DCM", "dicom-series": "DCM", "video": "VID"}
+
+
+class AssetListModel(QAbstractListModel):
+    def __init__(self, assets: list[Asset] | None = None) -> None:
+        super().__init__()
+        self._assets: list[Asset] = list(assets or [])
+
+    def set_assets(self, assets: list[Asset]) -> None:
+        self.beginResetModel()
+        self._assets = list(assets)
+        self.endResetModel()
+
+    def asset_at(self, row: int) -> Asset:
+        return self._assets[row]
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._assets)
+
+    def data(
+        self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if not index.isValid():
+            return None
+        asset = self._assets[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            name = asset.rel_path.rsplit("/", 1)[-1]
+            frames = f"  [{asset.frame_count}]" if asset.frame_count > 1 else ""
+            return f"{_KIND_MARK.get(asset.kind, '?')}  {name}{frames}"
+        if role == Qt.ItemDataRole.ToolTipRole:
+            meta = asset.metadata or {}
+            extra = ", ".join(
+                f"{k}: {meta[k]}"
+                for k in ("Modality", "SeriesDescription", "BodyPartExamined")
+                if meta.get(k)
+            )
+            return (
+                f"{asset.root}:{asset.rel_path}\n{asset.width}x{asset.height}, {asset.frame_count} frame(s)"
+                + (f"\n{extra}" if extra else "")
+            )
+        if role == Qt.ItemDataRole.UserRole:
+            return asset.id
+        return None
+
+
+class AssetListPanel(QWidget):
+    """Filter box + list; emits ``asset_chosen(asset)`` when the selection changes."""
+
+    asset_chosen = Signal(object)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = AssetListModel()
+        self.proxy = QSortFilterProxyModel(self)
+        self.proxy.setSourceModel(self.model)
+        self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.filter = QLineEdit(self)
+        self.filter.setPlaceholderText("Filter assets")
+        self.filter.setClearButtonEnabled(True)
+        self.filter.textChanged.connect(self.proxy.setFilterFixedString)
+        self.view = QListView(self)
+        self.view.setModel(self.proxy)
+        self.view.setUniformItemSizes(True)
+        self.view.selectionModel().currentChanged.connect(self._current_changed)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.filter)
+        layout.addWidget(self.view)
+
+    def set_assets(self, assets: list[Asset]) -> None:
+        self.model.set_assets(assets)
+
+    def select_row(self, row: int) -> None:
+        if 0 <= row < self.proxy.rowCount():
+            self.view.setCurrentIndex(self.proxy.index(row, 0))
+
+    def step(self, delta: int) -> None:
+        """Move to the next/previous asset (keyboard-driven labeling)."""
+        current = self.view.currentIndex().row()
+        self.select_row(max(0, min(self.proxy.rowCount() - 1, current + delta)))
+
+    def _current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        if current.isValid():
+            self.asset_chosen.emit(self.model.asset_at(self.proxy.mapToSource(current).row()))

@@ -1,0 +1,53 @@
+"""Readers for images, DICOM, video and archives, opened in place and decoded lazily.
+
+``open_source(path)`` reads headers only; ``Source.frame(i)`` decodes on demand (LRU cache,
+neighbours prefetched in the background); ``scan(paths)`` walks folders and archives,
+groups DICOM files into series and reports one clear error per bad file.
+
+Heavy libraries (pydicom, tifffile, cv2, SimpleITK) are imported by the reader modules,
+which load on first use, so ``import app.sources`` stays cheap.
+"""
+
+from __future__ import annotations
+
+from app.sources.base import (
+    WINDOW_PRESETS,
+    ScanResult,
+    Source,
+    SourceKind,
+    SourceLimits,
+    SourceRef,
+    VolumeGeometry,
+)
+from app.sources.errors import (
+    CorruptFile,
+    DecompressionBomb,
+    SourceError,
+    SourceNotFound,
+    UnsafeArchive,
+    UnsupportedFormat,
+)
+from app.sources.opening import open_source, scan, supported_patterns
+from app.sources.registry import ReaderSpec, find_reader, register_reader
+
+__all__ = [
+    "WINDOW_PRESETS",
+    "CorruptFile",
+    "DecompressionBomb",
+    "ReaderSpec",
+    "ScanResult",
+    "Source",
+    "SourceError",
+    "SourceKind",
+    "SourceLimits",
+    "SourceNotFound",
+    "SourceRef",
+    "UnsafeArchive",
+    "UnsupportedFormat",
+    "VolumeGeometry",
+    "find_reader",
+    "open_source",
+    "register_reader",
+    "scan",
+    "supported_patterns",
+]

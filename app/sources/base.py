@@ -1,0 +1,303 @@
+"""The Source contract every reader implements, plus limits, geometry and scan results.
+
+A source is opened by reading headers only. ``frame(i)`` decodes on demand, keeps the
+result in a byte-bounded LRU cache and queues the neighbours of ``i`` on a small
+background pool so that scrolling or playing finds them ready. Frames come back
+read-only because they are shared with the cache: copy before changing them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal
+
+from app.sources.cache import FrameCache
+from app.sources.errors import SourceError
+
+if TYPE_CHECKING:  # numpy is imported lazily so `import app.sources` stays cheap
+    import numpy as np
+
+SourceKind = Literal["image", "dicom", "video"]
+
+# (centre, width) in HU.
+WINDOW_PRESETS: dict[str, tuple[float, float]] = {
+    "lung": (-600.0, 1500.0),
+    "mediastinum": (50.0, 350.0),
+    "bone": (400.0, 1800.0),
+    "brain": (40.0, 80.0),
+    "abdomen": (40.0, 400.0),
+}
+
+
+@dataclass(frozen=True)
+class SourceLimits:
+    """Guards against hostile or accidental huge inputs, plus cache/thread budgets."""
+
+    max_pixels: int = 1_200_000_000  # 30k x 40k pixels per frame
+    max_archive_members: int = 100_000
+    max_archive_bytes: int = 64 * 1024**3  # total uncompressed bytes extracted from one archive
+    max_compression_ratio: float = 200.0
+    cache_bytes: int = 512 * 1024**2  # decoded-frame LRU budget per source
+    prefetch: int = 4  # neighbours queued after each frame() call (video reads ahead 2x this)
+    decode_threads: int = 4  # thread pool size for volume() and prefetch
+
+
+@dataclass(frozen=True)
+class VolumeGeometry:
+    """Patient geometry of a volume, kept as in DICOM/ITK (LPS, millimetres).
+
+    ``origin`` is the (x, y, z) LPS position of the centre of voxel (0, 0, 0).
+    ``spacing`` is in ITK order (x=column, y=row, z=slice), i.e. ``Source.spacing`` reversed.
+    ``direction`` is the 3x3 matrix flattened row-major; its columns are the unit
+    vectors of the index axes i (columns), j (rows), k (slices), exactly as
+    ``SimpleITK.Image.GetDirection()`` returns it.
+    """
+
+    origin: tuple[float, float, float]
+    spacing: tuple[float, float, float]
+    direction: tuple[float, float, float, float, float, float, float, float, float]
+
+    def matrix(self) -> np.ndarray:
+        import numpy as np
+
+        return np.asarray(self.direction, dtype=np.float64).reshape(3, 3)
+
+    def index_to_lps(self, i: float, j: float, k: float) -> tuple[float, float, float]:
+        """LPS position of continuous index (i=column, j=row, k=slice)."""
+        import numpy as np
+
+        ijk = np.asarray([i, j, k], dtype=np.float64) * np.asarray(self.spacing)
+        p = np.asarray(self.origin) + self.matrix() @ ijk
+        return (float(p[0]), float(p[1]), float(p[2]))
+
+    def as_dict(self) -> dict[str, list[float]]:
+        return {"origin": list(self.origin), "spacing": list(self.spacing), "direction": list(self.direction)}
+
+
+@dataclass(frozen=True)
+class SourceRef:
+    """One openable item found by ``scan``: its uri plus what the headers said."""
+
+    uri: str
+    kind: SourceKind
+    files: tuple[Path, ...]
+    frame_count: int
+    shape: tuple[int, int]
+    metadata: dict[str, Any] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+    #: reader-private data (e.g. parsed DICOM headers) so open() need not re-read them
+    payload: Any = field(default=None, compare=False, repr=False)
+
+    def open(self, *, limits: SourceLimits | None = None) -> Source:
+        from app.sources.opening import open_ref
+
+        return open_ref(self, limits=limits)
+
+
+@dataclass
+class ScanResult:
+    items: list[SourceRef] = field(default_factory=list)
+    errors: list[tuple[Path, str]] = field(default_factory=list)
+    skipped: list[Path] = field(default_factory=list)  # files no reader claims (README.txt, ...)
+    cancelled: bool = False
+
+
+class Source(ABC):
+    """A lazily decoded stack of 2-D frames (image pages, DICOM slices, video frames)."""
+
+    kind: SourceKind
+    uri: str
+    shape: tuple[int, int]
+    channels: int
+    dtype: np.dtype
+    frame_count: int
+    spacing: tuple[float, float, float] | None = None
+    geometry: VolumeGeometry | None = None
+    window: tuple[float, float] | None = None
+    metadata: dict[str, Any]
+    warnings: list[str]
+
+    #: 1 keeps decoding ordered (video); readers safe to decode in parallel leave it None.
+    _max_workers: int | None = None
+
+    def __init__(self, limits: SourceLimits | None = None) -> None:
+        self.limits = limits or SourceLimits()
+        self.metadata = {}
+        self.warnings = []
+        self._cache = FrameCache(self.limits.cache_bytes)
+        self._lock = threading.Lock()
+        self._inflight: dict[int, Future[np.ndarray]] = {}
+        self._pool: ThreadPoolExecutor | None = None
+        self._generation = 0
+        self._last_index = 0
+        self._closed = False
+
+    # -- reader hooks -----------------------------------------------------------------
+    @abstractmethod
+    def _decode(self, index: int) -> np.ndarray:
+        """Decode frame ``index`` (already range-checked). Called from several threads."""
+
+    def _release(self) -> None:  # noqa: B027 - optional hook
+        """Free file handles; called once by close()."""
+
+    def _neighbours(self, index: int) -> list[int]:
+        out: list[int] = []
+        for step in range(1, self.limits.prefetch + 1):
+            for j in (index + step, index - step):
+                if 0 <= j < self.frame_count:
+                    out.append(j)
+        return out
+
+    # -- public API -------------------------------------------------------------------
+    def frame(self, index: int) -> np.ndarray:
+        """Frame ``index`` as (H, W) or (H, W, C); cached and read-only."""
+        index = self._check_index(index)
+        arr = self._get(index)
+        self._prefetch(index)
+        return arr
+
+    def read_region(self, frame: int, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
+        """Pixels ``[y0:y1, x0:x1]`` of a frame; tiled readers decode only the tiles needed."""
+        x0, y0, x1, y1 = self._clip_region(x0, y0, x1, y1)
+        return self.frame(frame)[y0:y1, x0:x1]
+
+    def volume(self) -> np.ndarray:
+        """All frames as (Z, H, W[, C]), decoded in parallel."""
+        import numpy as np
+
+        self._check_open()
+        first = self._get(0)
+        out = np.empty((self.frame_count, *first.shape), dtype=first.dtype)
+        out[0] = first
+        if self.frame_count > 1:
+            pool = self._executor()
+            futures = {i: pool.submit(self._get, i) for i in range(1, self.frame_count)}
+            for i, fut in futures.items():
+                out[i] = fut.result()
+        return out
+
+    def iter_frames(self) -> Iterator[np.ndarray]:
+        for i in range(self.frame_count):
+            yield self.frame(i)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+        self._cache.clear()
+        self._release()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __enter__(self) -> Source:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"<{type(self).__name__} {self.kind} {self.uri!r} frames={self.frame_count} "
+            f"shape={self.shape} channels={self.channels} dtype={self.dtype}>"
+        )
+
+    # -- machinery --------------------------------------------------------------------
+    def _check_open(self) -> None:
+        if self._closed:
+            raise SourceError(f"{self.uri}: source is closed")
+
+    def _check_index(self, index: int) -> int:
+        self._check_open()
+        i = int(index)
+        if i < 0:
+            i += self.frame_count
+        if not 0 <= i < self.frame_count:
+            raise IndexError(f"{self.uri}: frame {index} out of range 0..{self.frame_count - 1}")
+        return i
+
+    def _clip_region(self, x0: int, y0: int, x1: int, y1: int) -> tuple[int, int, int, int]:
+        h, w = self.shape
+        x0, x1 = sorted((max(0, min(w, int(x0))), max(0, min(w, int(x1)))))
+        y0, y1 = sorted((max(0, min(h, int(y0))), max(0, min(h, int(y1)))))
+        return x0, y0, x1, y1
+
+    def _executor(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                workers = self._max_workers or max(1, self.limits.decode_threads)
+                self._pool = ThreadPoolExecutor(workers, thread_name_prefix="sitelabel-decode")
+            return self._pool
+
+    def _get(self, index: int) -> np.ndarray:
+        cached = self._cache.get(index)
+        if cached is not None:
+            return cached
+        with self._lock:
+            cached = self._cache.get(index)
+            if cached is not None:
+                return cached
+            fut = self._inflight.get(index)
+            owner = fut is None
+            if fut is None:
+                fut = Future()
+                self._inflight[index] = fut
+        if not owner:
+            return fut.result()
+        try:
+            arr = self._decode(index)
+            arr.flags.writeable = False
+            self._cache.put(index, arr)
+            fut.set_result(arr)
+            return arr
+        except BaseException as exc:
+            fut.set_exception(exc)
+            raise
+        finally:
+            with self._lock:
+                self._inflight.pop(index, None)
+
+    def _prefetch(self, index: int) -> None:
+        if self.limits.prefetch <= 0 or self._closed:
+            return
+        todo = [j for j in self._neighbours(index) if j not in self._cache and j not in self._inflight]
+        if not todo:
+            return
+        with self._lock:
+            self._generation += 1
+            self._last_index = index
+            generation = self._generation
+        pool = self._executor()
+        for j in todo:
+            pool.submit(self._prefetch_one, j, generation)
+
+    def _prefetch_one(self, index: int, generation: int) -> None:
+        # A stale request (the user has moved far away since) is skipped, not decoded.
+        if self._closed:
+            return
+        if generation != self._generation and abs(index - self._last_index) > 2 * self.limits.prefetch:
+            return
+        with contextlib.suppress(Exception):  # a failure resurfaces when frame() asks for it
+            self._get(index)
+
+
+def run_parallel(fn: Callable[[Any], Any], items: Sequence[Any], workers: int) -> list[Any]:
+    """Map ``fn`` over ``items`` on a thread pool, preserving order."""
+    if len(items) <= 1 or workers <= 1:
+        return [fn(x) for x in items]
+    with ThreadPoolExecutor(min(workers, len(items)), thread_name_prefix="sitelabel-scan") as pool:
+        return list(pool.map(fn, items))

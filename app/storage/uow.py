@@ -1,0 +1,36 @@
+"""The unit of work: one session, one transaction, the repositories bound to it."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from app.storage.repo_annotations import AnnotationRepository
+from app.storage.repositories import (
+    AssetRepository,
+    AuditRepository,
+    DataRootRepository,
+    DatasetRepository,
+    OntologyRepository,
+    ProjectRepository,
+    UserRepository,
+)
+
+
+class UnitOfWork:
+    """Repositories sharing one session. Made by ``Database.unit_of_work()``, which commits on a
+    clean exit and rolls back on an exception."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.audit = AuditRepository(session)
+        self.users = UserRepository(session)
+        self.projects = ProjectRepository(session)
+        self.ontologies = OntologyRepository(session)
+        self.datasets = DatasetRepository(session)
+        self.data_roots = DataRootRepository(session)
+        self.assets = AssetRepository(session, self.data_roots)
+        self.annotations = AnnotationRepository(session, self.audit)
+
+    def flush(self) -> None:
+        """Send pending changes now (still inside the transaction)."""
+        self.session.flush()

@@ -1,0 +1,88 @@
+"""Keeping a project's registered data in step with the disks: watch folders and verify files.
+
+Watching registers new files and series once they are complete (the folder has gone quiet);
+verifying reports assets whose files went missing, changed or were re-copied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from app.core.records import Asset
+from app.workflow.importing import ImportReport, import_paths, location_fingerprint
+
+if TYPE_CHECKING:
+    from app.ingest.watcher import FolderWatcher
+    from app.storage import Database
+
+AssetState = Literal["ok", "missing", "changed", "moved?", "unmapped"]
+
+
+@dataclass(frozen=True)
+class AssetCheck:
+    asset: Asset
+    state: AssetState
+    path: Path | None
+    detail: str = ""
+
+
+def watch_folder(
+    db: Database,
+    project_id: int,
+    folder: Path,
+    *,
+    dataset: str,
+    roots: Mapping[str, Path],
+    user_id: int | None,
+    max_pixels: int,
+    settle_seconds: float = 5.0,
+    polling: bool = False,
+    on_import: Callable[[ImportReport], None] | None = None,
+) -> FolderWatcher:
+    """Start watching ``folder``; each quiet batch of new files is imported (already known ones skip).
+
+    Use ``polling=True`` on network shares: inotify does not see writes made by other machines.
+    """
+    from app.ingest.watcher import FolderWatcher
+
+    def register(files: list[Path]) -> None:
+        report = import_paths(
+            db, project_id, files, dataset=dataset, roots=roots, user_id=user_id, max_pixels=max_pixels
+        )
+        if on_import is not None:
+            on_import(report)
+
+    return FolderWatcher(folder, register, settle_seconds, polling=polling).start()
+
+
+def verify_assets(
+    db: Database, project_id: int, roots: Mapping[str, Path], assets: list[Asset] | None = None
+) -> list[AssetCheck]:
+    """Compare each asset's file(s) with the size/mtime/hash recorded at import."""
+    from app.sources.dataroots import FileFingerprint, check
+
+    if assets is None:
+        with db.unit_of_work(readonly=True) as uow:
+            assets = list(uow.assets.list(project_id))
+    results: list[AssetCheck] = []
+    for asset in assets:
+        if asset.root not in roots:
+            results.append(
+                AssetCheck(asset, "unmapped", None, f"data root {asset.root!r} is not configured here")
+            )
+            continue
+        path = roots[asset.root] / asset.rel_path
+        if asset.content_hash.startswith("files:"):  # a series folder: compare its file list
+            if not path.is_dir():
+                results.append(AssetCheck(asset, "missing", path, "series folder is gone"))
+                continue
+            now = location_fingerprint(path, asset.member)
+            state: AssetState = "ok" if now is not None and now[2] == asset.content_hash else "changed"
+            results.append(AssetCheck(asset, state, path))
+            continue
+        expected = FileFingerprint(asset.size, asset.mtime_ns, asset.content_hash)
+        results.append(AssetCheck(asset, check(path, expected), path))
+    return results

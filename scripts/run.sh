@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Open Sitelabel on the demo project (embedded SQLite, real sample images and DICOM).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+demo=${SITELABEL_DEMO_DIR:-$PWD/.demo}
+.venv/bin/sitelabel demo --dir "$demo" --quiet
+if [[ -z ${DISPLAY:-} && -z ${WAYLAND_DISPLAY:-} && $(uname) == Linux ]]; then
+  echo "No display found (DISPLAY is not set): opening the window on a virtual screen (Xvfb) instead." >&2
+  echo "On a workstation run 'make run' from the desktop session to see it." >&2
+  exec xvfb-run -a -s "-screen 0 1920x1080x24" .venv/bin/sitelabel run "$demo/labels.db" "$@"
+fi
+exec .venv/bin/sitelabel run "$demo/labels.db" "$@"

@@ -1,0 +1,134 @@
+"""Shared test set-up: every test runs with its own HOME, config and cache folders; database
+fixtures give each test a fresh SQLite file or a fresh database on a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _isolated_user_dirs(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Path]:
+    """Keep per-user state (settings, journals, caches) out of the real home directory."""
+    home = tmp_path_factory.mktemp("home")
+    for var, sub in (
+        ("HOME", ""),
+        ("XDG_CONFIG_HOME", ".config"),
+        ("XDG_CACHE_HOME", ".cache"),
+        ("XDG_DATA_HOME", ".local/share"),
+        ("XDG_STATE_HOME", ".local/state"),
+    ):
+        path = home / sub
+        path.mkdir(parents=True, exist_ok=True)
+        monkeypatch.setenv(var, str(path))
+    monkeypatch.setenv("SITELABEL_CACHE_DIR", str(home / ".cache" / "sitelabel"))
+    monkeypatch.delenv("SITELABEL_CONFIG", raising=False)
+    yield home
+
+
+# --- databases: SQLite files and a real, throwaway PostgreSQL server --------------------------------
+
+
+def _pgcluster() -> ModuleType:
+    name = "sitelabel_tests_pgcluster"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("pgcluster.py"))
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+@pytest.fixture(scope="session")
+def pg_server_url() -> Iterator[str]:
+    """URL of a PostgreSQL server for tests: $SITELABEL_TEST_PG_URL, else a cluster started here."""
+    given = os.environ.get("SITELABEL_TEST_PG_URL")
+    if given:
+        yield given
+        return
+    pgcluster = _pgcluster()
+    try:
+        pgcluster.find_bin_dir()
+    except pgcluster.PgBinariesMissing as exc:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true but PostgreSQL is missing: {exc}")
+        pytest.skip(f"PostgreSQL tests skipped: {exc}")
+    base = tempfile.mkdtemp(prefix="sitelabel-pg-")  # not under pytest's root-only tmp dir
+    try:
+        url = pgcluster.start_cluster(base)
+    except Exception:
+        pgcluster.stop_cluster(base, remove=True)
+        raise
+    try:
+        yield url
+    finally:
+        pgcluster.stop_cluster(base, remove=True)
+
+
+def _admin_connect(server_url: str) -> Any:
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(server_url)
+    return psycopg.connect(
+        host=url.host,
+        port=url.port,
+        user=url.username,
+        password=url.password,
+        dbname=url.database or "postgres",
+        autocommit=True,
+        connect_timeout=10,
+    )
+
+
+@pytest.fixture
+def pg_url(pg_server_url: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test (dropped afterwards)."""
+    from sqlalchemy.engine import make_url
+
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    with _admin_connect(pg_server_url) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(pg_server_url).set(drivername="postgresql+psycopg", database=name)
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with _admin_connect(pg_server_url) as conn:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = %s AND pid <> pg_backend_pid()",
+                (name,),
+            )
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database location on each backend: a SQLite file, then a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(tmp_path / "labels.db")
+    return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[Any]:
+    """An opened (created and migrated) Database on each backend."""
+    from app.storage import Database
+
+    database = Database.open(db_url)
+    try:
+        yield database
+    finally:
+        database.dispose()

@@ -1,0 +1,53 @@
+"""GUI tests: real widgets offscreen; tests marked ``gl`` run on an X display (Xvfb)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# Offscreen unless the runner chose a platform (scripts/test.sh picks xcb on Xvfb for `-m gl`).
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    platform = os.environ.get("QT_QPA_PLATFORM", "")
+    for item in items:
+        if item.get_closest_marker("gl") is None:
+            continue
+        if platform != "xcb" or not os.environ.get("DISPLAY"):
+            reason = "needs an X display with QT_QPA_PLATFORM=xcb (make test starts Xvfb)"
+            if os.environ.get("CI") == "true":
+                item.add_marker(pytest.mark.xfail(reason=reason, run=False, strict=True))
+            else:
+                item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture(scope="session")
+def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real demo project (sample DICOM, images, video registered in place), built once."""
+    from app.demo import build_demo
+
+    path, created = build_demo(tmp_path_factory.mktemp("demo"))
+    assert created
+    return path
+
+
+@pytest.fixture
+def themed_qapp(qapp):  # type: ignore[no-untyped-def]
+    from app.editor.theme import apply_dark_theme
+
+    apply_dark_theme(qapp)
+    return qapp
+
+
+@pytest.fixture
+def screenshot_dir() -> Iterator[Path]:
+    """Screenshots land here for a person to look at (SITELABEL_SCREENSHOT_DIR, default build/screenshots)."""
+    folder = Path(
+        os.environ.get("SITELABEL_SCREENSHOT_DIR", Path(__file__).parents[2] / "build" / "screenshots")
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    yield folder

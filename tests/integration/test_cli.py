@@ -1,0 +1,111 @@
+"""The `sitelabel` command as an admin or ML engineer runs it: real processes, real databases."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from app import sample_data
+
+
+def sitelabel(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "app", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_help_lists_the_verbs_without_loading_qt() -> None:
+    result = sitelabel("--help")
+    assert result.returncode == 0
+    for verb in ("run", "demo", "init", "import", "inspect", "db", "users"):
+        assert verb in result.stdout
+    probe = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from app.cli import main\n"
+            "try:\n    main(['--help'])\nexcept SystemExit: pass\n"
+            "heavy = ('PySide6', 'sqlalchemy', 'numpy', 'cv2')\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert probe.stdout.strip().endswith("[]")
+
+
+def test_init_import_users_and_status(db_url: str, tmp_path: Path) -> None:
+    ontology = tmp_path / "onto.json"
+    ontology.write_text('{"classes": [{"name": "liver", "kinds": ["polygon"]}]}')
+    created = sitelabel("init", "liver", "--db", db_url, "--ontology", str(ontology), "--user", "carol")
+    assert created.returncode == 0, created.stderr
+    assert "created project 'liver'" in created.stdout
+    imported = sitelabel(
+        "import",
+        str(sample_data.dicom_file("CT_small.dcm")),
+        str(sample_data.skimage_images() / "camera.png"),
+        "--db",
+        db_url,
+    )
+    assert imported.returncode == 0, imported.stderr
+    assert "registered 2 new assets" in imported.stdout
+    added = sitelabel("users", "add", "dave", "--role", "reviewer", "--project", "liver", "--db", db_url)
+    assert added.returncode == 0, added.stderr
+    listed = sitelabel("users", "list", "--project", "liver", "--db", db_url)
+    assert "dave" in listed.stdout and "reviewer" in listed.stdout
+    assert "carol" in listed.stdout and "project_admin" in listed.stdout
+    status = sitelabel("db", "status", db_url)
+    assert status.returncode == 0, status.stderr
+    upgraded = sitelabel("db", "upgrade", db_url)
+    assert upgraded.returncode == 0 and "already at" in upgraded.stdout
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("case", ["bad-url", "unreachable-pg", "corrupt-sqlite", "missing-file"])
+def test_bad_databases_give_one_clear_line_and_a_nonzero_exit(case: str, tmp_path: Path) -> None:
+    if case == "bad-url":
+        target = "mysql://someone@somewhere/db"
+    elif case == "unreachable-pg":
+        target = f"postgresql://nobody@127.0.0.1:{_free_port()}/sitelabel"
+    elif case == "corrupt-sqlite":
+        target = str(tmp_path / "broken.db")
+        Path(target).write_bytes(os.urandom(8192))
+    else:
+        target = str(tmp_path / "nowhere" / "x.db")
+    result = sitelabel("db", "status", target)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    message = result.stderr.strip()
+    assert message.startswith("sitelabel: ") and len(message.splitlines()) == 1, message
+
+
+def test_newer_schema_is_refused(db_url: str) -> None:
+    from sqlalchemy import text
+
+    from app.storage import Database
+
+    db = Database.open(db_url)
+    with db.engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = 'ffffffffffff'"))
+    db.dispose()
+    result = sitelabel("db", "status", db_url)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "newer" in result.stderr
+    opened = sitelabel("import", str(sample_data.skimage_images() / "camera.png"), "--db", db_url)
+    assert opened.returncode != 0 and "newer" in opened.stderr and "Traceback" not in opened.stderr
