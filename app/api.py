@@ -240,20 +240,23 @@ class Project:
 
         Returns the running watcher; call ``.stop()`` to end it. ``polling=True`` for network shares.
         """
-        from app.workflow.upkeep import watch_folder
+        from app.ingest.watcher import FolderWatcher
+        from app.workflow.importing import import_paths
 
-        return watch_folder(
-            self.db,
-            self.id,
-            Path(folder),
-            dataset=dataset,
-            roots=self.config.all_data_roots,
-            user_id=self.user.id,
-            max_pixels=self.config.max_image_pixels,
-            settle_seconds=settle_seconds,
-            polling=polling,
-            on_import=on_import,
-        )
+        def register(files: list[Path]) -> None:  # runs on the watcher's thread
+            report = import_paths(
+                self.db,
+                self.id,
+                files,
+                dataset=dataset,
+                roots=self.config.all_data_roots,
+                user_id=self.user.id,
+                max_pixels=self.config.max_image_pixels,
+            )
+            if on_import is not None:
+                on_import(report)
+
+        return FolderWatcher(Path(folder), register, settle_seconds, polling=polling).start()
 
     def verify(self) -> list[AssetCheck]:
         """Check every asset's files against what was recorded at import: ok, missing, changed, moved?."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from app.core.errors import SitelabelError
 
-class SourceError(Exception):
+
+class SourceError(SitelabelError):
     """A source could not be opened or read."""
 
 

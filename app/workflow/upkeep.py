@@ -1,21 +1,17 @@
-"""Keeping a project's registered data in step with the disks: watch folders and verify files.
-
-Watching registers new files and series once they are complete (the folder has gone quiet);
-verifying reports assets whose files went missing, changed or were re-copied.
-"""
+"""Keeping a project's registered data in step with the disks: report assets whose files went
+missing, changed or were re-copied since import."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from app.core.records import Asset
-from app.workflow.importing import ImportReport, import_paths, location_fingerprint
+from app.workflow.importing import location_fingerprint
 
 if TYPE_CHECKING:
-    from app.ingest.watcher import FolderWatcher
     from app.storage import Database
 
 AssetState = Literal["ok", "missing", "changed", "moved?", "unmapped"]
@@ -27,35 +23,6 @@ class AssetCheck:
     state: AssetState
     path: Path | None
     detail: str = ""
-
-
-def watch_folder(
-    db: Database,
-    project_id: int,
-    folder: Path,
-    *,
-    dataset: str,
-    roots: Mapping[str, Path],
-    user_id: int | None,
-    max_pixels: int,
-    settle_seconds: float = 5.0,
-    polling: bool = False,
-    on_import: Callable[[ImportReport], None] | None = None,
-) -> FolderWatcher:
-    """Start watching ``folder``; each quiet batch of new files is imported (already known ones skip).
-
-    Use ``polling=True`` on network shares: inotify does not see writes made by other machines.
-    """
-    from app.ingest.watcher import FolderWatcher
-
-    def register(files: list[Path]) -> None:
-        report = import_paths(
-            db, project_id, files, dataset=dataset, roots=roots, user_id=user_id, max_pixels=max_pixels
-        )
-        if on_import is not None:
-            on_import(report)
-
-    return FolderWatcher(folder, register, settle_seconds, polling=polling).start()
 
 
 def verify_assets(

@@ -109,3 +109,16 @@ def test_newer_schema_is_refused(db_url: str) -> None:
     assert "newer" in result.stderr
     opened = sitelabel("import", str(sample_data.skimage_images() / "camera.png"), "--db", db_url)
     assert opened.returncode != 0 and "newer" in opened.stderr and "Traceback" not in opened.stderr
+
+
+def test_inspect_prints_what_the_reader_found_as_json() -> None:
+    import json
+
+    result = sitelabel("inspect", str(sample_data.dicom_file("CT_small.dcm")), "--json")
+    assert result.returncode == 0, result.stderr
+    info = json.loads(result.stdout)
+    assert info["kind"] == "dicom" and info["shape"] == [128, 128] and info["frame_count"] == 1
+    assert info["metadata"]["Modality"] == "CT"
+    broken = sitelabel("inspect", str(sample_data.dicom_file("MR_truncated.dcm")))
+    assert broken.returncode == 1 and "Traceback" not in broken.stderr
+    assert broken.stderr.startswith("sitelabel: ")
