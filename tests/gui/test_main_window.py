@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication, QImage
 
 from app import api
@@ -27,6 +28,14 @@ def _open(qtbot, demo_db: Path) -> MainWindow:  # type: ignore[no-untyped-def]
     window.show()
     qtbot.waitUntil(lambda: window.current is not None, timeout=20_000)
     return window
+
+
+def _show_asset(qtbot, window: MainWindow, wanted) -> None:  # type: ignore[no-untyped-def]
+    """Select the first asset matching ``wanted`` and wait until its frame is on screen."""
+    model = window.assets.model
+    row = next(r for r in range(model.rowCount()) if wanted(model.asset_at(r)))
+    window.assets.select_row(row)
+    qtbot.waitUntil(lambda: window.current is not None and wanted(window.current.asset), timeout=20_000)
 
 
 def test_demo_project_lists_real_assets_and_shows_the_first(qtbot, themed_qapp, demo_db: Path) -> None:
@@ -58,16 +67,7 @@ def test_stepping_through_every_asset_decodes_each(qtbot, themed_qapp, demo_db: 
 
 def test_ct_slice_shows_hu_readout_and_stored_mask(qtbot, themed_qapp, demo_db: Path) -> None:
     window = _open(qtbot, demo_db)
-    rows = [
-        r
-        for r in range(window.assets.model.rowCount())
-        if window.assets.model.asset_at(r).rel_path.endswith("693_UNCI.dcm")
-    ]
-    window.assets.select_row(rows[0])
-    qtbot.waitUntil(
-        lambda: window.current is not None and window.current.asset.rel_path.endswith("693_UNCI.dcm"),
-        timeout=20_000,
-    )
+    _show_asset(qtbot, window, lambda asset: asset.rel_path.endswith("693_UNCI.dcm"))
     frame = window.current
     assert frame is not None
     assert [a.label for a in frame.annotations] == ["bone"]
@@ -79,15 +79,10 @@ def test_ct_slice_shows_hu_readout_and_stored_mask(qtbot, themed_qapp, demo_db: 
 
 def test_video_frames_step_with_the_keyboard(qtbot, themed_qapp, demo_db: Path) -> None:
     window = _open(qtbot, demo_db)
-    rows = [
-        r for r in range(window.assets.model.rowCount()) if window.assets.model.asset_at(r).kind == "video"
-    ]
-    window.assets.select_row(rows[0])
-    qtbot.waitUntil(
-        lambda: window.current is not None and window.current.asset.kind == "video", timeout=20_000
-    )
+    _show_asset(qtbot, window, lambda asset: asset.kind == "video")
     first = window.current
-    window.step_frame(1)
+    window.view.setFocus()
+    qtbot.keyClick(window.view, Qt.Key.Key_Down)  # the "Next frame" shortcut
     qtbot.waitUntil(lambda: window.current is not None and window.current.index == 1, timeout=20_000)
     assert window.current is not None and first is not None
     assert not np.array_equal(window.current.raw, first.raw)
@@ -100,16 +95,7 @@ def test_screenshot_of_the_real_window_under_xvfb(
     qtbot, themed_qapp, demo_db: Path, screenshot_dir: Path
 ) -> None:
     window = _open(qtbot, demo_db)
-    rows = [
-        r
-        for r in range(window.assets.model.rowCount())
-        if window.assets.model.asset_at(r).rel_path.endswith("693_UNCI.dcm")
-    ]
-    window.assets.select_row(rows[0])
-    qtbot.waitUntil(
-        lambda: window.current is not None and window.current.asset.rel_path.endswith("693_UNCI.dcm"),
-        timeout=20_000,
-    )
+    _show_asset(qtbot, window, lambda asset: asset.rel_path.endswith("693_UNCI.dcm"))
     qtbot.waitExposed(window)
     qtbot.wait(300)
     screen = QGuiApplication.primaryScreen()
