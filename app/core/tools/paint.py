@@ -167,21 +167,28 @@ class _RegionTool(Tool):
         self.tolerance = max(0.0, self.tolerance + steps * self.tolerance_step)
         return True
 
-
-class FloodFillTool(_RegionTool):
-    """Paints the clicked region with the active class (one ``PaintCommand``)."""
-
-    name = "flood fill"
-
     def press(
         self, x: float, y: float, button: Button = Button.LEFT, modifiers: Modifiers = Modifiers.NONE
     ) -> bool:
         mask = self.region(x, y) if button is Button.LEFT else None
         if mask is None:
             return False
+        self.apply(mask)
+        return True
+
+    def apply(self, mask: MaskPatch) -> None:
+        """Turn the clicked region into one undoable command."""
+        raise NotImplementedError
+
+
+class FloodFillTool(_RegionTool):
+    """Paints the clicked region with the active class (one ``PaintCommand``)."""
+
+    name = "flood fill"
+
+    def apply(self, mask: MaskPatch) -> None:
         patch = (mask.y0, mask.x0, mask.bits)
         self.ctx.stack.push(PaintCommand(self.ctx.frame, [patch], self.ctx.class_index, text="Flood fill"))
-        return True
 
 
 class MagicWandTool(_RegionTool):
@@ -189,12 +196,6 @@ class MagicWandTool(_RegionTool):
 
     name = "magic wand"
 
-    def press(
-        self, x: float, y: float, button: Button = Button.LEFT, modifiers: Modifiers = Modifiers.NONE
-    ) -> bool:
-        mask = self.region(x, y) if button is Button.LEFT else None
-        if mask is None:
-            return False
+    def apply(self, mask: MaskPatch) -> None:
         ann = Annotation(kind=Kind.MASK, label=self.ctx.label, frame=self.ctx.frame, mask=mask)
         self.ctx.stack.push(AddAnnotation(ann, text="Magic wand"))
-        return True
