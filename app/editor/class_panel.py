@@ -1,0 +1,58 @@
+"""The ontology's classes with colour swatches and hotkeys; picking one sets the active label."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor, QIcon, QPixmap
+from PySide6.QtWidgets import QListWidget, QListWidgetItem, QVBoxLayout, QWidget
+
+from app.core.ontology import LabelClass, Ontology
+
+
+def swatch(color: str, size: int = 14) -> QIcon:
+    pixmap = QPixmap(size, size)
+    pixmap.fill(QColor(color))
+    return QIcon(pixmap)
+
+
+class ClassPanel(QWidget):
+    """Emits ``class_chosen(name, index)``; index is the 1-based value painted into label maps."""
+
+    class_chosen = Signal(str, int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.list = QListWidget(self)
+        self.list.currentRowChanged.connect(self._row_changed)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.list)
+        self._classes: tuple[LabelClass, ...] = ()
+
+    def set_ontology(self, ontology: Ontology) -> None:
+        self._classes = ontology.classes
+        self.list.clear()
+        for cls in ontology.classes:
+            kinds = ", ".join(k.value for k in cls.kinds)
+            key = f"[{cls.hotkey}]  " if cls.hotkey else ""
+            item = QListWidgetItem(swatch(cls.color), f"{key}{cls.name}")
+            item.setToolTip(f"{cls.name}: {kinds}" + (f"\n{cls.description}" if cls.description else ""))
+            item.setData(Qt.ItemDataRole.UserRole, cls.name)
+            self.list.addItem(item)
+        if ontology.classes:
+            self.list.setCurrentRow(0)
+
+    @property
+    def current(self) -> LabelClass | None:
+        row = self.list.currentRow()
+        return self._classes[row] if 0 <= row < len(self._classes) else None
+
+    def choose(self, name: str) -> None:
+        for row, cls in enumerate(self._classes):
+            if cls.name == name:
+                self.list.setCurrentRow(row)
+                return
+
+    def _row_changed(self, row: int) -> None:
+        if 0 <= row < len(self._classes):
+            self.class_chosen.emit(self._classes[row].name, row + 1)
