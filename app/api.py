@@ -19,6 +19,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+import numpy.typing as npt
+
 from app.config import SiteConfig, current_user_name, load_site_config
 from app.core.annotations import HUMAN, Annotation
 from app.core.errors import NotFoundError, SitelabelError, ValidationError
@@ -358,6 +361,23 @@ class Project:
             raise ValidationError("only a saved annotation can be deleted")
         with self.db.unit_of_work() as uow:
             uow.annotations.delete(annotation.id, annotation.version)
+
+    def render(self, asset_id: int, frame: int = 0, *, labeler: str | None = None) -> npt.NDArray[np.uint8]:
+        """The frame with its annotations drawn as the canvas shows them: RGBA uint8 (H, W, 4)."""
+        from app.exchange.render import render_asset
+
+        self.asset(asset_id)
+        with self.db.unit_of_work() as uow:
+            author_id = uow.users.get_by_name(labeler).id if labeler else None
+        return render_asset(
+            self.db,
+            self.id,
+            asset_id,
+            frame=frame,
+            roots=self.config.all_data_roots,
+            max_pixels=self.config.max_image_pixels,
+            author_id=author_id,
+        )
 
     # --- people ---------------------------------------------------------------------------
     def users(self) -> list[tuple[User, Role | None]]:

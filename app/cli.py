@@ -165,6 +165,18 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_render(args: argparse.Namespace) -> int:
+    from app import api
+    from app.exchange.render import save_png
+
+    project = api.open_project(_database_arg(args), args.project, user=args.user, create=False)
+    picture = project.render(args.asset, args.frame, labeler=args.labeler)
+    save_png(picture, Path(args.out))
+    print(f"wrote {args.out} ({picture.shape[1]} x {picture.shape[0]})")
+    project.close()
+    return 0
+
+
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     from app.storage import Database, SchemaOutdated
 
@@ -278,6 +290,13 @@ def build_parser() -> argparse.ArgumentParser:
     inspect = verb("inspect", cmd_inspect, "show what Sitelabel reads from a file or folder", db=False)
     inspect.add_argument("path")
     inspect.add_argument("--json", action="store_true", help="print JSON")
+
+    render = verb("render", cmd_render, "draw an asset frame with its annotations to a PNG (headless)")
+    render.add_argument("--project")
+    render.add_argument("--asset", type=int, required=True)
+    render.add_argument("--frame", type=int, default=0)
+    render.add_argument("--labeler", help="only this labeler's annotations")
+    render.add_argument("--out", required=True)
 
     db_parser = verbs.add_parser("db", help="database administration", description="database administration")
     db_verbs = db_parser.add_subparsers(dest="db_verb", metavar="ACTION", required=True)

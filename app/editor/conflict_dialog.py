@@ -34,7 +34,7 @@ class ConflictDialog(QDialog):
 
     def __init__(
         self,
-        mine: Annotation,
+        mine: Annotation | None,
         theirs: Annotation | None,
         *,
         mine_picture: np.ndarray | None = None,
@@ -91,7 +91,7 @@ class ConflictDialog(QDialog):
 
     @staticmethod
     def ask(
-        mine: Annotation, theirs: Annotation | None, parent: QWidget | None = None, **pictures: Any
+        mine: Annotation | None, theirs: Annotation | None, parent: QWidget | None = None, **pictures: Any
     ) -> str | None:
         dialog = ConflictDialog(mine, theirs, parent=parent, **pictures)
         dialog.exec()

@@ -122,3 +122,30 @@ def test_inspect_prints_what_the_reader_found_as_json() -> None:
     broken = sitelabel("inspect", str(sample_data.dicom_file("MR_truncated.dcm")))
     assert broken.returncode == 1 and "Traceback" not in broken.stderr
     assert broken.stderr.startswith("sitelabel: ")
+
+
+def test_render_writes_the_frame_with_its_annotations(db_url: str, tmp_path: Path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    from app import api
+
+    project = api.create_project(
+        db_url,
+        "render",
+        ontology={"classes": [{"name": "coin", "color": "#ff0000", "kinds": ["box"]}]},
+        user="rita",
+    )
+    (asset_id,) = project.import_data([sample_data.skimage_images() / "coins.png"])
+    project.upload_annotations(asset_id, [{"kind": "box", "label": "coin", "box": [10, 10, 60, 50]}])
+    project.close()
+    out = tmp_path / "render.png"
+    result = sitelabel("render", "--db", db_url, "--asset", str(asset_id), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    picture = np.asarray(Image.open(out))
+    assert picture.shape[:2] == (303, 384)
+    inside, outside = picture[30, 30, :3].astype(int), picture[100, 200, :3].astype(int)
+    assert inside[0] > inside[1] + 40  # tinted by the red class colour
+    assert abs(outside[0] - outside[1]) < 3  # grey image untouched outside
+    missing = sitelabel("render", "--db", db_url, "--asset", "999", "--out", str(out))
+    assert missing.returncode != 0 and "Traceback" not in missing.stderr
