@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app import sample_data
+from app.config import current_user_name
 from app.resources import resource
 
 if TYPE_CHECKING:
@@ -47,7 +48,8 @@ def build_demo(folder: Path, progress: Callable[[int, int], bool | None] | None 
         if DEMO_PROJECT in existing:
             return db_path, False
         ontology = json.loads(resource("ontologies", "demo.json").read_text(encoding="utf-8"))
-        project = api.create_project(database, DEMO_PROJECT, ontology=ontology, user="demo")
+        # made as the person running it, so their editor opens on labels they own and can edit
+        project = api.create_project(database, DEMO_PROJECT, ontology=ontology, user=current_user_name())
         files = [(dataset, locate()) for dataset, locate in _DEMO_FILES]
         by_name: dict[str, int] = {}
         for index, (dataset, path) in enumerate(files):

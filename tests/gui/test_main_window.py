@@ -1,4 +1,4 @@
-"""The main window opens the real demo project and shows real pixels and annotations."""
+"""The main window on the real demo project: real pixels, the canvas, the tools, autosave."""
 
 from __future__ import annotations
 
@@ -6,24 +6,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QGuiApplication, QImage
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtGui import QGuiApplication
 
 from app import api
+from app.core.raster import rasterize_stroke
 from app.editor.main_window import MainWindow
+from app.editor.qimages import to_array
+from app.workflow.journal import Journal
 
 
-def _image_array(image: QImage) -> np.ndarray:
-    image = image.convertToFormat(QImage.Format.Format_RGB888)
-    ptr = image.constBits()
-    arr = np.frombuffer(ptr, dtype=np.uint8, count=image.sizeInBytes())
-    rows = arr.reshape(image.height(), image.bytesPerLine())[:, : image.width() * 3]
-    return rows.reshape(image.height(), image.width(), 3).copy()  # copy: the QImage buffer dies with it
-
-
-def _open(qtbot, demo_db: Path) -> MainWindow:  # type: ignore[no-untyped-def]
-    project = api.open_project(demo_db, create=False)
-    window = MainWindow(project)
+def _open(qtbot, db: Path, tmp_path: Path) -> MainWindow:  # type: ignore[no-untyped-def]
+    project = api.open_project(db, create=False)
+    window = MainWindow(project, journal=Journal(tmp_path / "journal.db"))
     qtbot.addWidget(window)
     window.show()
     qtbot.waitUntil(lambda: window.current is not None, timeout=20_000)
@@ -38,51 +33,52 @@ def _show_asset(qtbot, window: MainWindow, wanted) -> None:  # type: ignore[no-u
     qtbot.waitUntil(lambda: window.current is not None and wanted(window.current.asset), timeout=20_000)
 
 
-def test_demo_project_lists_real_assets_and_shows_the_first(qtbot, themed_qapp, demo_db: Path) -> None:
-    window = _open(qtbot, demo_db)
+def test_demo_project_lists_real_assets_and_shows_the_first(
+    qtbot, themed_qapp, demo_db: Path, tmp_path
+) -> None:
+    window = _open(qtbot, demo_db, tmp_path)
     assert window.assets.model.rowCount() == 10
-    frame = window.current
-    assert frame is not None
-    assert frame.asset.id == window.assets.model.asset_at(0).id
-    assert frame.display.dtype == np.uint8
-    assert frame.display.std() > 10  # a real picture, not a blank
+    assert window.current is not None and window.current.asset.id == window.assets.model.asset_at(0).id
+    layers = window.canvas.render_layers()
+    assert layers.shape[:2] == window.current.raw.shape[:2]
+    assert layers[..., :3].std() > 10  # a real picture, not a blank
+    assert window.classes.list.count() == 7  # the demo ontology's classes
     window.close()
 
 
-def test_stepping_through_every_asset_decodes_each(qtbot, themed_qapp, demo_db: Path) -> None:
-    window = _open(qtbot, demo_db)
+def test_stepping_through_every_asset_decodes_each(qtbot, themed_qapp, demo_db: Path, tmp_path) -> None:
+    window = _open(qtbot, demo_db, tmp_path)
     seen = set()
     for row in range(window.assets.model.rowCount()):
-        window.assets.select_row(row)
         wanted = window.assets.model.asset_at(row).id
-        qtbot.waitUntil(
-            lambda w=wanted: window.current is not None and window.current.asset.id == w, timeout=20_000
-        )
+        _show_asset(qtbot, window, lambda asset, w=wanted: asset.id == w)
         assert window.current is not None
-        seen.add(window.current.asset.kind)
-        assert window.current.display.shape[:2] == (window.current.asset.height, window.current.asset.width)
-    assert {"image", "dicom-series", "video"} <= {str(k) for k in seen}
+        seen.add(str(window.current.asset.kind))
+        assert window.current.raw.shape[:2] == (window.current.asset.height, window.current.asset.width)
+    assert {"image", "dicom-series", "video"} <= seen
     window.close()
 
 
-def test_ct_slice_shows_hu_readout_and_stored_mask(qtbot, themed_qapp, demo_db: Path) -> None:
-    window = _open(qtbot, demo_db)
+def test_ct_slice_shows_hu_readout_and_the_stored_prelabel(
+    qtbot, themed_qapp, demo_db: Path, tmp_path
+) -> None:
+    window = _open(qtbot, demo_db, tmp_path)
     _show_asset(qtbot, window, lambda asset: asset.rel_path.endswith("693_UNCI.dcm"))
-    frame = window.current
-    assert frame is not None
-    assert [a.label for a in frame.annotations] == ["bone"]
-    assert frame.raw.min() < -500  # air in HU: values are rescaled modality values
+    assert window.current is not None and window.current.raw.min() < -500  # air in HU
+    session = window.editing.session
+    assert session is not None
+    assert [a.label for a in session.doc.annotations(0).values()] == ["bone"]  # the model pre-label
     window._show_position(256.5, 256.5)
     assert "HU" in window.position_label.text()
     window.close()
 
 
-def test_video_frames_step_with_the_keyboard(qtbot, themed_qapp, demo_db: Path) -> None:
-    window = _open(qtbot, demo_db)
+def test_video_frames_step_with_the_keyboard(qtbot, themed_qapp, demo_db: Path, tmp_path) -> None:
+    window = _open(qtbot, demo_db, tmp_path)
     _show_asset(qtbot, window, lambda asset: asset.kind == "video")
     first = window.current
-    window.view.setFocus()
-    qtbot.keyClick(window.view, Qt.Key.Key_Down)  # the "Next frame" shortcut
+    window.canvas.setFocus()
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Down)  # the "Next frame" shortcut
     qtbot.waitUntil(lambda: window.current is not None and window.current.index == 1, timeout=20_000)
     assert window.current is not None and first is not None
     assert not np.array_equal(window.current.raw, first.raw)
@@ -90,28 +86,57 @@ def test_video_frames_step_with_the_keyboard(qtbot, themed_qapp, demo_db: Path) 
     window.close()
 
 
+def test_a_brush_stroke_is_saved_and_comes_back(qtbot, themed_qapp, tmp_path: Path) -> None:
+    from app.demo import build_demo
+
+    db, _ = build_demo(tmp_path / "demo")
+    window = _open(qtbot, db, tmp_path)
+    _show_asset(qtbot, window, lambda asset: asset.rel_path.endswith("camera.png"))
+    window.classes.choose("liver")
+    qtbot.keyClick(window.canvas, Qt.Key.Key_B)  # brush
+    canvas = window.canvas
+    a, b = QPoint(300, 250), QPoint(380, 290)
+    points = np.array([canvas.widget_to_image(a), canvas.widget_to_image(b)])
+    qtbot.mousePress(canvas, Qt.MouseButton.LeftButton, pos=a)
+    qtbot.mouseMove(canvas, b)
+    qtbot.mouseRelease(canvas, Qt.MouseButton.LeftButton, pos=b)
+    radius = window.editing.tool.radius  # type: ignore[union-attr]
+    expected = rasterize_stroke(points, radius, (512, 512))
+    labels = window.editing.frame_labels()
+    assert labels is not None and np.array_equal(labels == 1, expected)  # liver is class 1
+    qtbot.keyClick(window.canvas, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
+    session = window.editing.session
+    qtbot.waitUntil(lambda: session is not None and session.pending_count == 0, timeout=20_000)
+    assert "saved" in window.save_label.text().lower()
+    asset_id = window.current.asset.id if window.current else -1
+    window.close()
+    reopened = api.open_project(db, create=False)
+    stored = [a for a in reopened.annotations(asset_id) if a["label"] == "liver"]
+    assert len(stored) == 1 and np.array_equal(stored[0]["mask"], expected)
+    reopened.close()
+
+
 @pytest.mark.gl
 def test_screenshot_of_the_real_window_under_xvfb(
-    qtbot, themed_qapp, demo_db: Path, screenshot_dir: Path
+    qtbot, themed_qapp, demo_db: Path, tmp_path, screenshot_dir
 ) -> None:
-    window = _open(qtbot, demo_db)
+    window = _open(qtbot, demo_db, tmp_path)
     _show_asset(qtbot, window, lambda asset: asset.rel_path.endswith("693_UNCI.dcm"))
+    assert window.canvas.backend == "gl", window.canvas.fallback_reason
     qtbot.waitExposed(window)
     qtbot.wait(300)
-    screen = QGuiApplication.primaryScreen()
-    shot = screen.grabWindow(0)  # the whole X screen, as a person would see it
-    path = screenshot_dir / "main_window_ct.png"
-    assert shot.save(str(path))
-    pixels = _image_array(shot.toImage())
-    viewport = window.view.viewport()
-    origin = viewport.mapToGlobal(viewport.rect().topLeft())
-    h, w = viewport.height(), viewport.width()
+    shot = QGuiApplication.primaryScreen().grabWindow(0)  # the whole X screen, as a person sees it
+    assert shot.save(str(screenshot_dir / "main_window_ct.png"))
+    pixels = to_array(shot.toImage())
+    origin = window.canvas.mapToGlobal(QPoint(0, 0))
+    h, w = window.canvas.height(), window.canvas.width()
     centre = pixels[
         origin.y() + h // 4 : origin.y() + 3 * h // 4, origin.x() + w // 4 : origin.x() + 3 * w // 4
     ]
     assert centre.std() > 20  # the CT slice is on screen, not an empty view
-    # the dark theme is on: the details panel is light text on a dark background
     panel = window.info.viewport()
-    top = panel.mapToGlobal(panel.rect().topLeft())
-    assert pixels[top.y() : top.y() + panel.height(), top.x() : top.x() + panel.width()].mean() < 70
+    top = panel.mapToGlobal(QPoint(0, 0))
+    assert (
+        pixels[top.y() : top.y() + panel.height(), top.x() : top.x() + panel.width()].mean() < 70
+    )  # dark theme
     window.close()

@@ -1,0 +1,190 @@
+"""Joins the canvas, the current asset's edit session and the active tool.
+
+The session (app.workflow.editing) owns the document, the undo stack, the local journal and the
+saves; this controller feeds it the user's tool events through the canvas, keeps the canvas in
+step with document changes, and runs autosaves on the thread pool.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtWidgets import QMessageBox, QWidget
+
+from app.core.compose import hex_to_rgb
+from app.core.records import Asset
+from app.core.tools import Tool, ToolContext
+from app.editor.conflict_dialog import ConflictDialog
+from app.editor.tool_registry import BY_NAME, FrameInfo
+from app.editor.workers import submit
+from app.workflow.editing import Conflict, EditSession, SaveResult
+
+if TYPE_CHECKING:
+    from app.api import Project
+    from app.editor.canvas import Canvas
+    from app.workflow.journal import Journal
+
+
+class EditingController(QObject):
+    status_changed = Signal(str)
+
+    def __init__(self, project: Project, canvas: Canvas, parent_widget: QWidget, journal: Journal) -> None:
+        super().__init__(parent_widget)
+        self.project = project
+        self.canvas = canvas
+        self.parent_widget = parent_widget
+        self.journal = journal
+        self.session: EditSession | None = None
+        self.ctx: ToolContext | None = None
+        self.tool: Tool | None = None
+        self.tool_name = "brush"
+        self.label, self.class_index = "", 1
+        self._frame_info = FrameInfo(None, None)
+        self._saving = False
+        self._colors = {c.name: c.color for c in project.ontology.classes}
+        self._index_colors = {i + 1: hex_to_rgb(c.color) for i, c in enumerate(project.ontology.classes)}
+        self.autosave = QTimer(self)
+        self.autosave.setInterval(int(project.config.autosave_seconds * 1000))
+        self.autosave.timeout.connect(self.save)
+        self.autosave.start()
+
+    # --- asset and frame ------------------------------------------------------------------
+    def open_asset(self, asset: Asset) -> None:
+        """Start editing ``asset``: the previous session is saved and closed first."""
+        self.close_session()
+        session = EditSession(
+            self.project.db,
+            self.project.id,
+            asset,
+            self.project.user,
+            self.project.ontology,
+            journal=self.journal,
+        )
+        session.load()
+        if session.recoverable():
+            answer = QMessageBox.question(
+                self.parent_widget,
+                "Recover unsaved work",
+                f"Sitelabel found edits to {asset.rel_path.rsplit('/', 1)[-1]} that were not saved to the "
+                "database (the program was closed unexpectedly). Recover them?",
+            )
+            if answer == QMessageBox.StandardButton.Yes:
+                session.recover()
+            else:
+                session.discard_recovery()
+        self.session = session
+        self.ctx = ToolContext(session.doc, session.stack, 0, self.label, self.class_index)
+        session.doc.listeners.append(self._document_changed)
+        session.stack.changed.append(self._emit_status)
+        self.set_tool(self.tool_name)
+        self._emit_status()
+
+    def show_frame(self, index: int, values: npt.NDArray[Any], window: tuple[float, float] | None) -> None:
+        if self.session is None or self.ctx is None:
+            return
+        if self.tool is not None:
+            self.tool.cancel()
+        self.ctx.frame = index
+        self._frame_info = FrameInfo(values, window)
+        self.canvas.set_labels(self.session.doc.label_map(index), self._index_colors)
+        self._refresh_annotations()
+        self.set_tool(self.tool_name)  # value-aware tools follow the frame
+
+    def set_window(self, window: tuple[float, float]) -> None:
+        self._frame_info = FrameInfo(self._frame_info.values, window)
+        if self.tool_name == "threshold brush":
+            self.set_tool(self.tool_name)
+
+    # --- tools and classes ----------------------------------------------------------------
+    def set_tool(self, name: str) -> None:
+        self.tool_name = name
+        if self.ctx is None:
+            return
+        if self.tool is not None:
+            self.tool.cancel()
+        self.tool = BY_NAME[name].build(self.ctx, self._frame_info)
+        self.canvas.set_tool(self.tool)
+
+    def set_class(self, name: str, index: int) -> None:
+        self.label, self.class_index = name, index
+        if self.ctx is not None:
+            self.ctx.label, self.ctx.class_index = name, index
+            self.canvas.refresh_tool()
+
+    def undo(self) -> None:
+        if self.session is not None:
+            self.session.stack.undo()
+
+    def redo(self) -> None:
+        if self.session is not None:
+            self.session.stack.redo()
+
+    # --- document -> canvas ---------------------------------------------------------------
+    def _document_changed(self, frame: int, bbox: tuple[int, int, int, int] | None) -> None:
+        if self.ctx is None or frame != self.ctx.frame:
+            return
+        self.canvas.labels_changed(bbox)
+        self._refresh_annotations()
+        self._emit_status()
+
+    def _refresh_annotations(self) -> None:
+        if self.session is None or self.ctx is None:
+            return
+        annotations = self.session.doc.annotations(self.ctx.frame).values()
+        self.canvas.set_annotations([(a, self._colors.get(a.label, "#ffcc00"), False) for a in annotations])
+
+    # --- saving ---------------------------------------------------------------------------
+    def save(self) -> None:
+        """Autosave: flush pending edits on the thread pool (one flush at a time)."""
+        session = self.session
+        if session is None or self._saving or session.pending_count == 0:
+            return
+        self._saving = True
+        self._emit_status("saving...")
+        submit(session, session.flush, self._saved, self._save_failed)
+
+    def _saved(self, session: object, result: object) -> None:
+        self._saving = False
+        if session is not self.session:
+            return
+        if isinstance(result, SaveResult):
+            for conflict in result.conflicts:
+                self.ask_about(conflict)
+        self._emit_status()
+
+    def ask_about(self, conflict: Conflict) -> None:
+        """Show one conflict; the user's choice is applied, closing the dialog leaves it open."""
+        choice = ConflictDialog.ask(conflict.mine, conflict.theirs, self.parent_widget)
+        if choice in ("mine", "theirs") and self.session is not None:
+            self.session.resolve(conflict, choice)  # type: ignore[arg-type]
+
+    def _save_failed(self, session: object, message: str) -> None:
+        self._saving = False
+        self._emit_status(f"not saved: {message} (kept locally, retrying)")
+
+    def close_session(self) -> None:
+        """Save what is pending (synchronously: leaving an asset must not lose edits) and close."""
+        session, self.session = self.session, None
+        if session is None:
+            return
+        if self.tool is not None:
+            self.tool.cancel()
+        try:
+            session.close()
+        except Exception as exc:  # the journal still holds the edits; tell the user, go on
+            self._emit_status(f"not saved: {exc} (kept locally)")
+
+    def _emit_status(self, override: str | None = None) -> None:
+        if override is not None:
+            self.status_changed.emit(override)
+        elif self.session is not None:
+            self.status_changed.emit(self.session.status_text)
+
+    def frame_labels(self) -> npt.NDArray[np.uint16] | None:
+        if self.session is None or self.ctx is None:
+            return None
+        labels: npt.NDArray[np.uint16] = self.session.doc.label_map(self.ctx.frame)
+        return labels

@@ -1,0 +1,63 @@
+"""View transform: mapping round trips through zoom, pan, rotation and flips; zoom limits."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QPointF
+from pytestqt.qtbot import QtBot
+from test_canvas_support import shown_canvas
+
+from app.editor.canvas.view import MAX_ZOOM
+
+
+def test_round_trips_and_fit(qtbot: QtBot) -> None:
+    canvas = shown_canvas(qtbot, (640, 480))
+    canvas.set_image(np.zeros((300, 500), dtype=np.uint16))
+    assert canvas.zoom == pytest.approx(min(640 / 500, 480 / 300))
+    centre = canvas.image_to_widget(250, 150)
+    assert (centre.x(), centre.y()) == pytest.approx((320, 240))
+    points = [(0.0, 0.0), (12.25, 7.5), (499.0, 299.5), (250.0, 150.0)]
+    for rotations, fh, fv in itertools.product(range(4), (False, True), (False, True)):
+        canvas.reset_view()
+        for _ in range(rotations):
+            canvas.rotate90()
+        if fh:
+            canvas.flip(horizontal=True)
+        if fv:
+            canvas.flip(horizontal=False)
+        canvas.zoom_by(2.5)
+        canvas.view.pan(13.0, -7.0)
+        for x, y in points:
+            assert canvas.widget_to_image(canvas.image_to_widget(x, y)) == pytest.approx((x, y), abs=1e-9)
+    canvas.reset_view()
+    canvas.rotate90()  # 90 deg clockwise: the image's top-left corner goes to the top-right
+    tl, br = canvas.image_to_widget(0, 0), canvas.image_to_widget(500, 300)
+    assert tl.x() > br.x() and tl.y() < br.y()
+    assert canvas.zoom == pytest.approx(min(640 / 300, 480 / 500))  # refit for the turned image
+    canvas.reset_view()
+    canvas.flip(horizontal=True)
+    tl, br = canvas.image_to_widget(0, 0), canvas.image_to_widget(500, 300)
+    assert tl.x() > br.x() and tl.y() < br.y()
+    canvas.rotate90()  # still clockwise on screen after a flip
+    p = canvas.image_to_widget(0, 0)
+    assert p.x() > 320 and p.y() > 240
+
+
+def test_zoom_is_clamped(qtbot: QtBot) -> None:
+    canvas = shown_canvas(qtbot, (400, 400))
+    canvas.set_image(np.zeros((100, 100), dtype=np.float32))
+    fit = canvas.zoom
+    for _ in range(40):
+        canvas.zoom_by(2.0)
+    assert canvas.zoom == MAX_ZOOM == 64.0
+    for _ in range(40):
+        canvas.zoom_by(0.5)
+    assert canvas.zoom == pytest.approx(fit / 4)
+    canvas.fit()
+    assert canvas.zoom == pytest.approx(fit)
+    anchor = canvas.widget_to_image(QPointF(0, 0))
+    canvas.set_image(np.ones((100, 100), dtype=np.float32), keep_view=True)  # slice scrolling
+    assert canvas.widget_to_image(QPointF(0, 0)) == pytest.approx(anchor)
