@@ -14,9 +14,12 @@ import numpy.typing as npt
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QMessageBox, QWidget
 
+from app.core.annotations import Kind
 from app.core.compose import hex_to_rgb
+from app.core.conversions import labels_to_polygons, mask_annotation_to_polygons, polygon_to_labels
+from app.core.errors import SitelabelError
 from app.core.records import Asset
-from app.core.tools import Tool, ToolContext
+from app.core.tools import SelectTool, Tool, ToolContext
 from app.editor.conflict_dialog import ConflictDialog
 from app.editor.tool_registry import BY_NAME, FrameInfo
 from app.editor.workers import submit
@@ -30,6 +33,8 @@ if TYPE_CHECKING:
 
 class EditingController(QObject):
     status_changed = Signal(str)
+    session_opened = Signal(object)  # the EditSession now being edited
+    selection_changed = Signal(object)  # local id of the annotation the select tool picked, or None
 
     def __init__(self, project: Project, canvas: Canvas, parent_widget: QWidget, journal: Journal) -> None:
         super().__init__(parent_widget)
@@ -80,6 +85,7 @@ class EditingController(QObject):
         session.doc.listeners.append(self._document_changed)
         session.stack.changed.append(self._emit_status)
         self.set_tool(self.tool_name)
+        self.session_opened.emit(session)
         self._emit_status()
 
     def show_frame(self, index: int, values: npt.NDArray[Any], window: tuple[float, float] | None) -> None:
@@ -113,6 +119,38 @@ class EditingController(QObject):
         if self.ctx is not None:
             self.ctx.label, self.ctx.class_index = name, index
             self.canvas.refresh_tool()
+
+    def pointer_pressed(self) -> None:
+        """After the canvas handed a press to the tool: report what the select tool picked."""
+        if isinstance(self.tool, SelectTool):
+            self.selection_changed.emit(self.tool.selected)
+
+    def convert_selected(self) -> None:
+        """Selected mask -> polygons; selected polygon or box -> painted into the label map."""
+        if self.session is None or not isinstance(self.tool, SelectTool) or self.tool.selected is None:
+            self._emit_status("select an annotation first (V, then click it)")
+            return
+        doc, aid = self.session.doc, self.tool.selected
+        try:
+            annotation = doc.annotation(aid)
+            if annotation.kind is Kind.MASK:
+                command = mask_annotation_to_polygons(doc, aid)
+            else:
+                command = polygon_to_labels(doc, aid, self.project.ontology.index_of(annotation.label))
+            self.tool.selected = None
+            self.session.stack.push(command)
+        except SitelabelError as exc:
+            self._emit_status(str(exc))
+
+    def class_pixels_to_polygons(self) -> None:
+        """The active class's painted pixels on this frame become polygons (one undo step)."""
+        if self.session is None or self.ctx is None or not self.label:
+            return
+        try:
+            command = labels_to_polygons(self.session.doc, self.ctx.frame, self.class_index, self.label)
+            self.session.stack.push(command)
+        except SitelabelError as exc:
+            self._emit_status(str(exc))
 
     def undo(self) -> None:
         if self.session is not None:

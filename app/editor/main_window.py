@@ -11,11 +11,12 @@ import numpy as np
 import numpy.typing as npt
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
 from PySide6.QtGui import QCloseEvent
-from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QPlainTextEdit, QWidget
+from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QPlainTextEdit, QToolBar, QWidget
 
 from app.config import user_config_dir
 from app.core.records import Asset
 from app.editor import actions
+from app.editor.annotation_panel import AnnotationPanel
 from app.editor.asset_list import AssetListPanel
 from app.editor.canvas import create_canvas
 from app.editor.class_panel import ClassPanel
@@ -27,6 +28,7 @@ from app.editor.workers import submit
 if TYPE_CHECKING:
     from app.api import Project
     from app.sources import Source
+    from app.workflow.editing import EditSession
     from app.workflow.journal import Journal
 
 WINDOW_PRESET_KEYS = ("lung", "mediastinum", "bone", "brain", "abdomen")
@@ -61,10 +63,12 @@ class MainWindow(QMainWindow):
         self.editing = EditingController(project, self.canvas, self, journal or Journal())
         self.assets = AssetListPanel(self)
         self.classes = ClassPanel(self)
+        self.annotation_panel = AnnotationPanel(self)
         self.info = QPlainTextEdit(self)
         self.info.setReadOnly(True)  # plain text only: tags from files are never rendered as rich text
         self._dock(self.assets, "Assets", Qt.DockWidgetArea.LeftDockWidgetArea)
         self._dock(self.classes, "Classes", Qt.DockWidgetArea.RightDockWidgetArea)
+        self._dock(self.annotation_panel, "Annotation", Qt.DockWidgetArea.RightDockWidgetArea)
         self._dock(self.info, "Details", Qt.DockWidgetArea.RightDockWidgetArea)
         self.save_label, self.frame_label, self.position_label = QLabel(self), QLabel(self), QLabel(self)
         for label in (self.save_label, self.frame_label, self.position_label):
@@ -80,10 +84,14 @@ class MainWindow(QMainWindow):
         self.canvas.hovered.connect(self._show_position)
         self.canvas.window_changed.connect(lambda c, w: self.set_window((c, w)))
         self.editing.status_changed.connect(self.save_label.setText)
+        self.editing.session_opened.connect(self._session_opened)
+        self.editing.selection_changed.connect(self.annotation_panel.show_attributes_of)
+        self.canvas.pointer_pressed.connect(lambda _x, _y: self.editing.pointer_pressed())
         self.bindings = self._bindings()
         self.action_by_text = actions.install(self, self.bindings)
         self.help.set_entries(actions.help_entries(self.bindings))
         self.action_by_text["Brush"].setChecked(True)
+        self._add_toolbar()
         self.classes.set_ontology(project.ontology)
         self._restore_layout()
         self.reload_assets()
@@ -101,6 +109,18 @@ class MainWindow(QMainWindow):
             b("&File", "Save now", "Ctrl+S", self.editing.save),
             b("&Edit", "Undo", "Ctrl+Z", self.editing.undo),
             b("&Edit", "Redo", "Ctrl+Shift+Z or Ctrl+Y", self.editing.redo),
+            b(
+                "&Edit",
+                "Convert selected: mask to polygons, polygon to mask",
+                "Ctrl+M",
+                self.editing.convert_selected,
+            ),
+            b(
+                "&Edit",
+                "Class pixels on this frame to polygons",
+                "Ctrl+Shift+M",
+                self.editing.class_pixels_to_polygons,
+            ),
             b("&Navigate", "Next asset", "PgDown or Ctrl+Right", lambda: self.assets.step(1)),
             b("&Navigate", "Previous asset", "PgUp or Ctrl+Left", lambda: self.assets.step(-1)),
             b("&Navigate", "Next frame / slice", "Down or .", lambda: self.step_frame(1)),
@@ -139,6 +159,23 @@ class MainWindow(QMainWindow):
                     b("&Classes", f"Class: {cls.name}", cls.hotkey, partial(self.classes.choose, cls.name))
                 )
         return table
+
+    def _add_toolbar(self) -> None:
+        bar = QToolBar("Tools", self)
+        bar.setObjectName("toolbar-tools")
+        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        for name in ("Undo", "Redo"):
+            bar.addAction(self.action_by_text[name])
+        bar.addSeparator()
+        for spec in TOOLS:
+            action = self.action_by_text[spec.name.capitalize()]
+            action.setToolTip(f"{spec.help} ({spec.shortcut})")
+            bar.addAction(action)
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
+
+    def _session_opened(self, session: EditSession) -> None:
+        self.annotation_panel.bind(self.project.ontology, session.doc, session.stack)
+        session.stack.changed.append(self.annotation_panel.refresh)
 
     def _settings(self) -> QSettings:
         return QSettings(str(user_config_dir() / "layout.ini"), QSettings.Format.IniFormat)

@@ -1,0 +1,108 @@
+"""Keyboard-driven editing in the real window: classification, attributes, conversions, W/L, help."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QComboBox
+
+from app import api
+from app.core.annotations import Kind
+from app.core.raster import rasterize_polygon
+from app.editor.main_window import MainWindow
+from app.workflow.journal import Journal
+
+
+def _window(qtbot, tmp_path: Path, asset_name: str) -> MainWindow:  # type: ignore[no-untyped-def]
+    from app.demo import build_demo
+
+    db, _ = build_demo(tmp_path / "demo")
+    window = MainWindow(api.open_project(db, create=False), journal=Journal(tmp_path / "journal.db"))
+    qtbot.addWidget(window)
+    window.show()
+    model = window.assets.model
+    row = next(r for r in range(model.rowCount()) if model.asset_at(r).rel_path.endswith(asset_name))
+    window.assets.select_row(row)
+    qtbot.waitUntil(
+        lambda: window.current is not None and window.current.asset.rel_path.endswith(asset_name),
+        timeout=20_000,
+    )
+    return window
+
+
+def _session(window: MainWindow):  # type: ignore[no-untyped-def]
+    assert window.editing.session is not None
+    return window.editing.session
+
+
+def test_whole_asset_classification_with_answers_is_saved(qtbot, themed_qapp, tmp_path: Path) -> None:
+    window = _window(qtbot, tmp_path, "camera.png")
+    panel = window.annotation_panel
+    item = panel.classes.item(0)
+    assert item.text() == "image quality"
+    item.setCheckState(Qt.CheckState.Checked)
+    panel.classes.setCurrentItem(item)
+    (classification,) = [
+        a for a in _session(window).doc.annotations(0).values() if a.kind is Kind.CLASSIFICATION
+    ]
+    assert classification.label == "image quality"
+    panel.form.findChild(QComboBox).setCurrentText("poor")  # the form built from the ontology
+    window.editing.save()
+    session = _session(window)
+    qtbot.waitUntil(lambda: session.pending_count == 0, timeout=20_000)
+    asset_id = window.current.asset.id if window.current else -1
+    window.close()
+    stored = [
+        a for a in api.open_project(window.project.db).annotations(asset_id) if a["kind"] == "classification"
+    ]
+    assert [(a["label"], a["attributes"]) for a in stored] == [("image quality", {"quality": "poor"})]
+
+
+def test_polygon_to_mask_and_back_through_the_keyboard(qtbot, themed_qapp, tmp_path: Path) -> None:
+    window = _window(qtbot, tmp_path, "coins.png")
+    doc = _session(window).doc
+    polygons = [(aid, a) for aid, a in doc.annotations(0).items() if a.kind is Kind.POLYGON]
+    assert polygons  # the demo's coin polygon
+    aid, polygon = polygons[0]
+    qtbot.keyClick(window.canvas, Qt.Key.Key_V)  # select tool
+    x, y = polygon.points.mean(axis=0)
+    qtbot.mouseClick(
+        window.canvas, Qt.MouseButton.LeftButton, pos=window.canvas.image_to_widget(x, y).toPoint()
+    )
+    assert window.editing.tool.selected == aid  # type: ignore[union-attr]
+    qtbot.keyClick(window.canvas, Qt.Key.Key_M, Qt.KeyboardModifier.ControlModifier)
+    index = window.project.ontology.index_of(polygon.label)
+    expected = rasterize_polygon(polygon.points, doc.shape)
+    assert np.array_equal(doc.label_map(0) == index, expected)
+    assert aid not in doc.annotations(0)
+    window.classes.choose(polygon.label)
+    qtbot.keyClick(
+        window.canvas, Qt.Key.Key_M, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+    )
+    back = [a for a in doc.annotations(0).values() if a.kind is Kind.POLYGON and a.label == polygon.label]
+    union = np.zeros(doc.shape, dtype=bool)
+    for a in back:
+        union |= rasterize_polygon(a.points, doc.shape)
+    assert np.array_equal(union, expected) and not (doc.label_map(0) == index).any()
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert aid in doc.annotations(0) and not doc.label_map(0).any()
+    window.close()
+
+
+def test_window_presets_and_help_overlay(qtbot, themed_qapp, tmp_path: Path) -> None:
+    window = _window(qtbot, tmp_path, "693_UNCI.dcm")
+    qtbot.keyClick(window.canvas, Qt.Key.Key_3, Qt.KeyboardModifier.ControlModifier)  # bone
+    from app.sources import WINDOW_PRESETS
+
+    assert window.window_level == WINDOW_PRESETS["bone"]
+    assert window.canvas.window == WINDOW_PRESETS["bone"]
+    qtbot.keyClick(window.canvas, Qt.Key.Key_F1)
+    assert window.help.isVisible()
+    keys = dict((action, keys) for keys, action in window.help.entries)
+    assert keys["Brush"] == "B" and keys["Undo"] == "Ctrl+Z" and keys["Class: liver"] == "1"
+    qtbot.keyClick(window.help, Qt.Key.Key_Escape)
+    assert not window.help.isVisible()
+    window.close()
