@@ -6,6 +6,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPixmap
 from PySide6.QtWidgets import QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
+from app.core.annotations import Kind
 from app.core.ontology import LabelClass, Ontology
 
 
@@ -16,7 +17,8 @@ def swatch(color: str, size: int = 14) -> QIcon:
 
 
 class ClassPanel(QWidget):
-    """Emits ``class_chosen(name, index)``; index is the 1-based value painted into label maps."""
+    """Emits ``class_chosen(name, index)``; index is the ontology's 1-based class index, the value
+    painted into label maps."""
 
     class_chosen = Signal(str, int)
 
@@ -28,18 +30,21 @@ class ClassPanel(QWidget):
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.list)
         self._classes: tuple[LabelClass, ...] = ()
+        self._ontology = Ontology(classes=())
 
     def set_ontology(self, ontology: Ontology) -> None:
-        self._classes = ontology.classes
+        # classes that only classify the whole asset are answered in the Annotation panel, not drawn
+        self._classes = tuple(c for c in ontology.classes if set(c.kinds) - {Kind.CLASSIFICATION})
+        self._ontology = ontology
         self.list.clear()
-        for cls in ontology.classes:
+        for cls in self._classes:
             kinds = ", ".join(k.value for k in cls.kinds)
             key = f"[{cls.hotkey}]  " if cls.hotkey else ""
             item = QListWidgetItem(swatch(cls.color), f"{key}{cls.name}")
             item.setToolTip(f"{cls.name}: {kinds}" + (f"\n{cls.description}" if cls.description else ""))
             item.setData(Qt.ItemDataRole.UserRole, cls.name)
             self.list.addItem(item)
-        if ontology.classes:
+        if self._classes:
             self.list.setCurrentRow(0)
 
     @property
@@ -55,4 +60,5 @@ class ClassPanel(QWidget):
 
     def _row_changed(self, row: int) -> None:
         if 0 <= row < len(self._classes):
-            self.class_chosen.emit(self._classes[row].name, row + 1)
+            name = self._classes[row].name
+            self.class_chosen.emit(name, self._ontology.index_of(name))

@@ -111,14 +111,33 @@ class EditingController(QObject):
             return
         if self.tool is not None:
             self.tool.cancel()
-        self.tool = BY_NAME[name].build(self.ctx, self._frame_info)
+        spec = BY_NAME[name]
+        refusal = self._refusal(spec.makes)
+        if refusal:  # the ontology decides what a class may be drawn as: never store what it forbids
+            self.tool = None
+            self.canvas.set_tool(None)
+            self._emit_status(refusal)
+            return
+        self.tool = spec.build(self.ctx, self._frame_info)
         self.canvas.set_tool(self.tool)
+
+    def _refusal(self, makes: Kind | None) -> str:
+        if makes is None or not self.label:
+            return ""
+        try:
+            allowed = self.project.ontology.get(self.label).kinds
+        except SitelabelError:
+            return ""
+        if makes in allowed:
+            return ""
+        kinds = ", ".join(k.value for k in allowed)
+        return f"class '{self.label}' is drawn as {kinds}, not {makes.value}: pick another tool or class"
 
     def set_class(self, name: str, index: int) -> None:
         self.label, self.class_index = name, index
         if self.ctx is not None:
             self.ctx.label, self.ctx.class_index = name, index
-            self.canvas.refresh_tool()
+            self.set_tool(self.tool_name)  # the class may not allow what the current tool makes
 
     def pointer_pressed(self) -> None:
         """After the canvas handed a press to the tool: report what the select tool picked."""

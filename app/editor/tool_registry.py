@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from app.core.annotations import Kind
 from app.core.tools import (
     BoxTool,
     BrushTool,
@@ -44,6 +45,7 @@ class ToolSpec:
     shortcut: str
     help: str
     build: Callable[[ToolContext, FrameInfo], Tool]
+    makes: Kind | None = None  # what the tool creates, checked against the class's allowed kinds
 
 
 def _grey(values: npt.NDArray[Any] | None) -> npt.NDArray[Any] | None:
@@ -66,34 +68,48 @@ def _threshold(ctx: ToolContext, info: FrameInfo) -> Tool:
     return ThresholdBrush(ctx, values, lo, hi)
 
 
+MASK, POLYGON = Kind.MASK, Kind.POLYGON
 TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec("select", "V", "Select, move, reshape; Delete removes", lambda c, _i: SelectTool(c)),
     ToolSpec(
-        "polygon", "P", "Polygon: click vertices, Enter or first vertex closes", lambda c, _i: PolygonTool(c)
+        "polygon",
+        "P",
+        "Polygon: click vertices, Enter or first vertex closes",
+        lambda c, _i: PolygonTool(c),
+        POLYGON,
     ),
-    ToolSpec("polyline", "L", "Polyline: click points, Enter finishes", lambda c, _i: PolylineTool(c)),
-    ToolSpec("box", "R", "Box: drag; handles resize", lambda c, _i: BoxTool(c)),
-    ToolSpec("point", "O", "Point: click to place", lambda c, _i: PointTool(c)),
-    ToolSpec("brush", "B", "Brush: paint the class; [ ] or wheel size", lambda c, _i: BrushTool(c)),
+    ToolSpec(
+        "polyline",
+        "L",
+        "Polyline: click points, Enter finishes",
+        lambda c, _i: PolylineTool(c),
+        Kind.POLYLINE,
+    ),
+    ToolSpec("box", "R", "Box: drag; handles resize", lambda c, _i: BoxTool(c), Kind.BOX),
+    ToolSpec("point", "O", "Point: click to place", lambda c, _i: PointTool(c), Kind.POINT),
+    ToolSpec("brush", "B", "Brush: paint the class; [ ] or wheel size", lambda c, _i: BrushTool(c), MASK),
     ToolSpec("eraser", "E", "Eraser: [ ] or wheel size", lambda c, _i: EraserTool(c)),
-    ToolSpec("threshold brush", "T", "Brush limited to the displayed window (HU range)", _threshold),
+    ToolSpec("threshold brush", "T", "Brush limited to the displayed window (HU range)", _threshold, MASK),
     ToolSpec(
         "flood fill",
         "G",
         "Fill the connected region; [ ] tolerance",
         lambda c, i: FloodFillTool(c, _grey(i.values)),
+        MASK,
     ),
     ToolSpec(
         "grabcut",
         "C",
         "GrabCut: drag a box around an object, its foreground is painted",
         lambda c, i: GrabCutTool(c, i.values, i.window),
+        MASK,
     ),
     ToolSpec(
         "magic wand",
         "W",
         "Region as a mask annotation; [ ] tolerance",
         lambda c, i: MagicWandTool(c, _grey(i.values)),
+        MASK,
     ),
 )
 

@@ -106,3 +106,17 @@ def test_window_presets_and_help_overlay(qtbot, themed_qapp, tmp_path: Path) -> 
     qtbot.keyClick(window.help, Qt.Key.Key_Escape)
     assert not window.help.isVisible()
     window.close()
+
+
+def test_a_class_cannot_be_drawn_with_a_kind_the_ontology_forbids(qtbot, themed_qapp, tmp_path: Path) -> None:
+    window = _window(qtbot, tmp_path, "camera.png")
+    qtbot.keyClick(window.canvas, Qt.Key.Key_B)  # brush
+    window.classes.choose("landmark")  # the demo ontology allows only points for landmarks
+    assert window.editing.tool is None
+    assert "landmark" in window.save_label.text() and "point" in window.save_label.text()
+    qtbot.keyClick(window.canvas, Qt.Key.Key_O)  # the point tool is fine
+    assert window.editing.tool is not None and window.editing.tool.name == "point"
+    window.classes.choose("liver")
+    qtbot.keyClick(window.canvas, Qt.Key.Key_B)
+    assert window.editing.tool is not None and window.editing.tool.name == "brush"
+    window.close()
