@@ -214,9 +214,27 @@ class EditingController(QObject):
 
     def ask_about(self, conflict: Conflict) -> None:
         """Show one conflict; the user's choice is applied, closing the dialog leaves it open."""
-        choice = ConflictDialog.ask(conflict.mine, conflict.theirs, self.parent_widget)
+        choice = ConflictDialog.ask(
+            conflict.mine, conflict.theirs, self.parent_widget, **self._pictures(conflict)
+        )
         if choice in ("mine", "theirs") and self.session is not None:
             self.session.resolve(conflict, choice)  # type: ignore[arg-type]
+
+    def _pictures(self, conflict: Conflict) -> dict[str, npt.NDArray[np.uint8]]:
+        """Both versions drawn over the frame on screen, for the dialog's "View both"."""
+        from app.exchange.render import render_annotations
+
+        values, shown = self._frame_info.values, conflict.mine or conflict.theirs
+        if values is None or self.ctx is None or shown is None or shown.frame != self.ctx.frame:
+            return {}
+        ontology = self.project.ontology
+        pictures = {}
+        for name, annotation in (("mine_picture", conflict.mine), ("theirs_picture", conflict.theirs)):
+            drawn = [annotation] if annotation is not None else []
+            pictures[name] = render_annotations(values, self._frame_info.window, False, drawn, ontology)[
+                ..., :3
+            ]
+        return pictures
 
     def _save_failed(self, session: object, message: str) -> None:
         self._saving = False

@@ -120,3 +120,46 @@ def test_a_class_cannot_be_drawn_with_a_kind_the_ontology_forbids(qtbot, themed_
     qtbot.keyClick(window.canvas, Qt.Key.Key_B)
     assert window.editing.tool is not None and window.editing.tool.name == "brush"
     window.close()
+
+
+def test_a_newer_save_elsewhere_opens_the_conflict_dialog(qtbot, themed_qapp, tmp_path: Path) -> None:
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QPushButton
+
+    from app.core.commands import ReplaceAnnotation
+    from app.editor.conflict_dialog import ConflictDialog
+
+    window = _window(qtbot, tmp_path, "coins.png")
+    session = _session(window)
+    aid, mine = next((aid, a) for aid, a in session.doc.annotations(0).items() if a.kind is Kind.POLYGON)
+    asset_id = window.current.asset.id if window.current else -1
+    # another workstation (its own database connection) saves a newer version first
+    elsewhere = api.open_project(window.project.db.path, create=False)
+    stored = next(a for a in elsewhere.annotation_objects(asset_id) if a.kind is Kind.POLYGON)
+    elsewhere.save_annotation(stored.evolve(points=stored.points + 5.0))
+    elsewhere.close()
+
+    session.stack.push(ReplaceAnnotation(aid, mine, mine.evolve(points=mine.points - 3.0)))
+    seen: list[str] = []
+
+    def answer() -> None:
+        dialog = QApplication.activeModalWidget()
+        if not isinstance(dialog, ConflictDialog):
+            QTimer.singleShot(50, answer)
+            return
+        buttons = {b.text(): b for b in dialog.findChildren(QPushButton)}
+        buttons["View both"].click()
+        seen.append("both shown" if dialog.both.isVisible() else "both hidden")
+        buttons["Keep mine"].click()
+
+    QTimer.singleShot(50, answer)
+    window.editing.save()
+    qtbot.waitUntil(
+        lambda: bool(seen) and session.pending_count == 0 and not session.conflicts, timeout=20_000
+    )
+    assert seen == ["both shown"]
+    window.close()
+    final = next(
+        a for a in api.open_project(window.project.db).annotation_objects(asset_id) if a.kind is Kind.POLYGON
+    )
+    assert np.allclose(final.points, mine.points - 3.0) and final.version == 3  # mine, on top of theirs
