@@ -130,3 +130,31 @@ def test_view_gestures_and_signals(qtbot: QtBot) -> None:
     centre, width = changed.args
     assert centre == pytest.approx(300) and width > 1000
     assert canvas.window == pytest.approx((centre, width))
+
+
+def _wheel(canvas: Canvas, dy: int, modifiers: Qt.KeyboardModifier) -> None:
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication
+
+    event = QWheelEvent(
+        QPointF(200, 200),
+        QPointF(canvas.mapToGlobal(QPoint(200, 200))),
+        QPoint(),
+        QPoint(0, dy),
+        Qt.MouseButton.NoButton,
+        modifiers,
+        Qt.ScrollPhase.NoScrollPhase,
+        False,
+    )
+    QApplication.sendEvent(canvas, event)
+
+
+def test_the_wheel_scrolls_slices_while_brushing_and_shift_wheel_sizes_the_brush(qtbot: QtBot) -> None:
+    canvas, doc, stack, _frame = prepared(qtbot)
+    brush = BrushTool(ToolContext(doc, stack), radius=5.0)
+    canvas.set_tool(brush)
+    with qtbot.waitSignal(canvas.frame_step) as step:
+        _wheel(canvas, -120, Qt.KeyboardModifier.NoModifier)
+    assert step.args == [1] and brush.radius == 5.0
+    _wheel(canvas, 120, Qt.KeyboardModifier.ShiftModifier)
+    assert brush.radius == 6.0

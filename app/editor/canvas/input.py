@@ -125,16 +125,21 @@ class CanvasInput:
         event.accept()
 
     def wheelEvent(self: Canvas, event: QWheelEvent) -> None:  # type: ignore[misc]
-        dy = event.angleDelta().y()
+        # some platforms turn Shift+wheel into a horizontal wheel
+        dy = event.angleDelta().y() or event.angleDelta().x()
         if dy == 0:
             event.ignore()
             return
         steps = round(dy / 120) or (1 if dy > 0 else -1)
-        if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+        modifiers = event.modifiers()
+        if modifiers & Qt.KeyboardModifier.ControlModifier:
             self.view.zoom_at(ZOOM_STEP**steps, event.position())
             self._view_changed()
-        elif self.tool is not None and self.tool.wheel(steps):
-            self.refresh_tool()
+        elif modifiers & Qt.KeyboardModifier.ShiftModifier:
+            # Shift+wheel sizes the brush / tolerance: the plain wheel always scrolls slices,
+            # which radiologists do constantly while painting
+            if self.tool is not None and self.tool.wheel(steps):
+                self.refresh_tool()
         else:
             self.frame_step.emit(-1 if dy > 0 else 1)  # wheel towards the user: next frame
         event.accept()
