@@ -50,7 +50,7 @@ rc=$?
 ((rc != 0)) && fail=1
 
 step "pytest: GL canvas and screenshots on Xvfb"
-DISPLAY=${SITELABEL_TEST_DISPLAY:-} QT_QPA_PLATFORM=xcb pytest -m gl -p no:cacheprovider "$@"
+DISPLAY=${SITELABEL_TEST_DISPLAY:-} QT_QPA_PLATFORM=xcb SITELABEL_CANVAS=gl pytest -m gl -p no:cacheprovider "$@"
 rc=$?
 # 5 = nothing selected, e.g. when a -k filter was passed in
 ((rc != 0 && rc != 5)) && fail=1

@@ -61,3 +61,28 @@ def test_zoom_is_clamped(qtbot: QtBot) -> None:
     anchor = canvas.widget_to_image(QPointF(0, 0))
     canvas.set_image(np.ones((100, 100), dtype=np.float32), keep_view=True)  # slice scrolling
     assert canvas.widget_to_image(QPointF(0, 0)) == pytest.approx(anchor)
+
+
+@pytest.mark.gl
+def test_a_software_opengl_gets_the_faster_raster_canvas_unless_gl_is_asked_for(qtbot, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from PySide6.QtGui import QOffscreenSurface, QOpenGLContext
+
+    from app.editor.canvas import create_canvas
+
+    ctx = QOpenGLContext()
+    assert ctx.create()
+    surface = QOffscreenSurface()
+    surface.create()
+    assert ctx.makeCurrent(surface)
+    renderer = str(ctx.functions().glGetString(0x1F01)).lower()
+    ctx.doneCurrent()
+    monkeypatch.delenv("SITELABEL_CANVAS", raising=False)
+    chosen = create_canvas()
+    if "llvmpipe" in renderer or "softpipe" in renderer:
+        assert chosen.backend == "raster" and "software renderer" in chosen.fallback_reason
+    else:
+        assert chosen.backend == "gl"
+    monkeypatch.setenv("SITELABEL_CANVAS", "gl")
+    assert create_canvas().backend == "gl"
+    monkeypatch.setenv("SITELABEL_CANVAS", "raster")
+    assert create_canvas().backend == "raster"

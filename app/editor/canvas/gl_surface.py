@@ -165,7 +165,8 @@ class GLSurface(QOpenGLWidget):
 
     def labels_replaced(self) -> None:
         def work(lay: GLLayers) -> None:
-            lay.drop_labels()
+            if self.canvas.layers.labels is None:
+                lay.drop_labels()  # free the textures; a new map of the same size reuses them
             lay.set_colors()
             lay.labels_changed(None)
 
