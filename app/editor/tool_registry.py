@@ -87,7 +87,9 @@ TOOLS: tuple[ToolSpec, ...] = (
     ),
     ToolSpec("box", "R", "Box: drag; handles resize", lambda c, _i: BoxTool(c), Kind.BOX),
     ToolSpec("point", "O", "Point: click to place", lambda c, _i: PointTool(c), Kind.POINT),
-    ToolSpec("brush", "B", "Brush: paint the class; [ ] or Shift+wheel size", lambda c, _i: BrushTool(c), MASK),
+    ToolSpec(
+        "brush", "B", "Brush: paint the class; [ ] or Shift+wheel size", lambda c, _i: BrushTool(c), MASK
+    ),
     ToolSpec("eraser", "E", "Eraser: [ ] or Shift+wheel size", lambda c, _i: EraserTool(c)),
     ToolSpec("threshold brush", "T", "Brush limited to the displayed window (HU range)", _threshold, MASK),
     ToolSpec(
