@@ -30,6 +30,8 @@ from app.core.records import Asset, ProjectSettings, Role, User
 from app.core.records import Project as ProjectRecord
 
 if TYPE_CHECKING:
+    from app.exchange.export import ExportReport
+    from app.exchange.importers import ImportReport as LabelImportReport
     from app.ingest.watcher import FolderWatcher
     from app.sources import Source
     from app.storage import Database
@@ -377,6 +379,57 @@ class Project:
             roots=self.config.all_data_roots,
             max_pixels=self.config.max_image_pixels,
             author_id=author_id,
+        )
+
+    # --- exchange -------------------------------------------------------------------------
+    def export(
+        self,
+        fmt: str,
+        out_dir: str | os.PathLike[str],
+        *,
+        dataset: str | None = None,
+        labeler: str | None = None,
+        classes: Sequence[str] = (),
+        status: str | None = None,
+        consensus: str | None = None,
+        progress: Progress | None = None,
+    ) -> ExportReport:
+        """Export labels to ``out_dir`` (png-masks, coco, yolo, voc, nifti, dicom-seg, project-json, csv).
+
+        Files appear atomically with a checksum manifest written last; unchanged files are not
+        rewritten; a failed or cancelled export leaves the previous one intact.
+        """
+        from app.exchange.export import ExportFilters, export_project
+
+        filters = ExportFilters(
+            dataset=dataset, labeler=labeler, classes=tuple(classes), status=status, consensus=consensus
+        )
+        return export_project(
+            self.db,
+            self.id,
+            fmt,
+            Path(out_dir),
+            roots=self.config.all_data_roots,
+            max_pixels=self.config.max_image_pixels,
+            filters=filters,
+            progress=progress,
+        )
+
+    def import_labels(
+        self, fmt: str, path: str | os.PathLike[str], *, dry_run: bool = False
+    ) -> LabelImportReport:
+        """Bring existing labels in (coco, yolo, labelme, png-masks, nifti) onto registered assets."""
+        from app.exchange.importers import import_labels
+
+        return import_labels(
+            self.db,
+            self.id,
+            fmt,
+            Path(path),
+            user_id=self.user.id,
+            roots=self.config.all_data_roots,
+            max_pixels=self.config.max_image_pixels,
+            dry_run=dry_run,
         )
 
     # --- people ---------------------------------------------------------------------------

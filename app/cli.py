@@ -165,6 +165,50 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from app import api
+
+    project = api.open_project(_database_arg(args), args.project, user=args.user, create=False)
+    progress = _ProgressLine(f"exporting {args.format}", quiet=args.quiet)
+    report = project.export(
+        args.format,
+        args.out,
+        dataset=args.dataset,
+        labeler=args.labeler,
+        classes=args.classes or (),
+        status=args.status,
+        progress=progress,
+    )
+    progress.finish()
+    print(
+        f"{args.format} export in {report.out_dir}: {report.files_written} files written, "
+        f"{report.files_unchanged} unchanged, {report.files_removed} removed; "
+        f"{report.annotations} annotations of {report.assets} assets"
+    )
+    for item, why in report.skipped:
+        print(f"  skipped {item}: {why}", file=sys.stderr)
+    project.close()
+    return 0
+
+
+def cmd_import_labels(args: argparse.Namespace) -> int:
+    from app import api
+
+    project = api.open_project(_database_arg(args), args.project, user=args.user, create=False)
+    report = project.import_labels(args.format, args.path, dry_run=args.dry_run)
+    total = sum(count for _, _, count in report.matched)
+    verb = "would import" if args.dry_run else "imported"
+    print(
+        f"{verb} {total} annotations onto {len(report.matched)} assets; {len(report.skipped)} items skipped"
+    )
+    for item, asset_id, count in report.matched:
+        print(f"  {item} -> asset {asset_id}: {count}")
+    for item, why in report.skipped:
+        print(f"  skipped {item}: {why}", file=sys.stderr)
+    project.close()
+    return 0
+
+
 def cmd_render(args: argparse.Namespace) -> int:
     from app import api
     from app.exchange.render import save_png
@@ -290,6 +334,24 @@ def build_parser() -> argparse.ArgumentParser:
     inspect = verb("inspect", cmd_inspect, "show what Sitelabel reads from a file or folder", db=False)
     inspect.add_argument("path")
     inspect.add_argument("--json", action="store_true", help="print JSON")
+
+    export = verb("export", cmd_export, "export labels (masks, COCO, YOLO, VOC, NIfTI, DICOM SEG, ...)")
+    export.add_argument(
+        "--format", required=True, help="png-masks, coco, yolo, voc, nifti, dicom-seg, project-json, csv"
+    )
+    export.add_argument("--out", required=True, help="target folder (e.g. on the shared drive)")
+    export.add_argument("--project")
+    export.add_argument("--dataset")
+    export.add_argument("--labeler")
+    export.add_argument("--class", dest="classes", action="append", help="only this class (repeatable)")
+    export.add_argument("--status", help="only items with this review status (e.g. accepted)")
+    export.add_argument("--quiet", action="store_true")
+
+    imp_labels = verb("import-labels", cmd_import_labels, "import existing labels onto registered assets")
+    imp_labels.add_argument("path")
+    imp_labels.add_argument("--format", required=True, help="coco, yolo, labelme, png-masks, nifti")
+    imp_labels.add_argument("--project")
+    imp_labels.add_argument("--dry-run", action="store_true", help="report what would match, store nothing")
 
     render = verb("render", cmd_render, "draw an asset frame with its annotations to a PNG (headless)")
     render.add_argument("--project")

@@ -240,6 +240,13 @@ class EditingController(QObject):
         self._saving = False
         self._emit_status(f"not saved: {message} (kept locally, retrying)")
 
+    def save_now(self) -> None:
+        """Flush on this thread (before an export reads the database); conflicts are asked about."""
+        session = self.session
+        if session is None or session.pending_count == 0:
+            return
+        self._saved(session, session.flush())
+
     def close_session(self) -> None:
         """Save what is pending (synchronously: leaving an asset must not lose edits) and close."""
         session, self.session = self.session, None

@@ -107,6 +107,7 @@ class MainWindow(QMainWindow):
         b = actions.Binding
         table = [
             b("&File", "Save now", "Ctrl+S", self.editing.save),
+            b("&File", "Export labels...", "Ctrl+E", self.export_labels),
             b("&Edit", "Undo", "Ctrl+Z", self.editing.undo),
             b("&Edit", "Redo", "Ctrl+Shift+Z or Ctrl+Y", self.editing.redo),
             b(
@@ -172,6 +173,12 @@ class MainWindow(QMainWindow):
             action.setToolTip(f"{spec.help} ({spec.shortcut})")
             bar.addAction(action)
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
+
+    def export_labels(self) -> None:
+        from app.editor.export_dialog import ExportDialog
+
+        self.editing.save_now()  # what is on screen must be in the export
+        ExportDialog(self.project, self).exec()
 
     def _session_opened(self, session: EditSession) -> None:
         self.annotation_panel.bind(self.project.ontology, session.doc, session.stack)

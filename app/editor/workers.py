@@ -51,3 +51,39 @@ def submit(
     job.signals.failed.connect(on_failed)
     QThreadPool.globalInstance().start(job)
     return job
+
+
+class _ProgressSignals(QObject):
+    progressed = Signal(int, int)
+    done = Signal(object)
+    failed = Signal(str)
+
+
+class ProgressJob(QRunnable):
+    """Long work with a progress bar and cancel: ``fn(progress)`` runs on the pool; ``progress(done,
+    total)`` reports to the UI thread and returns False once the user cancelled."""
+
+    def __init__(self, fn: Callable[[Callable[[int, int], bool]], Any]) -> None:
+        super().__init__()
+        self.fn = fn
+        self.signals = _ProgressSignals()
+        self.cancelled = False  # set from the UI thread; read by the worker between steps
+
+    def progress(self, done: int, total: int) -> bool:
+        self.signals.progressed.emit(done, total)
+        return not self.cancelled
+
+    def run(self) -> None:
+        from app.core.errors import SitelabelError
+
+        try:
+            result = self.fn(self.progress)
+        except SitelabelError as exc:
+            self.signals.failed.emit(str(exc))
+        except OSError as exc:
+            self.signals.failed.emit(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
+        except Exception as exc:  # a bug: shown, logged, the app keeps working
+            traceback.print_exc()
+            self.signals.failed.emit(f"{type(exc).__name__}: {exc}")
+        else:
+            self.signals.done.emit(result)

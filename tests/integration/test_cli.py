@@ -149,3 +149,26 @@ def test_render_writes_the_frame_with_its_annotations(db_url: str, tmp_path: Pat
     assert abs(outside[0] - outside[1]) < 3  # grey image untouched outside
     missing = sitelabel("render", "--db", db_url, "--asset", "999", "--out", str(out))
     assert missing.returncode != 0 and "Traceback" not in missing.stderr
+
+
+def test_export_and_import_labels_from_the_command_line(db_url: str, tmp_path: Path) -> None:
+    from app import api
+
+    ontology = {"classes": [{"name": "coin", "color": "#ff0000", "kinds": ["polygon", "box"]}]}
+    project = api.create_project(db_url, "cli-export", ontology=ontology, user="olga")
+    (asset_id,) = project.import_data([sample_data.skimage_images() / "coins.png"])
+    project.upload_annotations(
+        asset_id, [{"kind": "polygon", "label": "coin", "points": [[20, 12], [58, 10], [60, 72]]}]
+    )
+    project.close()
+    out = tmp_path / "coco"
+    exported = sitelabel("export", "--db", db_url, "--format", "coco", "--out", str(out))
+    assert exported.returncode == 0, exported.stderr
+    assert "1 annotations of 1 assets" in exported.stdout and (out / "manifest.json").is_file()
+    unknown = sitelabel("export", "--db", db_url, "--format", "tiff-stack", "--out", str(out))
+    assert unknown.returncode != 0 and "Traceback" not in unknown.stderr and "coco" in unknown.stderr
+    dry = sitelabel(
+        "import-labels", str(out / "annotations.json"), "--format", "coco", "--db", db_url, "--dry-run"
+    )
+    assert dry.returncode == 0, dry.stderr
+    assert "would import 1 annotations onto 1 assets" in dry.stdout

@@ -1,0 +1,181 @@
+"""Export entry point and format registry.
+
+    report = export_project(db, project_id, "coco", Path("out"), roots=config.all_data_roots,
+                            max_pixels=config.max_image_pixels, filters=ExportFilters(dataset="train"))
+
+Every format writes through an :class:`~app.exchange.staging.ExportTransaction`: a failed or
+cancelled export leaves the previous one intact, a re-export rewrites only changed files, and
+``manifest.json`` (sha256 and size per file) is written last. Adding a format is one line::
+
+    register_format("nifti", export_nifti)       # or @register_format("nifti") on the function
+
+An exporter is ``def exporter(job: ExportJob) -> None`` (see :mod:`app.exchange.selection`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, overload
+
+from app.core.annotations import Annotation
+from app.core.errors import NotFoundError, ValidationError
+from app.core.ontology import Ontology
+from app.core.records import Asset
+from app.exchange.coco import export_coco
+from app.exchange.png_masks import export_png_masks
+from app.exchange.project_json import export_project_json
+from app.exchange.selection import ExportFilters, ExportJob, Progress
+from app.exchange.staging import MANIFEST, ExportCancelled, ExportError, ExportTransaction
+from app.exchange.tables import export_csv
+from app.exchange.voc import export_voc
+from app.exchange.volume_export import export_dicom_seg, export_nifti
+from app.exchange.yolo import export_yolo
+
+if TYPE_CHECKING:
+    from app.storage import Database, UnitOfWork
+
+Exporter = Callable[[ExportJob], None]
+FORMATS: dict[str, Exporter] = {}
+
+__all__ = [
+    "FORMATS",
+    "ExportCancelled",
+    "ExportError",
+    "ExportFilters",
+    "ExportReport",
+    "Exporter",
+    "export_project",
+    "register_format",
+]
+
+
+@overload
+def register_format(name: str, exporter: Exporter) -> Exporter: ...
+@overload
+def register_format(name: str, exporter: None = None) -> Callable[[Exporter], Exporter]: ...
+def register_format(name: str, exporter: Exporter | None = None) -> Exporter | Callable[[Exporter], Exporter]:
+    """Register ``exporter`` under ``name``; without ``exporter`` it is a decorator."""
+
+    def add(fn: Exporter) -> Exporter:
+        if name in FORMATS and FORMATS[name] is not fn:
+            raise ValueError(f"export format {name!r} is already registered")
+        FORMATS[name] = fn
+        return fn
+
+    return add if exporter is None else add(exporter)
+
+
+register_format("png-masks", export_png_masks)
+register_format("coco", export_coco)
+register_format("yolo", export_yolo)
+register_format("voc", export_voc)
+register_format("project-json", export_project_json)
+register_format("csv", export_csv)
+register_format("nifti", export_nifti)
+register_format("dicom-seg", export_dicom_seg)
+
+
+@dataclass
+class ExportReport:
+    format: str
+    out_dir: Path
+    files_written: int
+    files_unchanged: int
+    files_removed: int
+    assets: int
+    annotations: int
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    manifest: Path = Path(MANIFEST)
+
+
+def _select_assets(uow: UnitOfWork, project_id: int, filters: ExportFilters) -> list[Asset]:
+    dataset_id = None
+    if filters.dataset is not None:
+        datasets = uow.datasets.list(project_id)
+        match = [d.id for d in datasets if d.name == filters.dataset]
+        if not match:
+            raise ValidationError(
+                f"the project has no dataset {filters.dataset!r}; there are: {[d.name for d in datasets]}"
+            )
+        dataset_id = match[0]
+    return list(uow.assets.list(project_id, dataset_id=dataset_id))
+
+
+def _loader(
+    uow: UnitOfWork, project_id: int, ontology: Ontology, filters: ExportFilters
+) -> Callable[[Asset], list[Annotation]]:
+    author_id = None
+    if filters.labeler is not None:
+        try:
+            author_id = uow.users.get_by_name(filters.labeler).id
+        except NotFoundError:
+            raise ValidationError(f"there is no labeler called {filters.labeler!r}") from None
+    classes = set(filters.classes)
+    unknown = sorted(classes - {c.name for c in ontology.classes})
+    if unknown:
+        raise ValidationError(
+            f"the ontology has no class {unknown}; known: {[c.name for c in ontology.classes]}"
+        )
+
+    def load(asset: Asset) -> list[Annotation]:
+        annotations = uow.annotations.list(asset.id, author_id=author_id)
+        return [a for a in annotations if a.label in classes] if classes else list(annotations)
+
+    return load
+
+
+def export_project(
+    db: Database,
+    project_id: int,
+    fmt: str,
+    out_dir: Path,
+    *,
+    roots: Mapping[str, Path],
+    max_pixels: int,
+    filters: ExportFilters = ExportFilters(),  # noqa: B008 - frozen, immutable default
+    progress: Progress | None = None,
+) -> ExportReport:
+    """Export a project's selected annotations as ``fmt`` into ``out_dir`` safely (see module doc).
+
+    ``progress(done, total)`` is called per asset; returning False cancels: the staged files are
+    removed, the previous export stays intact and :class:`ExportCancelled` is raised. Write failures
+    (full disk, read-only or vanished target) raise :class:`ExportError` with a clear message.
+    """
+    exporter = FORMATS.get(fmt)
+    if exporter is None:
+        raise ValidationError(f"unknown export format {fmt!r}; known: {sorted(FORMATS)}")
+    filters.check_available()
+    out = Path(out_dir)
+    # One read-only unit of work for the whole export: on SQLite it reads one consistent snapshot.
+    with db.unit_of_work(readonly=True) as uow:
+        uow.projects.get(project_id)
+        ontology = uow.ontologies.current(project_id) or Ontology(classes=(), version=0)
+        assets = _select_assets(uow, project_id, filters)
+        load = _loader(uow, project_id, ontology, filters)
+        with ExportTransaction(out, fmt=fmt, filters=filters.as_dict()) as tx:
+            job = ExportJob(
+                tx=tx,
+                ontology=ontology,
+                assets=assets,
+                roots=roots,
+                max_pixels=max_pixels,
+                filters=filters,
+                load=load,
+                progress=progress,
+            )
+            exporter(job)
+            job.tick(len(assets), len(assets))  # last chance to cancel before anything changes
+            result = tx.commit()
+    return ExportReport(
+        format=fmt,
+        out_dir=out,
+        files_written=result.written,
+        files_unchanged=result.unchanged,
+        files_removed=result.removed,
+        assets=len(job.exported_assets),
+        annotations=job.exported_annotations,
+        skipped=job.skipped,
+        manifest=out / MANIFEST,
+    )

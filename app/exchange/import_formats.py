@@ -1,0 +1,311 @@
+"""Readers of the import formats: each turns a file or folder into :class:`LabelItem` s.
+
+* coco: one JSON file. Polygon segmentations (one ring: a polygon; several: one mask by the core
+  rasteriser's even-odd rule), RLE (string or list counts: a mask), bbox only: a box. Sitelabel's own
+  exports carry the exact drawn vertices under ``"sitelabel"``; those are used when present.
+* yolo: a folder of label ``.txt`` files (``labels/`` inside it if there is one). 5 numbers: a box;
+  more: a polygon. Class names from ``data.yaml`` ``names``, else ``classes.txt``, else the ontology
+  order. Normalised values within 1e-6 px of a 1/256 px grid snap to it (exact round trips).
+* labelme: a JSON file or a folder of them; polygon, rectangle, point, line/linestrip shapes.
+* png-masks: a folder (our export, or its ``index/``) of class-index PNGs; values map to names via
+  ``legend.json`` when present, else to the ontology's 1-based index. One mask per class and frame.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from app.core.annotations import Annotation, Kind, MaskPatch
+from app.core.errors import ValidationError
+from app.core.ontology import Ontology
+from app.core.raster import rings_mask_in_bbox
+from app.core.records import Asset
+from app.exchange import rle
+from app.exchange.importers import LabelItem, SkipItem
+
+Reader = Callable[[Path, Ontology], Iterator[LabelItem]]
+
+
+def _load_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ValidationError(f"cannot read {path}: {exc}") from None
+
+
+def _check_size(asset: Asset, width: Any, height: Any) -> None:
+    if width is None or height is None:
+        return
+    if (int(width), int(height)) != (asset.width, asset.height):
+        raise SkipItem(f"it is for a {width}x{height} image but the asset is {asset.width}x{asset.height}")
+
+
+# --- COCO ----------------------------------------------------------------------------------------
+_FRAME = re.compile(r"^(.*)#(\d+)$")
+
+
+def _coco_annotation(raw: dict[str, Any], label: str, frame: int, asset: Asset) -> Annotation:
+    shape = (asset.height, asset.width)
+    ext = raw.get("sitelabel") or {}
+    attributes = raw.get("attributes") or {}
+    common: dict[str, Any] = {"label": label, "frame": frame, "attributes": dict(attributes)}
+    if ext.get("confidence") is not None:
+        common["confidence"] = float(ext["confidence"])
+    if ext.get("kind") == "polygon" and ext.get("points"):
+        return Annotation.from_dict({"kind": "polygon", "points": ext["points"], **common})
+    if ext.get("kind") == "box" and ext.get("box"):
+        return Annotation.from_dict({"kind": "box", "box": ext["box"], **common})
+    seg = raw.get("segmentation")
+    if isinstance(seg, dict):
+        if [int(v) for v in seg.get("size", ())] != [shape[0], shape[1]]:
+            raise ValidationError(f"its RLE size {seg.get('size')} is not the frame's {list(shape)}")
+        patch = MaskPatch.from_full(rle.decode(seg))
+        return Annotation(kind=Kind.MASK, mask=patch, **common)
+    if isinstance(seg, list) and seg:
+        rings = [np.asarray(r, dtype=np.float64).reshape(-1, 2) for r in seg if len(r) >= 6]
+        if len(rings) == 1:
+            return Annotation.from_dict({"kind": "polygon", "points": rings[0], **common})
+        if rings:
+            return Annotation(kind=Kind.MASK, mask=rings_mask_in_bbox(rings, shape), **common)
+    bbox = raw.get("bbox")
+    if bbox and len(bbox) == 4:
+        x, y, w, h = (float(v) for v in bbox)
+        return Annotation.from_dict({"kind": "box", "box": [x, y, x + w, y + h], **common})
+    raise ValidationError("it has neither a segmentation nor a bbox")
+
+
+def read_coco(path: Path, ontology: Ontology) -> Iterator[LabelItem]:
+    data = _load_json(path)
+    if not isinstance(data, dict) or not isinstance(data.get("images"), list):
+        raise ValidationError(f"{path} is not a COCO file (no 'images' list)")
+    categories = {c["id"]: str(c["name"]) for c in data.get("categories", [])}
+    by_image: dict[Any, list[dict[str, Any]]] = defaultdict(list)
+    for ann in data.get("annotations", []):
+        by_image[ann.get("image_id")].append(ann)
+    for image in data["images"]:
+        name = str(image.get("file_name", ""))
+        ext = image.get("sitelabel") or {}
+        frame = int(ext.get("frame", 0))
+        found = _FRAME.match(name)
+        if found and "frame" in ext:
+            name = found.group(1)
+        elif found:
+            name, frame = found.group(1), int(found.group(2))
+        raws = by_image.get(image.get("id"), [])
+        item = LabelItem(f"{path.name}: image {image.get('id')} {name}", name, lambda a, f: [], frame)
+
+        def build(
+            asset: Asset,
+            frame: int,
+            raws: list[dict[str, Any]] = raws,
+            image: Any = image,
+            item: LabelItem = item,
+        ) -> list[Annotation]:
+            _check_size(asset, image.get("width"), image.get("height"))
+            out = []
+            for raw in raws:
+                where = f"{item.item} annotation {raw.get('id')}"
+                label = categories.get(raw.get("category_id"))
+                if label is None:
+                    item.skipped.append((where, f"unknown category id {raw.get('category_id')}"))
+                    continue
+                try:
+                    out.append(_coco_annotation(raw, label, frame, asset))
+                except (ValidationError, TypeError, ValueError) as exc:
+                    item.skipped.append((where, str(exc)))
+            return out
+
+        item.build = build
+        yield item
+
+
+# --- YOLO ----------------------------------------------------------------------------------------
+def _yaml_names(path: Path) -> list[str] | None:
+    """``names`` of a YOLO data.yaml: a block list/mapping or an inline list (no YAML dependency)."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for i, line in enumerate(lines):
+        if not line.startswith("names:"):
+            continue
+        rest = line[len("names:") :].strip()
+        if rest.startswith("["):
+            return [_unquote(v) for v in rest.strip("[]").split(",") if v.strip()]
+        names: dict[int, str] = {}
+        for sub in lines[i + 1 :]:
+            if not sub.startswith((" ", "\t", "-")) or not sub.strip():
+                break
+            body = sub.strip()
+            if body.startswith("-"):
+                names[len(names)] = _unquote(body[1:])
+            elif ":" in body:
+                key, _, value = body.partition(":")
+                names[int(key)] = _unquote(value)
+        return [names[k] for k in sorted(names)]
+    return None
+
+
+def _unquote(text: str) -> str:
+    text = text.strip()
+    if text.startswith('"'):
+        return str(json.loads(text))
+    return text.strip("'")
+
+
+def _yolo_names(folder: Path, ontology: Ontology) -> list[str]:
+    for candidate in (folder, *list(folder.parents)[:2]):
+        if (candidate / "data.yaml").is_file():
+            names = _yaml_names(candidate / "data.yaml")
+            if names:
+                return names
+        if (candidate / "classes.txt").is_file():
+            return [n.strip() for n in (candidate / "classes.txt").read_text().splitlines() if n.strip()]
+    return [c.name for c in ontology.classes]
+
+
+def _snap(values: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    snapped = np.round(values * 256.0) / 256.0
+    return np.where(np.abs(snapped - values) < 1e-6, snapped, values)
+
+
+def read_yolo(path: Path, ontology: Ontology) -> Iterator[LabelItem]:
+    folder = path.parent if path.is_file() else path
+    labels = folder / "labels" if (folder / "labels").is_dir() else folder
+    if (labels / "detect").is_dir() and (labels / "segment").is_dir():
+        raise ValidationError(
+            f"{labels} holds both detect/ and segment/ labels (a Sitelabel export): import one of them"
+        )
+    names = _yolo_names(folder, ontology)
+    for txt in sorted(labels.rglob("*.txt")):
+        if txt.name in ("images.txt", "classes.txt", "train.txt", "val.txt", "test.txt"):
+            continue
+        rel = txt.relative_to(labels).as_posix()
+
+        def build(asset: Asset, frame: int, txt: Path = txt, rel: str = rel) -> list[Annotation]:
+            size = np.array([asset.width, asset.height], dtype=np.float64)
+            out = []
+            for n, line in enumerate(txt.read_text(encoding="utf-8").splitlines(), 1):
+                fields = line.split()
+                if not fields:
+                    continue
+                try:
+                    cls = int(fields[0])
+                    values = np.array([float(v) for v in fields[1:]], dtype=np.float64)
+                    if not 0 <= cls < len(names):
+                        raise ValueError(f"class {cls} is not in the {len(names)} class names")
+                    if len(values) == 4:
+                        cx, cy, w, h = values
+                        box = _snap(
+                            np.array([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2]) * np.tile(size, 2)
+                        )
+                        out.append(Annotation(kind=Kind.BOX, label=names[cls], box=tuple(box.tolist())))
+                    elif len(values) >= 6 and len(values) % 2 == 0:
+                        pts = _snap(values.reshape(-1, 2) * size)
+                        out.append(
+                            Annotation.from_dict({"kind": "polygon", "label": names[cls], "points": pts})
+                        )
+                    else:
+                        raise ValueError(f"{len(values)} numbers is neither a box (4) nor a polygon")
+                except (ValueError, ValidationError) as exc:
+                    raise SkipItem(f"line {n}: {exc}") from None
+            return out
+
+        yield LabelItem(f"{rel}", rel, build, ignore_suffix=True)
+
+
+# --- labelme -------------------------------------------------------------------------------------
+def _labelme_shape(shape: dict[str, Any]) -> Annotation:
+    kind = shape.get("shape_type") or "polygon"
+    label = str(shape.get("label", ""))
+    pts = shape.get("points") or []
+    if kind == "polygon":
+        return Annotation.from_dict({"kind": "polygon", "label": label, "points": pts})
+    if kind == "rectangle" and len(pts) == 2:
+        (xa, ya), (xb, yb) = pts
+        box = [min(xa, xb), min(ya, yb), max(xa, xb), max(ya, yb)]
+        return Annotation.from_dict({"kind": "box", "label": label, "box": box})
+    if kind == "point" and len(pts) == 1:
+        return Annotation.from_dict({"kind": "point", "label": label, "point": pts[0]})
+    if kind in ("line", "linestrip"):
+        return Annotation.from_dict({"kind": "polyline", "label": label, "points": pts})
+    raise ValidationError(f"labelme shape_type {kind!r} is not supported")
+
+
+def read_labelme(path: Path, ontology: Ontology) -> Iterator[LabelItem]:
+    files = [path] if path.is_file() else sorted(path.rglob("*.json"))
+    for file in files:
+        data = _load_json(file)
+        if not isinstance(data, dict) or "shapes" not in data or "imagePath" not in data:
+            yield LabelItem(file.name, "", lambda a, f: [], skipped=[(str(file), "not a labelme file")])
+            continue
+        image_path = (file.parent / str(data["imagePath"]).replace("\\", "/")).resolve()
+        item = LabelItem(file.name, str(image_path), lambda a, f: [])
+
+        def build(
+            asset: Asset, frame: int, data: dict[str, Any] = data, file: Path = file, item: LabelItem = item
+        ) -> list[Annotation]:
+            _check_size(asset, data.get("imageWidth"), data.get("imageHeight"))
+            out = []
+            for n, shape in enumerate(data["shapes"], 1):
+                try:
+                    out.append(_labelme_shape(shape))
+                except (ValidationError, TypeError, ValueError) as exc:
+                    item.skipped.append((f"{file.name} shape {n}", str(exc)))
+            return out
+
+        item.build = build
+        yield item
+
+
+# --- PNG masks -----------------------------------------------------------------------------------
+def read_png_masks(path: Path, ontology: Ontology) -> Iterator[LabelItem]:
+    from PIL import Image
+
+    folder = path
+    legend_file = folder / "legend.json"
+    if legend_file.is_file():
+        legend = {int(c["index"]): str(c["name"]) for c in _load_json(legend_file)["classes"]}
+    elif (folder.parent / "legend.json").is_file():
+        legend = {
+            int(c["index"]): str(c["name"]) for c in _load_json(folder.parent / "legend.json")["classes"]
+        }
+    else:
+        legend = {i: c.name for i, c in enumerate(ontology.classes, 1)}
+    if (folder / "index").is_dir():
+        folder = folder / "index"
+    for png in sorted(folder.rglob("*.png")):
+        rel = png.relative_to(folder).as_posix()
+        parent, stem = png.parent.relative_to(folder).as_posix(), png.stem
+        fallback = (parent, int(stem)) if stem.isdigit() and parent != "." else None
+
+        def build(asset: Asset, frame: int, png: Path = png) -> list[Annotation]:
+            with Image.open(png) as image:
+                labels = np.asarray(image)
+            if labels.ndim != 2:
+                raise SkipItem("it is not a single-channel class-index PNG (import the index/ masks)")
+            if labels.shape != (asset.height, asset.width):
+                raise SkipItem(f"its size {labels.shape[1]}x{labels.shape[0]} is not the asset's")
+            out = []
+            for value in np.unique(labels):
+                if value == 0:
+                    continue
+                if int(value) not in legend:
+                    raise SkipItem(f"pixel value {value} is not a class of the legend")
+                patch = MaskPatch.from_full(labels == value)
+                out.append(Annotation(kind=Kind.MASK, label=legend[int(value)], frame=frame, mask=patch))
+            return out
+
+        yield LabelItem(rel, rel, build, ignore_suffix=True, fallback=fallback)
+
+
+READERS: dict[str, Reader] = {
+    "coco": read_coco,
+    "yolo": read_yolo,
+    "labelme": read_labelme,
+    "png-masks": read_png_masks,
+}

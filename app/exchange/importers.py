@@ -1,0 +1,186 @@
+"""Import existing training labels ("I already have training data"): COCO, YOLO, labelme, PNG masks.
+
+    report = import_labels(db, project_id, "coco", Path("annotations.json"), user_id=me.id,
+                           roots=config.all_data_roots, max_pixels=config.max_image_pixels)
+
+Matching rule (how a label file or entry finds its asset): every item names an image by a path
+(COCO ``file_name``, labelme ``imagePath`` joined to the JSON's folder, a YOLO label file's or a PNG
+mask's path below its labels folder). That path is compared component by component FROM THE END
+with each asset's ``root/rel_path`` (and with the name our exports give it). The asset sharing the
+longest tail wins: ``ct1/slice.png`` matches ``studies/ct1/slice.png``. YOLO labels and PNG masks
+are compared without file extensions (``labels/a/b.txt`` matches ``a/b.png``). Nothing shared, or
+a tie between several assets, skips the item with the reason. Multi-frame assets: COCO
+``file_name#FRAME``, PNG masks ``NAME/FFFFF.png`` (our export's names).
+
+Every annotation is checked against the project's ontology (class, kind, attributes) and the frame
+size; misfits are skipped with the reason, the rest stored with ``uow.annotations.add_many`` as the
+importing user, source ``import:FORMAT``. ``dry_run`` reports without storing.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
+
+from app.core.annotations import Annotation
+from app.core.errors import ValidationError
+from app.core.ontology import Ontology
+from app.core.records import Asset
+from app.exchange.selection import asset_display_path, item_names
+
+if TYPE_CHECKING:
+    from app.storage import Database
+
+Build = Callable[[Asset, int], list[Annotation]]  # (matched asset, frame) -> annotations
+
+
+class SkipItem(ValidationError):
+    """Raised by an item's builder: skip the whole item with this reason."""
+
+
+@dataclass
+class LabelItem:
+    """One image's worth of labels found in the input, not yet matched to an asset."""
+
+    item: str  # how the report names it
+    path: str  # the image path used for matching (posix or native, absolute or relative)
+    build: Build  # the annotations for the matched asset and frame; may raise SkipItem
+    frame: int = 0
+    ignore_suffix: bool = False
+    fallback: tuple[str, int] | None = None  # (path, frame) tried when ``path`` matches nothing
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # found while parsing
+
+
+@dataclass
+class ImportReport:
+    matched: list[tuple[str, int, int]] = field(default_factory=list)  # (item, asset id, annotations)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (item, why)
+
+
+def _parts(path: str, ignore_suffix: bool) -> tuple[str, ...]:
+    parts = [p for p in PurePosixPath(path.replace("\\", "/")).parts if p not in ("/", "", ".")]
+    if ignore_suffix and parts:
+        parts[-1] = PurePosixPath(parts[-1]).stem if "." in parts[-1] else parts[-1]
+    return tuple(parts)
+
+
+class AssetMatcher:
+    """Longest common path tail between an item's path and the assets' paths (see module doc)."""
+
+    def __init__(self, assets: list[Asset]) -> None:
+        names = item_names(assets)
+        self._keys: dict[bool, dict[str, list[tuple[Asset, tuple[str, ...]]]]] = {}
+        for ignore in (False, True):
+            index: dict[str, list[tuple[Asset, tuple[str, ...]]]] = defaultdict(list)
+            for asset in assets:
+                for key in {f"{asset.root}/{asset_display_path(asset)}", str(names[asset.id])}:
+                    parts = _parts(key, ignore)
+                    index[parts[-1]].append((asset, parts))
+            self._keys[ignore] = index
+
+    def match(self, path: str, ignore_suffix: bool) -> Asset:
+        parts = _parts(path, ignore_suffix)
+        if not parts:
+            raise SkipItem("it names no image")
+        best: dict[int, int] = {}
+        assets: dict[int, Asset] = {}
+        for asset, key in self._keys[ignore_suffix].get(parts[-1], []):
+            n = 0
+            while n < min(len(key), len(parts)) and key[-1 - n] == parts[-1 - n]:
+                n += 1
+            best[asset.id] = max(best.get(asset.id, 0), n)
+            assets[asset.id] = asset
+        if not best:
+            raise SkipItem(f"no asset of the project is called {parts[-1]!r}")
+        top = max(best.values())
+        winners = sorted(i for i, n in best.items() if n == top)
+        if len(winners) > 1:
+            shown = ", ".join(asset_display_path(assets[i]) for i in winners[:3])
+            raise SkipItem(f"it matches {len(winners)} assets equally ({shown}); give a longer path")
+        return assets[winners[0]]
+
+
+def _match(matcher: AssetMatcher, item: LabelItem) -> tuple[Asset, int]:
+    try:
+        return matcher.match(item.path, item.ignore_suffix), item.frame
+    except SkipItem:
+        if item.fallback is None:
+            raise
+        path, frame = item.fallback
+        return matcher.match(path, item.ignore_suffix), frame
+
+
+def _check(
+    ann: Annotation, asset: Asset, ontology: Ontology, where: str, skipped: list[tuple[str, str]]
+) -> bool:
+    if ann.frame >= max(asset.frame_count, 1):
+        skipped.append((where, f"frame {ann.frame} is past the last frame of the asset"))
+        return False
+    problems = ontology.check(ann)
+    if problems:
+        skipped.append((where, "; ".join(problems)))
+        return False
+    return True
+
+
+def import_labels(
+    db: Database,
+    project_id: int,
+    fmt: str,
+    path: Path,
+    *,
+    user_id: int,
+    roots: Mapping[str, Path],
+    max_pixels: int,
+    dry_run: bool = False,
+) -> ImportReport:
+    """Import labels in ``fmt`` (coco, yolo, labelme, png-masks) from ``path``; see the module doc.
+
+    ``roots`` and ``max_pixels`` are accepted for symmetry with the export (matching works on the
+    stored paths and sizes, no image is opened).
+    """
+    from app.exchange.import_formats import READERS
+    from app.exchange.volume_export import nifti_reader
+
+    # a NIfTI is checked against its series' geometry, so its reader opens the series in place
+    reader = nifti_reader(roots, max_pixels) if fmt == "nifti" else READERS.get(fmt)
+    if reader is None:
+        raise ValidationError(f"unknown import format {fmt!r}; known: {sorted([*READERS, 'nifti'])}")
+    source = Path(path)
+    if not source.exists():
+        raise ValidationError(f"{source} does not exist")
+    with db.unit_of_work(readonly=True) as uow:
+        uow.projects.get(project_id)
+        ontology = uow.ontologies.current(project_id) or Ontology(classes=(), version=0)
+        assets = list(uow.assets.list(project_id))
+    report = ImportReport()
+    matcher = AssetMatcher(assets)
+    pending: list[tuple[int, list[Annotation]]] = []
+    for item in reader(source, ontology):
+        try:
+            asset, frame = _match(matcher, item)
+            built = item.build(asset, frame)
+        except SkipItem as exc:
+            report.skipped.extend([*item.skipped, (item.item, str(exc))])
+            continue
+        report.skipped.extend(item.skipped)  # single annotations the builder could not read
+        kept: list[Annotation] = []
+        for index, raw in enumerate(built, 1):
+            ann = raw.evolve(source=f"import:{fmt}", asset_id=asset.id)
+            if _check(ann, asset, ontology, f"{item.item} #{index}", report.skipped):
+                kept.append(ann)
+        report.matched.append((item.item, asset.id, len(kept)))
+        if kept:
+            pending.append((asset.id, kept))
+    if not dry_run and pending:
+        with db.unit_of_work() as uow:
+            for asset_id, anns in pending:
+                uow.annotations.add_many(asset_id, anns, user_id)
+            total = sum(len(a) for _, a in pending)
+            uow.audit.record(
+                user_id, "labels.import", "project", project_id, {"format": fmt, "annotations": total}
+            )
+    return report

@@ -1,0 +1,195 @@
+"""What an export contains: filters, the selected assets and annotations, and stable file names.
+
+Selection rule: an asset (and a frame of it) is exported when at least one of its annotations passes
+the filters. Unlabelled assets are NOT written as empty "negatives" (they are unlabelled, not
+empty) except by formats that archive everything (project JSON); they are listed as skipped.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from app.core.annotations import Annotation, Kind, MaskPatch
+from app.core.errors import ValidationError
+from app.core.ontology import Ontology
+from app.core.raster import polygon_mask_in_bbox
+from app.core.records import Asset
+from app.exchange.staging import ExportCancelled, ExportTransaction
+
+Progress = Callable[[int, int], bool | None]
+_UNSAFE = re.compile(r"[^A-Za-z0-9._=-]+")
+
+
+@dataclass(frozen=True)
+class ExportFilters:
+    """Which annotations to export. ``status`` and ``consensus`` need review data (not yet stored)."""
+
+    dataset: str | None = None
+    labeler: str | None = None
+    classes: tuple[str, ...] = ()
+    status: str | None = None
+    consensus: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["classes"] = list(self.classes)
+        return out
+
+    def check_available(self) -> None:
+        # The review and consensus tables have no repositories yet: refuse rather than ignore.
+        if self.status is not None:
+            raise ValidationError(
+                f"the status filter ({self.status!r}) is not available until reviews exist in Sitelabel"
+            )
+        if self.consensus is not None:
+            raise ValidationError(
+                f"the consensus filter ({self.consensus!r}) is not available until reviews exist in Sitelabel"
+            )
+
+
+@dataclass(frozen=True)
+class FrameItem:
+    """One frame of one asset with its selected annotations, in stored order."""
+
+    asset: Asset
+    frame: int
+    annotations: list[Annotation]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.asset.height, self.asset.width)
+
+    @property
+    def multi_frame(self) -> bool:
+        return self.asset.frame_count > 1
+
+
+def asset_display_path(asset: Asset) -> str:
+    """The asset's path relative to its data root, with an archive member or series appended."""
+    member = asset.member or ""
+    if member.startswith("!"):
+        return f"{asset.rel_path}{member}"
+    return f"{asset.rel_path}#{member}" if member else asset.rel_path
+
+
+def item_names(assets: Sequence[Asset]) -> dict[int, PurePosixPath]:
+    """Stable, unique output base names mirroring ``root/rel_path`` without the file extension.
+
+    Two assets that would collide once the extension is dropped (``a.png``, ``a.jpg``) keep their
+    full file name instead. The importers match these names back by path (see importers.py).
+    """
+
+    def base(asset: Asset, keep_suffix: bool) -> PurePosixPath:
+        rel = PurePosixPath(asset.rel_path)
+        if not keep_suffix and rel.suffix:
+            rel = rel.with_suffix("")
+        path = PurePosixPath(asset.root) / rel
+        member = (asset.member or "").lstrip("!#")
+        if member:
+            member_path = PurePosixPath(*[_UNSAFE.sub("_", p) for p in PurePosixPath(member).parts])
+            if not keep_suffix and member_path.suffix:
+                member_path = member_path.with_suffix("")
+            path = path / member_path
+        return path
+
+    names = {a.id: base(a, False) for a in assets}
+    seen: dict[PurePosixPath, int] = defaultdict(int)
+    for name in names.values():
+        seen[name] += 1
+    for asset in assets:
+        if seen[names[asset.id]] > 1:
+            names[asset.id] = base(asset, True)
+    return names
+
+
+def annotation_patch(annotation: Annotation, shape: tuple[int, int]) -> MaskPatch:
+    """The rasterised pixels of a polygon, box or mask as a crop (the core rasteriser's rule).
+
+    A box is rasterised as its four-corner polygon: the same centre rule as ``rasterize_box``.
+    """
+    if annotation.kind is Kind.MASK and annotation.mask is not None:
+        if tuple(annotation.mask.frame_shape) != shape:
+            raise ValidationError(f"mask of annotation {annotation.id} does not fit its {shape} frame")
+        return annotation.mask
+    if annotation.kind is Kind.POLYGON and annotation.points is not None:
+        return polygon_mask_in_bbox(annotation.points, shape)
+    if annotation.kind is Kind.BOX and annotation.box is not None:
+        x0, y0, x1, y1 = annotation.box
+        return polygon_mask_in_bbox([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], shape)
+    raise ValidationError(f"a {annotation.kind} annotation has no area to rasterise")
+
+
+@dataclass
+class ExportJob:
+    """Handed to an exporter: the selection, a transaction to write into, and bookkeeping."""
+
+    tx: ExportTransaction
+    ontology: Ontology
+    assets: list[Asset]
+    roots: Mapping[str, Path]
+    max_pixels: int
+    filters: ExportFilters
+    load: Callable[[Asset], list[Annotation]]
+    progress: Progress | None = None
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    exported_assets: set[int] = field(default_factory=set)
+    exported_annotations: int = 0
+    _names: dict[int, PurePosixPath] | None = None
+
+    def name_of(self, asset: Asset) -> PurePosixPath:
+        if self._names is None:
+            self._names = item_names(self.assets)
+        return self._names[asset.id]
+
+    def skip(self, item: str, why: str) -> None:
+        self.skipped.append((item, why))
+
+    def tick(self, done: int, total: int) -> None:
+        if self.progress is not None and self.progress(done, total) is False:
+            raise ExportCancelled("the export was cancelled; the previous export is unchanged")
+
+    def absolute_path(self, asset: Asset) -> Path | None:
+        """Where the asset's file is on this workstation, or None when its data root is unknown."""
+        root = self.roots.get(asset.root)
+        return None if root is None else (Path(root) / asset.rel_path).resolve()
+
+    def frames(self, *, include_empty: bool = False) -> Iterator[FrameItem]:
+        """Every selected (asset, frame) in asset-id then frame order; ticks progress per asset."""
+        total = len(self.assets)
+        self.tick(0, total)
+        for done, asset in enumerate(self.assets, 1):
+            annotations = self.load(asset)
+            by_frame: dict[int, list[Annotation]] = defaultdict(list)
+            for ann in annotations:
+                by_frame[ann.frame].append(ann)
+            if not by_frame:
+                if include_empty:
+                    yield FrameItem(asset, 0, [])
+                else:
+                    self.skip(asset_display_path(asset), "no annotation matches the filters")
+            for frame in sorted(by_frame):
+                yield FrameItem(asset, frame, by_frame[frame])
+            self.tick(done, total)
+
+    def count(self, item: FrameItem, annotations: int) -> None:
+        """Record that ``annotations`` of ``item`` were written."""
+        self.exported_assets.add(item.asset.id)
+        self.exported_annotations += annotations
+
+    def category_id(self, annotation: Annotation, where: str) -> int | None:
+        """1-based class index in the ontology; None (and a skip) for labels it no longer has."""
+        try:
+            return self.ontology.index_of(annotation.label)
+        except ValidationError:
+            self.skip(where, f"label {annotation.label!r} is not in the current ontology")
+            return None
+
+
+def annotation_where(item: FrameItem, annotation: Annotation) -> str:
+    """How a report names one annotation."""
+    return f"{asset_display_path(item.asset)} frame {item.frame} annotation {annotation.id}"
