@@ -4,7 +4,8 @@ Layout::
 
     legend.json                  {"background": 0, "classes": [{"index", "name", "color"}], "dtype"}
     index/NAME.png               class-index map (uint8 when the ontology has < 256 classes, else uint16)
-    color/NAME.png               the same map in the class colours (RGB, background black)
+    color/NAME.png               the same map in the class colours (a palette PNG; RGB past 255
+                                 classes), background black
     index/NAME/FFFFF.png         ... for multi-frame assets, one file per annotated frame
 
 Pixels come from ``app.core.raster.label_image`` (later annotations paint over earlier ones). PNG
@@ -13,6 +14,7 @@ encoding runs on a small thread pool (OpenCV releases the GIL while compressing)
 
 from __future__ import annotations
 
+import io
 import os
 from collections import deque
 from collections.abc import Iterator
@@ -53,12 +55,30 @@ def _bgr_lut(ontology: Ontology) -> npt.NDArray[np.uint8]:
     return lut
 
 
+def _palette_pngs(index: npt.NDArray[np.uint8], palette_rgb: list[int]) -> tuple[bytes, bytes]:
+    """The class-index PNG (grey) and the colour PNG as a palette image of the same bytes.
+
+    A palette PNG shows the class colours in any viewer and costs one byte per pixel: about 10x
+    faster to make than an RGB expansion + encode, and a fraction of its size.
+    """
+    from PIL import Image
+
+    grey, coloured = io.BytesIO(), io.BytesIO()
+    Image.fromarray(index, mode="L").save(grey, "PNG", compress_level=1)
+    image = Image.fromarray(index, mode="P")
+    image.putpalette(palette_rgb)
+    image.save(coloured, "PNG", compress_level=1)
+    return grey.getvalue(), coloured.getvalue()
+
+
 def _render(
     annotations: list[Annotation], ontology: Ontology, shape: tuple[int, int], lut: npt.NDArray[np.uint8]
 ) -> tuple[bytes, bytes]:
     labels = label_image(annotations, ontology, shape)
-    index = labels.astype(np.uint8) if len(ontology.classes) < 256 else labels
-    return _encode_png(index), _encode_png(lut[labels])
+    if len(ontology.classes) < 256:
+        palette = lut[:, ::-1].flatten().tolist()  # the LUT is BGR for OpenCV; PIL wants RGB
+        return _palette_pngs(labels.astype(np.uint8), palette)
+    return _encode_png(labels), _encode_png(lut[labels])
 
 
 def export_png_masks(job: ExportJob) -> None:
