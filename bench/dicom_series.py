@@ -8,25 +8,19 @@ loop on the same files, medians of several runs, plus ratios (peer / ours; > 1 =
 from __future__ import annotations
 
 import json
-import statistics
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from timing import median_seconds
 
 RUNS = 5
 SLICES = 300
 
 
 def _median(fn: Callable[[], object], runs: int = RUNS) -> float:
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+    return median_seconds(fn, runs)
 
 
 def main() -> None:

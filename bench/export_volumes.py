@@ -10,25 +10,20 @@ peer, absolute times and MB/s of uint16 label voxels) and the import of both fil
 from __future__ import annotations
 
 import json
-import statistics
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from timing import median_seconds
 
 RUNS = 3
 SLICES = 300
 
 
 def _median(fn: Callable[[], object], runs: int = RUNS) -> float:
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+    return median_seconds(fn, runs)
 
 
 def main() -> None:
