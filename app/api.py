@@ -24,8 +24,9 @@ import numpy.typing as npt
 
 from app.config import SiteConfig, current_user_name, load_site_config
 from app.core.annotations import HUMAN, Annotation
-from app.core.errors import NotFoundError, SitelabelError, ValidationError
+from app.core.errors import NotFoundError, PermissionDenied, SitelabelError, ValidationError
 from app.core.ontology import Ontology
+from app.core.permissions import Action, allowed, effective_role, require
 from app.core.records import Asset, ProjectSettings, Role, User
 from app.core.records import Project as ProjectRecord
 
@@ -86,8 +87,15 @@ def create_project(
             pass
         else:
             raise ValidationError(f"a project named {name!r} already exists in {database.url}")
-        record = uow.projects.create(name, settings)
         first_user = not uow.users.list()
+        if not first_user:
+            existing = [u for u in uow.users.list() if u.name == acting]
+            if not existing or existing[0].role is not Role.ADMIN:
+                raise PermissionDenied(
+                    f"only a site admin can create projects in {database.url}; {acting} is not one "
+                    f"(an admin can run: sitelabel users add {acting} --role admin)"
+                )
+        record = uow.projects.create(name, settings)
         owner = uow.users.ensure(acting)
         if first_user:  # whoever creates the first project of a new database administers it
             uow.users.set_role(owner.id, Role.ADMIN)
@@ -131,6 +139,27 @@ def open_project(
     )
 
 
+def set_site_role(
+    db: str | os.PathLike[str] | Database, name: str, role: Role | str, *, user: str | None = None
+) -> User:
+    """Give ``name`` a site-wide role (admin for every project, or back to labeler); admins only.
+
+    In a database with no users yet, the acting user becomes its first admin.
+    """
+    database = _database(db)
+    acting = user or current_user_name()
+    with database.unit_of_work() as uow:
+        if not uow.users.list():
+            uow.users.set_role(uow.users.ensure(acting).id, Role.ADMIN)
+        me = next((u for u in uow.users.list() if u.name == acting), None)
+        if me is None or me.role is not Role.ADMIN:
+            raise PermissionDenied(f"only a site admin can change site-wide roles; {acting} is not one")
+        target = uow.users.ensure(name)
+        uow.users.set_role(target.id, Role(role))
+        uow.audit.record(me.id, "user.site_role", "user", target.id, {"role": Role(role).value})
+        return uow.users.get(target.id)
+
+
 def _database(db: str | os.PathLike[str] | Database, *, create: bool = True) -> Database:
     from app.storage import Database
 
@@ -152,6 +181,22 @@ class Project:
         with database.unit_of_work() as uow:
             self._record = uow.projects.get(project_id)
             self.user = uow.users.ensure(user_name)
+        self.require(Action.VIEW)
+
+    # --- permissions ----------------------------------------------------------------------
+    @property
+    def role(self) -> Role | None:
+        """The acting user's effective role here (read each time: an admin may change it)."""
+        with self.db.unit_of_work(readonly=True) as uow:
+            user = uow.users.get(self.user.id)
+            return effective_role(user.role, uow.users.role_in(user.id, self.id))
+
+    def can(self, action: Action) -> bool:
+        return allowed(self.role, action)
+
+    def require(self, action: Action) -> None:
+        """Raise PermissionDenied unless the acting user's role allows ``action`` in this project."""
+        require(self.role, action, user=self.user_name, project=self.name)
 
     # --- basics ---------------------------------------------------------------------------
     @property
@@ -181,6 +226,7 @@ class Project:
 
     def set_ontology(self, ontology: Mapping[str, Any] | Ontology) -> Ontology:
         """Store a new ontology version; earlier annotations keep the version they were made with."""
+        self.require(Action.EDIT_ONTOLOGY)
         new = _as_ontology(ontology)
         with self.db.unit_of_work() as uow:
             stored = uow.ontologies.add(self.id, new)
@@ -211,6 +257,7 @@ class Project:
         """
         from app.workflow.importing import import_paths
 
+        self.require(Action.IMPORT_DATA)
         report = import_paths(
             self.db,
             self.id,
@@ -247,6 +294,8 @@ class Project:
         """
         from app.ingest.watcher import FolderWatcher
         from app.workflow.importing import import_paths
+
+        self.require(Action.IMPORT_DATA)
 
         def register(files: list[Path]) -> None:  # runs on the watcher's thread
             report = import_paths(
@@ -307,6 +356,7 @@ class Project:
 
         All are checked against the ontology first; nothing is stored unless all fit.
         """
+        self.require(Action.ANNOTATE)
         asset = self.asset(asset_id)
         ontology = self.ontology
         frame_shape = (asset.height, asset.width)
@@ -344,13 +394,22 @@ class Project:
     def annotation_objects(
         self, asset_id: int, frame: int | None = None, labeler: str | None = None
     ) -> list[Annotation]:
+        """Reviewers and above see everyone's labels; a labeler sees their own and machine-made ones
+        (model pre-labels, imports), so labelers stay blind to each other until review."""
         self.asset(asset_id)
+        see_all = self.can(Action.SEE_ALL_LABELS)
+        if labeler is not None and labeler != self.user_name and not see_all:
+            self.require(Action.SEE_ALL_LABELS)
         with self.db.unit_of_work() as uow:
             author_id = uow.users.get_by_name(labeler).id if labeler else None
-            return list(uow.annotations.list(asset_id, frame=frame, author_id=author_id))
+            found = list(uow.annotations.list(asset_id, frame=frame, author_id=author_id))
+        if see_all:
+            return found
+        return [a for a in found if a.author == self.user_name or a.source != HUMAN]
 
     def save_annotation(self, annotation: Annotation) -> Annotation:
         """Insert a new annotation or update one (conflict-checked against its version)."""
+        self._require_edit(annotation)
         with self.db.unit_of_work() as uow:
             if annotation.id is None:
                 if annotation.asset_id is None:
@@ -361,14 +420,28 @@ class Project:
     def delete_annotation(self, annotation: Annotation) -> None:
         if annotation.id is None:
             raise ValidationError("only a saved annotation can be deleted")
+        self._require_edit(annotation)
         with self.db.unit_of_work() as uow:
             uow.annotations.delete(annotation.id, annotation.version)
+
+    def _require_edit(self, annotation: Annotation) -> None:
+        """Anyone labeling may change their own labels; changing someone else's is a reviewer's fix."""
+        self.require(Action.ANNOTATE)
+        if annotation.id is not None:
+            with self.db.unit_of_work(readonly=True) as uow:
+                stored = uow.annotations.get(annotation.id)
+            if stored.author not in (None, self.user_name):
+                self.require(Action.REVIEW)
 
     def render(self, asset_id: int, frame: int = 0, *, labeler: str | None = None) -> npt.NDArray[np.uint8]:
         """The frame with its annotations drawn as the canvas shows them: RGBA uint8 (H, W, 4)."""
         from app.exchange.render import render_asset
 
         self.asset(asset_id)
+        if not self.can(Action.SEE_ALL_LABELS):  # a labeler's render shows their own labels only
+            if labeler not in (None, self.user_name):
+                self.require(Action.SEE_ALL_LABELS)
+            labeler = self.user_name
         with self.db.unit_of_work() as uow:
             author_id = uow.users.get_by_name(labeler).id if labeler else None
         return render_asset(
@@ -401,6 +474,8 @@ class Project:
         """
         from app.exchange.export import ExportFilters, export_project
 
+        self.require(Action.EXPORT)
+
         filters = ExportFilters(
             dataset=dataset, labeler=labeler, classes=tuple(classes), status=status, consensus=consensus
         )
@@ -421,6 +496,8 @@ class Project:
         """Bring existing labels in (coco, yolo, labelme, png-masks, nifti) onto registered assets."""
         from app.exchange.importers import import_labels
 
+        self.require(Action.IMPORT_LABELS)
+
         return import_labels(
             self.db,
             self.id,
@@ -433,6 +510,26 @@ class Project:
         )
 
     # --- people ---------------------------------------------------------------------------
+    def set_member(self, name: str, role: Role | str) -> User:
+        """Add ``name`` to this project with ``role`` (or change it); project admins and above."""
+        self.require(Action.MANAGE_PEOPLE)
+        wanted = Role(role)
+        if wanted is Role.ADMIN:
+            raise ValidationError(
+                "admin is a site-wide role: use set_site_role (sitelabel users add --role admin)"
+            )
+        with self.db.unit_of_work() as uow:
+            target = uow.users.ensure(name)
+            uow.users.set_role(target.id, wanted, project_id=self.id)
+            uow.audit.record(
+                self.user.id,
+                "user.project_role",
+                "user",
+                target.id,
+                {"project": self.id, "role": wanted.value},
+            )
+            return target
+
     def users(self) -> list[tuple[User, Role | None]]:
         with self.db.unit_of_work() as uow:
             return [(u, uow.users.role_in(u.id, self.id)) for u in uow.users.list()]

@@ -249,18 +249,17 @@ def cmd_db_status(args: argparse.Namespace) -> int:
 
 
 def cmd_users_add(args: argparse.Namespace) -> int:
-    from app.core.records import Role
-    from app.storage import Database
+    from app import api
 
-    db = Database.open(_database_arg(args))
-    with db.unit_of_work() as uow:
-        user = uow.users.ensure(args.name, args.display_name)
-        project_id = uow.projects.by_name(args.project).id if args.project else None
-        uow.users.set_role(user.id, Role(args.role), project_id=project_id)
-        uow.audit.record(None, "user.role", "user", user.id, {"role": args.role, "project": args.project})
-    where = f" in project {args.project!r}" if args.project else ""
-    print(f"user {args.name!r} is {args.role}{where}")
-    db.dispose()
+    db = _database_arg(args)
+    if args.project:
+        project = api.open_project(db, args.project, user=args.user, create=False)
+        project.set_member(args.name, args.role)
+        project.close()
+        print(f"user {args.name!r} is {args.role} in project {args.project!r}")
+    else:
+        api.set_site_role(db, args.name, args.role, user=args.user)
+        print(f"user {args.name!r} is {args.role} site-wide")
     return 0
 
 
@@ -378,8 +377,8 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("name")
     add.add_argument("--role", choices=ROLES, default="labeler")
     add.add_argument("--project", help="role within this project (default: site-wide)")
-    add.add_argument("--display-name")
     add.add_argument("--db")
+    add.add_argument("--user", help="act as this user (default: the OS user)")
     add.set_defaults(handler=cmd_users_add)
     lst = user_verbs.add_parser("list", help="list users and roles", description="list users and roles")
     lst.add_argument("--project")

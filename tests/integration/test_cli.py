@@ -57,11 +57,25 @@ def test_init_import_users_and_status(db_url: str, tmp_path: Path) -> None:
         str(sample_data.skimage_images() / "camera.png"),
         "--db",
         db_url,
+        "--user",
+        "carol",
     )
     assert imported.returncode == 0, imported.stderr
     assert "registered 2 new assets" in imported.stdout
-    added = sitelabel("users", "add", "dave", "--role", "reviewer", "--project", "liver", "--db", db_url)
+    stranger = sitelabel(
+        "import", str(sample_data.skimage_images() / "coins.png"), "--db", db_url, "--user", "eve"
+    )
+    assert stranger.returncode == 1 and "eve is not a member of project 'liver'" in stranger.stderr
+    added = sitelabel(
+        "users", "add", "dave", "--role", "reviewer", "--project", "liver", "--db", db_url, "--user", "carol"
+    )
     assert added.returncode == 0, added.stderr
+    by_reviewer = sitelabel(
+        "import", str(sample_data.skimage_images() / "coins.png"), "--db", db_url, "--user", "dave"
+    )
+    assert by_reviewer.returncode == 1 and "dave is a reviewer" in by_reviewer.stderr
+    not_admin = sitelabel("users", "add", "eve", "--role", "admin", "--db", db_url, "--user", "dave")
+    assert not_admin.returncode == 1 and "only a site admin" in not_admin.stderr
     listed = sitelabel("users", "list", "--project", "liver", "--db", db_url)
     assert "dave" in listed.stdout and "reviewer" in listed.stdout
     assert "carol" in listed.stdout and "project_admin" in listed.stdout
@@ -140,14 +154,16 @@ def test_render_writes_the_frame_with_its_annotations(db_url: str, tmp_path: Pat
     project.upload_annotations(asset_id, [{"kind": "box", "label": "coin", "box": [10, 10, 60, 50]}])
     project.close()
     out = tmp_path / "render.png"
-    result = sitelabel("render", "--db", db_url, "--asset", str(asset_id), "--out", str(out))
+    result = sitelabel(
+        "render", "--db", db_url, "--asset", str(asset_id), "--out", str(out), "--user", "rita"
+    )
     assert result.returncode == 0, result.stderr
     picture = np.asarray(Image.open(out))
     assert picture.shape[:2] == (303, 384)
     inside, outside = picture[30, 30, :3].astype(int), picture[100, 200, :3].astype(int)
     assert inside[0] > inside[1] + 40  # tinted by the red class colour
     assert abs(outside[0] - outside[1]) < 3  # grey image untouched outside
-    missing = sitelabel("render", "--db", db_url, "--asset", "999", "--out", str(out))
+    missing = sitelabel("render", "--db", db_url, "--asset", "999", "--out", str(out), "--user", "rita")
     assert missing.returncode != 0 and "Traceback" not in missing.stderr
 
 
@@ -162,13 +178,23 @@ def test_export_and_import_labels_from_the_command_line(db_url: str, tmp_path: P
     )
     project.close()
     out = tmp_path / "coco"
-    exported = sitelabel("export", "--db", db_url, "--format", "coco", "--out", str(out))
+    exported = sitelabel("export", "--db", db_url, "--format", "coco", "--out", str(out), "--user", "olga")
     assert exported.returncode == 0, exported.stderr
     assert "1 annotations of 1 assets" in exported.stdout and (out / "manifest.json").is_file()
-    unknown = sitelabel("export", "--db", db_url, "--format", "tiff-stack", "--out", str(out))
+    unknown = sitelabel(
+        "export", "--db", db_url, "--format", "tiff-stack", "--out", str(out), "--user", "olga"
+    )
     assert unknown.returncode != 0 and "Traceback" not in unknown.stderr and "coco" in unknown.stderr
     dry = sitelabel(
-        "import-labels", str(out / "annotations.json"), "--format", "coco", "--db", db_url, "--dry-run"
+        "import-labels",
+        str(out / "annotations.json"),
+        "--format",
+        "coco",
+        "--db",
+        db_url,
+        "--dry-run",
+        "--user",
+        "olga",
     )
     assert dry.returncode == 0, dry.stderr
     assert "would import 1 annotations onto 1 assets" in dry.stdout

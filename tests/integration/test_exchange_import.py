@@ -15,7 +15,13 @@ from app.core.errors import ValidationError
 from app.core.raster import label_image, rasterize_annotation
 
 
+def _importer_may_create_projects(source: api.Project) -> None:
+    """Only site admins create projects in a database that has users: make 'importer' one."""
+    api.set_site_role(source.db, "importer", "admin", user=source.user_name)
+
+
 def _fresh(db_url: str, source: api.Project) -> tuple[api.Project, dict[str, int]]:
+    _importer_may_create_projects(source)
     target = api.create_project(source.db, "copy", ontology=ONTOLOGY, user="importer")
     ids = target.import_data(image_paths())
     return target, {target.asset(i).rel_path: i for i in ids}
@@ -78,6 +84,7 @@ def test_yolo_round_trip_coordinates(db_url: str, tmp_path: Path) -> None:
     assert [a.kind for a in back] == [Kind.BOX] * 4
     assert back[1].box == (20.0, 40.5, 120.25, 101.0) and back[1].label == "shadow"
     assert back[0].box == (10.25, 12.5, 140.0, 150.0)
+    _importer_may_create_projects(source)
     seg_target = api.create_project(source.db, "seg", ontology=ONTOLOGY, user="importer")
     seg_ids = seg_target.import_data(image_paths())
     import_(seg_target, "yolo", tmp_path / "yolo" / "labels" / "segment")
