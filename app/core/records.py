@@ -39,6 +39,16 @@ class TaskStatus(StrEnum):
     SKIPPED = "skipped"
 
 
+class AssignmentStatus(StrEnum):
+    """A labeler's lease on a task. ``active`` past its expiry counts as expired everywhere."""
+
+    ACTIVE = "active"
+    SUBMITTED = "submitted"
+    SKIPPED = "skipped"
+    EXPIRED = "expired"  # marked when someone else took the slot over, or by housekeeping
+    RELEASED = "released"  # voided by a requeue (an active lease, or a submission sent back)
+
+
 class ThreadStatus(StrEnum):
     OPEN = "open"
     RESOLVED = "resolved"
@@ -130,3 +140,31 @@ class AuditEntry:
     entity: str
     entity_id: int | None
     details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """One asset's place in a project's labeling queue."""
+
+    id: int
+    project_id: int
+    asset_id: int
+    status: TaskStatus
+    priority: float  # higher is handed out first
+    required_labelers: int  # distinct labelers needed (>1 for consensus items)
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    """One labeler's lease on one task (``asset_id`` is the task's, for convenience)."""
+
+    id: int
+    task_id: int
+    asset_id: int
+    user_id: int
+    status: AssignmentStatus
+    leased_at: datetime
+    lease_expires_at: datetime
+    finished_at: datetime | None = None

@@ -12,12 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.elements import UnaryExpression
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
-KNOWN_REVISIONS: tuple[str, ...] = ("0001",)
+KNOWN_REVISIONS: tuple[str, ...] = ("0001", "0002")
 HEAD_REVISION = KNOWN_REVISIONS[-1]
 VERSION_TABLE = "alembic_version"
 
@@ -81,5 +83,32 @@ def compare_schema(engine: Engine) -> list[Any]:
     with engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True, "render_as_batch": True})
         diff: list[Any] = compare_metadata(context, metadata)
+        if connection.dialect.name == "sqlite":
+            diff = _drop_sqlite_sort_order_noise(connection, diff)
         connection.rollback()
     return diff
+
+
+def _index_keys(index: Any) -> list[tuple[str, bool]]:
+    """(column name, descending) for each column of a metadata Index."""
+    keys: list[tuple[str, bool]] = []
+    for expr in index.expressions:
+        descending = isinstance(expr, UnaryExpression) and expr.modifier is operators.desc_op
+        element = expr.element if isinstance(expr, UnaryExpression) else expr
+        keys.append((str(getattr(element, "name", None) or getattr(element, "text", element)), descending))
+    return keys
+
+
+def _drop_sqlite_sort_order_noise(connection: Connection, diff: list[Any]) -> list[Any]:
+    """SQLAlchemy does not reflect the sort order of SQLite index columns, so an index with a DESC
+    column shows up as remove + add. Drop such a pair only when PRAGMA index_xinfo confirms the
+    live index has exactly the metadata's columns and sort orders."""
+    removed = {d[1].name: d for d in diff if isinstance(d, tuple) and d[0] == "remove_index"}
+    added = {d[1].name: d for d in diff if isinstance(d, tuple) and d[0] == "add_index"}
+    noise: list[Any] = []
+    for name in removed.keys() & added.keys():
+        rows = connection.execute(text(f'PRAGMA index_xinfo("{name}")')).all()
+        live = [(str(r.name), bool(r.desc)) for r in sorted(rows, key=lambda r: r.seqno) if r.key]
+        if live == _index_keys(added[name][1]):
+            noise += [removed[name], added[name]]
+    return [d for d in diff if not any(d is n for n in noise)]

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    desc,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -168,13 +169,14 @@ class TaskRow(Base):
     __tablename__ = "tasks"
     __table_args__ = (
         UniqueConstraint("project_id", "asset_id"),
-        Index("ix_tasks_queue", "project_id", "status", "priority"),
+        # claim order is "priority DESC, id": this index hands the rows over in exactly that order
+        Index("ix_tasks_queue", "project_id", "status", desc("priority"), "id"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
     asset_id: Mapped[int] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"))
     status: Mapped[str] = mapped_column(String(20), default="new")
-    priority: Mapped[int] = mapped_column(Integer, default=0)
+    priority: Mapped[float] = mapped_column(Float, default=0.0)  # higher first (e.g. 1 - model confidence)
     required_labelers: Mapped[int] = mapped_column(Integer, default=1)  # >1 for consensus tasks
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _created()
@@ -185,13 +187,13 @@ class AssignmentRow(Base):
 
     __tablename__ = "assignments"
     __table_args__ = (
-        Index("ix_assignments_task", "task_id"),
+        Index("ix_assignments_task_lease", "task_id", "status", "lease_expires_at"),  # live-lease counts
         Index("ix_assignments_user_status", "user_id", "status"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    status: Mapped[str] = mapped_column(String(20), default="active")  # active|submitted|expired|released
+    status: Mapped[str] = mapped_column(String(20), default="active")  # app.core.records.AssignmentStatus
     leased_at: Mapped[datetime] = _created()
     lease_expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from app.storage.repo_annotations import AnnotationRepository
+from app.storage.repo_tasks import TaskRepository
 from app.storage.repositories import (
     AssetRepository,
     AuditRepository,
@@ -30,6 +31,7 @@ class UnitOfWork:
         self.data_roots = DataRootRepository(session)
         self.assets = AssetRepository(session, self.data_roots)
         self.annotations = AnnotationRepository(session, self.audit)
+        self.tasks = TaskRepository(session)  # the labeling queue: tasks and their leases
 
     def flush(self) -> None:
         """Send pending changes now (still inside the transaction)."""

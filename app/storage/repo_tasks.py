@@ -1,0 +1,388 @@
+"""Tasks and assignments: the labeling queue's storage (claims, leases, counts).
+
+A task stays ``new`` until enough labelers submitted it; who holds it right now is read from the
+assignments: an assignment *holds a slot* when it is submitted, or active with its lease still
+running. Every write that changes a task's slots first locks the task row (``FOR UPDATE`` on
+PostgreSQL; SQLite write units already hold the database write lock), so claims, renewals,
+submits and requeues of one task happen one after another.
+
+Claims on PostgreSQL take candidates with ``FOR UPDATE SKIP LOCKED`` and then re-count the slots
+of the rows they locked in a *new* statement: under READ COMMITTED the candidate query's snapshot
+may predate another claimer's commit on a row that was unlocked by the time we reached it, and
+only a fresh snapshot taken while holding the row lock sees that claim.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Row, and_, exists, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from app.core.errors import NotFoundError, ValidationError
+from app.core.records import Assignment, AssignmentStatus, Task, TaskStatus
+from app.storage.tables import AssetRow, AssignmentRow, TaskRow, table_of
+
+_T = table_of(TaskRow)
+_A = table_of(AssignmentRow)
+ACTIVE, SUBMITTED = AssignmentStatus.ACTIVE.value, AssignmentStatus.SUBMITTED.value
+NEW = TaskStatus.NEW.value
+_CHUNK = 2000  # ids per IN (...) list: well under SQLite's and PostgreSQL's parameter limits
+_CLAIM_ROUNDS = 50  # a round only repeats after losing a race, so this is never reached in practice
+
+
+def aware(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes (stored as UTC); PostgreSQL aware ones in the session zone."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _chunks(ids: Sequence[int]) -> Iterable[list[int]]:
+    for start in range(0, len(ids), _CHUNK):
+        yield list(ids[start : start + _CHUNK])
+
+
+def _holds(now: datetime) -> ColumnElement[bool]:
+    """The assignment occupies one of its task's labeler slots at ``now``."""
+    return or_(
+        AssignmentRow.status == SUBMITTED,
+        and_(AssignmentRow.status == ACTIVE, AssignmentRow.lease_expires_at > now),
+    )
+
+
+def _task(row: Any) -> Task:
+    return Task(
+        id=row.id,
+        project_id=row.project_id,
+        asset_id=row.asset_id,
+        status=TaskStatus(row.status),
+        priority=float(row.priority),
+        required_labelers=row.required_labelers,
+        created_at=aware(row.created_at),
+        updated_at=aware(row.updated_at),
+    )
+
+
+_ASSIGNMENT_COLUMNS = (
+    AssignmentRow.id,
+    AssignmentRow.task_id,
+    TaskRow.asset_id,
+    AssignmentRow.user_id,
+    AssignmentRow.status,
+    AssignmentRow.leased_at,
+    AssignmentRow.lease_expires_at,
+    AssignmentRow.finished_at,
+)
+
+
+def _assignment(row: Row[Any]) -> Assignment:
+    return Assignment(
+        id=row.id,
+        task_id=row.task_id,
+        asset_id=row.asset_id,
+        user_id=row.user_id,
+        status=AssignmentStatus(row.status),
+        leased_at=aware(row.leased_at),
+        lease_expires_at=aware(row.lease_expires_at),
+        finished_at=None if row.finished_at is None else aware(row.finished_at),
+    )
+
+
+class TaskRepository:
+    def __init__(self, session: Session) -> None:
+        self._s = session
+        self._pg = session.get_bind().dialect.name == "postgresql"
+
+    # --- tasks ------------------------------------------------------------------------------------
+    def add_many(
+        self, project_id: int, asset_ids: Sequence[int], *, required: int, priority: float, now: datetime
+    ) -> int:
+        """One task per asset of the project; assets that already have a task are left as they are.
+        Returns how many tasks were created."""
+        if required < 1:
+            raise ValidationError(f"a task needs at least 1 labeler, got {required}")
+        wanted = sorted(set(asset_ids))
+        created = 0
+        for chunk in _chunks(wanted):
+            known = set(
+                self._s.execute(
+                    select(AssetRow.id).where(AssetRow.project_id == project_id, AssetRow.id.in_(chunk))
+                ).scalars()
+            )
+            if len(known) != len(chunk):
+                missing = sorted(set(chunk) - known)[:5]
+                raise NotFoundError(f"assets {missing} are not part of project {project_id}")
+            have = set(
+                self._s.execute(
+                    select(TaskRow.asset_id).where(
+                        TaskRow.project_id == project_id, TaskRow.asset_id.in_(chunk)
+                    )
+                ).scalars()
+            )
+            rows = [
+                {
+                    "project_id": project_id,
+                    "asset_id": asset_id,
+                    "status": NEW,
+                    "priority": float(priority),
+                    "required_labelers": required,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for asset_id in chunk
+                if asset_id not in have
+            ]
+            if rows:  # ON CONFLICT DO NOTHING: a concurrent enqueue of the same asset is no error
+                ins = (postgresql.insert(_T) if self._pg else sqlite.insert(_T)).on_conflict_do_nothing(
+                    index_elements=["project_id", "asset_id"]
+                )
+                created += len(self._s.execute(ins.returning(_T.c.id), rows).all())
+        return created
+
+    def set_priority(self, project_id: int, asset_ids: Sequence[int], priority: float, now: datetime) -> int:
+        changed = 0
+        for chunk in _chunks(sorted(set(asset_ids))):
+            result = self._s.execute(
+                update(_T)
+                .where(_T.c.project_id == project_id, _T.c.asset_id.in_(chunk))
+                .values(priority=float(priority), updated_at=now)
+            )
+            changed += int(result.rowcount or 0)  # type: ignore[attr-defined]
+        return changed
+
+    def set_required(self, project_id: int, asset_ids: Sequence[int], required: int, now: datetime) -> int:
+        """Change how many labelers the (still open) tasks of these assets need."""
+        if required < 1:
+            raise ValidationError(f"a task needs at least 1 labeler, got {required}")
+        changed = 0
+        for chunk in _chunks(sorted(set(asset_ids))):
+            result = self._s.execute(
+                update(_T)
+                .where(_T.c.project_id == project_id, _T.c.asset_id.in_(chunk), _T.c.status == NEW)
+                .values(required_labelers=required, updated_at=now)
+            )
+            changed += int(result.rowcount or 0)  # type: ignore[attr-defined]
+        return changed
+
+    def get(self, task_id: int) -> Task:
+        row = self._s.execute(select(TaskRow).where(TaskRow.id == task_id)).scalar_one_or_none()
+        if row is None:
+            raise NotFoundError(f"task {task_id} does not exist")
+        return _task(row)
+
+    def for_asset(self, project_id: int, asset_id: int) -> Task | None:
+        row = self._s.execute(
+            select(TaskRow).where(TaskRow.project_id == project_id, TaskRow.asset_id == asset_id)
+        ).scalar_one_or_none()
+        return None if row is None else _task(row)
+
+    def lock(self, task_id: int) -> Task:
+        """The task, its row locked until the end of the unit of work (see module doc)."""
+        query = select(TaskRow).where(TaskRow.id == task_id)
+        row = self._s.execute(query.with_for_update() if self._pg else query).scalar_one_or_none()
+        if row is None:
+            raise NotFoundError(f"task {task_id} does not exist")
+        return _task(row)
+
+    def set_status(self, task_id: int, status: TaskStatus, now: datetime) -> None:
+        self._s.execute(update(_T).where(_T.c.id == task_id).values(status=status.value, updated_at=now))
+
+    def stats(self, project_id: int, now: datetime) -> dict[str, int]:
+        """Tasks per status; ``new`` ones split into ``leased`` (someone holds a live lease) and the rest."""
+        query = select(TaskRow.status, func.count()).where(TaskRow.project_id == project_id)
+        counts = {str(s): int(c) for s, c in self._s.execute(query.group_by(TaskRow.status))}
+        leased = self._s.execute(
+            select(func.count(func.distinct(AssignmentRow.task_id)))
+            .join(TaskRow, TaskRow.id == AssignmentRow.task_id)
+            .where(
+                TaskRow.project_id == project_id,
+                TaskRow.status == NEW,
+                AssignmentRow.status == ACTIVE,
+                AssignmentRow.lease_expires_at > now,
+            )
+        ).scalar_one()
+        result = {status.value: int(counts.get(status.value, 0)) for status in TaskStatus}
+        result["leased"] = int(leased)
+        result["new"] -= int(leased)
+        result["total"] = sum(int(c) for c in counts.values())
+        return result
+
+    # --- assignments ------------------------------------------------------------------------------
+    def _assignments(self) -> Any:
+        return select(*_ASSIGNMENT_COLUMNS).join(TaskRow, TaskRow.id == AssignmentRow.task_id)
+
+    def assignment(self, assignment_id: int) -> Assignment:
+        row = self._s.execute(self._assignments().where(AssignmentRow.id == assignment_id)).first()
+        if row is None:
+            raise NotFoundError(f"assignment {assignment_id} does not exist")
+        return _assignment(row)
+
+    def assignments(self, task_id: int) -> builtins.list[Assignment]:
+        """Every assignment of a task, oldest first (the activity view's history)."""
+        query = self._assignments().where(AssignmentRow.task_id == task_id).order_by(AssignmentRow.id)
+        return [_assignment(r) for r in self._s.execute(query)]
+
+    def live(self, project_id: int, user_id: int, now: datetime) -> builtins.list[Assignment]:
+        """The user's running leases in the project, in the order they were claimed."""
+        query = (
+            self._assignments()
+            .where(
+                TaskRow.project_id == project_id,
+                AssignmentRow.user_id == user_id,
+                AssignmentRow.status == ACTIVE,
+                AssignmentRow.lease_expires_at > now,
+            )
+            .order_by(AssignmentRow.id)
+        )
+        return [_assignment(r) for r in self._s.execute(query)]
+
+    def submitted_count(self, task_id: int) -> int:
+        query = select(func.count()).where(
+            AssignmentRow.task_id == task_id, AssignmentRow.status == SUBMITTED
+        )
+        return int(self._s.execute(query).scalar_one())
+
+    def extend(self, assignment_id: int, now: datetime, expires_at: datetime) -> bool:
+        """Move a live lease's expiry to ``expires_at``; False when it is no longer live."""
+        result = self._s.execute(
+            update(_A)
+            .where(_A.c.id == assignment_id, _A.c.status == ACTIVE, _A.c.lease_expires_at > now)
+            .values(lease_expires_at=expires_at)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def finish(self, assignment_id: int, status: AssignmentStatus, now: datetime, *, live_only: bool) -> bool:
+        """End an active assignment as ``status``; with ``live_only`` only while its lease runs."""
+        guard = [_A.c.id == assignment_id, _A.c.status == ACTIVE]
+        if live_only:
+            guard.append(_A.c.lease_expires_at > now)
+        result = self._s.execute(update(_A).where(*guard).values(status=status.value, finished_at=now))
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def release_task(self, task_id: int, now: datetime) -> int:
+        """Void the task's active leases and submissions (a requeue); returns how many."""
+        result = self._s.execute(
+            update(_A)
+            .where(_A.c.task_id == task_id, _A.c.status.in_([ACTIVE, SUBMITTED]))
+            .values(status=AssignmentStatus.RELEASED.value, finished_at=now)
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    def expire(self, project_id: int, now: datetime, task_ids: Sequence[int] | None = None) -> int:
+        """Mark leases that ran out as expired (in the project, or only on ``task_ids``)."""
+        where = [_A.c.status == ACTIVE, _A.c.lease_expires_at <= now]
+        if task_ids is None:
+            where.append(_A.c.task_id.in_(select(_T.c.id).where(_T.c.project_id == project_id)))
+        else:
+            where.append(_A.c.task_id.in_(list(task_ids)))
+        result = self._s.execute(
+            update(_A).where(*where).values(status=AssignmentStatus.EXPIRED.value, finished_at=now)
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    # --- claims -----------------------------------------------------------------------------------
+    def _candidates(
+        self, project_id: int, user_id: int, now: datetime, count: int, *, revisit: bool, passed: set[int]
+    ) -> dict[int, int]:
+        """Claimable task ids mapped to their asset ids, best first, locked (PostgreSQL skips the
+        rows other claimers hold).
+
+        First pass (``revisit`` False): tasks the user never touched. Second pass: also tasks the
+        user skipped or let expire -- they come back to the same person only when nothing else is left.
+        """
+        taken = (
+            select(func.count())
+            .where(AssignmentRow.task_id == TaskRow.id, _holds(now))
+            .correlate(TaskRow)
+            .scalar_subquery()
+        )
+        mine = [AssignmentRow.task_id == TaskRow.id, AssignmentRow.user_id == user_id]
+        if revisit:
+            mine.append(_holds(now))
+        query = (
+            select(TaskRow.id, TaskRow.asset_id)
+            .where(
+                TaskRow.project_id == project_id,
+                TaskRow.status == NEW,
+                taken < TaskRow.required_labelers,
+                ~exists().where(*mine).correlate(TaskRow),
+            )
+            .order_by(TaskRow.priority.desc(), TaskRow.id)
+            .limit(count)
+        )
+        if passed:
+            query = query.where(TaskRow.id.not_in(sorted(passed)))
+        if self._pg:
+            query = query.with_for_update(skip_locked=True, of=TaskRow)
+        return {int(t): int(a) for t, a in self._s.execute(query)}
+
+    def _still_claimable(
+        self, task_ids: builtins.list[int], user_id: int, now: datetime
+    ) -> tuple[builtins.list[int], set[int]]:
+        """Re-check locked candidates with a fresh snapshot (see module doc); keeps their order.
+        Also returns the tasks among them that have an active lease past its expiry."""
+        query = select(TaskRow.id, TaskRow.required_labelers).where(
+            TaskRow.id.in_(task_ids), TaskRow.status == NEW
+        )
+        need = {int(t): int(r) for t, r in self._s.execute(query)}
+        stale: set[int] = set()
+        held = select(
+            AssignmentRow.task_id, AssignmentRow.user_id, AssignmentRow.status, AssignmentRow.lease_expires_at
+        ).where(AssignmentRow.task_id.in_(task_ids), AssignmentRow.status.in_([ACTIVE, SUBMITTED]))
+        for task_id, holder, status, expires in self._s.execute(held):
+            if task_id not in need:
+                continue
+            if status == ACTIVE and aware(expires) <= now:
+                stale.add(task_id)  # a lease that ran out holds no slot
+            else:
+                need[task_id] = 0 if holder == user_id else need[task_id] - 1
+        return [t for t in task_ids if need.get(t, 0) > 0], stale
+
+    def claim(
+        self, project_id: int, user_id: int, count: int, now: datetime, expires_at: datetime
+    ) -> builtins.list[Assignment]:
+        """Lease up to ``count`` more tasks to the user; returns the new assignments, best first."""
+        chosen: builtins.list[int] = []
+        assets: dict[int, int] = {}
+        stale: set[int] = set()
+        passed: set[int] = set()
+        revisit = False
+        for _ in range(_CLAIM_ROUNDS):
+            need = count - len(chosen)
+            if need <= 0:
+                break
+            found = self._candidates(project_id, user_id, now, need, revisit=revisit, passed=passed)
+            if not found:
+                if revisit:
+                    break
+                revisit = True
+                continue
+            ok, expired = self._still_claimable(list(found), user_id, now)
+            chosen += ok
+            stale.update(expired.intersection(ok))
+            assets.update(found)
+            passed.update(found)
+        if not chosen:
+            return []
+        # a slot freed by an expired lease is taken over: mark it, so a late renew/submit sees why
+        if stale:
+            self.expire(project_id, now, sorted(stale))
+        rows = [
+            {
+                "task_id": t,
+                "user_id": user_id,
+                "status": ACTIVE,
+                "leased_at": now,
+                "lease_expires_at": expires_at,
+            }
+            for t in chosen
+        ]
+        ids = self._s.execute(insert(_A).returning(_A.c.id, sort_by_parameter_order=True), rows).scalars()
+        active = AssignmentStatus.ACTIVE
+        return [
+            Assignment(int(i), t, assets[t], user_id, active, now, expires_at)
+            for i, t in zip(ids, chosen, strict=True)
+        ]

@@ -1,0 +1,247 @@
+"""The dynamic labeling queue: batches of tasks leased to labelers, renewed while they work.
+
+Rules (the UI and the API rely on them):
+
+* A task needs ``required`` distinct labelers (1 normally, N for consensus items). It is handed out
+  while its *held slots* (submitted assignments + running leases) are fewer than ``required``; it
+  becomes ``submitted`` once ``required`` labelers submitted it.
+* Never twice the same person: a user who submitted a task, or holds a live lease on it, never gets
+  it again (until a :func:`requeue` voids the submissions).
+* Skipped or expired items go back to the pool at once. The same user gets them again only when
+  nothing they have not seen is left, so a one-person project can still finish its queue.
+* Order: highest ``priority`` first, then oldest task.
+* A lease is only good while it runs: renewing or submitting after ``expires_at`` raises
+  :class:`LeaseExpired`, even when nobody has claimed the item yet, because the item was already
+  back in the pool and someone else may be working on it.
+* ``claim`` returns the user's live leases first, so a restarted app gets its batch back.
+
+Claims on PostgreSQL use ``SELECT ... FOR UPDATE SKIP LOCKED`` (see app.storage.repo_tasks); on
+SQLite a write unit holds the database write lock (BEGIN IMMEDIATE), which serializes them.
+Times come from ``now`` (UTC); workstations sharing a database should keep their clocks in sync
+(NTP), leases being minutes long.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from app.core.errors import ConflictError
+from app.core.records import Assignment, AssignmentStatus, TaskStatus
+
+if TYPE_CHECKING:
+    from app.storage import Database
+    from app.storage.uow import UnitOfWork
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class LeaseExpired(ConflictError):
+    """The lease ran out, was taken over, skipped or requeued: the action was not applied."""
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A labeler's time-limited hold on one queued item."""
+
+    assignment_id: int
+    task_id: int
+    asset_id: int
+    user_id: int
+    expires_at: datetime
+
+    @classmethod
+    def of(cls, assignment: Assignment) -> Lease:
+        return cls(
+            assignment.id,
+            assignment.task_id,
+            assignment.asset_id,
+            assignment.user_id,
+            assignment.lease_expires_at,
+        )
+
+
+def _now(clock: Clock) -> datetime:
+    return clock().astimezone(UTC)  # SQLite stores naive UTC text: never let a local zone in
+
+
+def _seconds(value: int | None, default: int) -> int:
+    seconds = default if value is None else value
+    if seconds < 1:
+        raise ValueError(f"a lease lasts at least 1 second, got {seconds}")
+    return seconds
+
+
+# --- filling the queue ---------------------------------------------------------------------------
+def enqueue(
+    db: Database,
+    project_id: int,
+    asset_ids: Sequence[int],
+    *,
+    required: int = 1,
+    priority: float = 0.0,
+    now: Clock = utcnow,
+) -> int:
+    """Queue one task per asset (assets already queued keep their task); returns how many were new."""
+    t = _now(now)
+
+    def work(uow: UnitOfWork) -> int:
+        uow.projects.get(project_id)
+        return uow.tasks.add_many(project_id, asset_ids, required=required, priority=priority, now=t)
+
+    return db.run(work)
+
+
+def set_priority(
+    db: Database, project_id: int, asset_ids: Sequence[int], priority: float, *, now: Clock = utcnow
+) -> None:
+    """E.g. ``1 - model confidence`` so that the least certain items are labeled first."""
+    t = _now(now)
+    db.run(lambda uow: uow.tasks.set_priority(project_id, asset_ids, priority, t))
+
+
+def set_required(
+    db: Database, project_id: int, asset_ids: Sequence[int], required: int, *, now: Clock = utcnow
+) -> None:
+    """Make still-open items consensus items (or back): how many distinct labelers they need."""
+    t = _now(now)
+    db.run(lambda uow: uow.tasks.set_required(project_id, asset_ids, required, t))
+
+
+# --- labeling ------------------------------------------------------------------------------------
+def claim(
+    db: Database,
+    project_id: int,
+    user_id: int,
+    *,
+    batch: int | None = None,
+    lease_seconds: int | None = None,
+    now: Clock = utcnow,
+) -> list[Lease]:
+    """The user's batch: their live leases first, then new items up to ``batch`` (project defaults
+    for ``batch`` and ``lease_seconds``). An empty list means nothing is left for this user."""
+
+    def work(uow: UnitOfWork) -> list[Lease]:
+        settings = uow.projects.get(project_id).settings
+        size = settings.batch_size if batch is None else batch
+        t = _now(now)
+        expires = t + timedelta(seconds=_seconds(lease_seconds, settings.lease_seconds))
+        held = uow.tasks.live(project_id, user_id, t)
+        fresh = uow.tasks.claim(project_id, user_id, size - len(held), t, expires) if len(held) < size else []
+        return [Lease.of(a) for a in held + fresh]
+
+    return db.run(work)
+
+
+def _why_not_live(assignment: Assignment, lease: Lease, t: datetime, action: str) -> str | None:
+    """Why ``action`` cannot apply to this lease any more (None: it still runs)."""
+    item = f"item {lease.asset_id} (task {lease.task_id})"
+    if assignment.user_id != lease.user_id:
+        return f"cannot {action} {item}: this lease belongs to another user"
+    status = assignment.status
+    if status is AssignmentStatus.ACTIVE and assignment.lease_expires_at > t:
+        return None
+    if status is AssignmentStatus.ACTIVE or status is AssignmentStatus.EXPIRED:
+        ago = int((t - assignment.lease_expires_at).total_seconds())
+        taken = " and another labeler took it over" if status is AssignmentStatus.EXPIRED else ""
+        return (
+            f"cannot {action} {item}: your lease expired {ago} s ago{taken}, so the item went back to "
+            "the queue. Your saved annotations are kept; claim the item again to continue."
+        )
+    if status is AssignmentStatus.RELEASED:
+        return f"cannot {action} {item}: it was put back in the queue (requeued) meanwhile"
+    return f"cannot {action} {item}: you already {status.value} it"
+
+
+def renew(db: Database, lease: Lease, *, lease_seconds: int | None = None, now: Clock = utcnow) -> Lease:
+    """Extend a running lease (call it while the labeler works); LeaseExpired when it is too late."""
+
+    def work(uow: UnitOfWork) -> Lease:
+        t = _now(now)
+        task = uow.tasks.lock(lease.task_id)  # one lease change per task at a time (see repo_tasks)
+        assignment = uow.tasks.assignment(lease.assignment_id)
+        why = _why_not_live(assignment, lease, t, "renew the lease on")
+        if why is not None:
+            raise LeaseExpired(why)
+        seconds = _seconds(lease_seconds, uow.projects.get(task.project_id).settings.lease_seconds)
+        expires = max(t + timedelta(seconds=seconds), assignment.lease_expires_at)
+        if not uow.tasks.extend(lease.assignment_id, t, expires):
+            raise LeaseExpired(f"cannot renew the lease on item {lease.asset_id}: it ran out meanwhile")
+        return Lease(lease.assignment_id, lease.task_id, lease.asset_id, lease.user_id, expires)
+
+    return db.run(work)
+
+
+def submit(db: Database, lease: Lease, *, now: Clock = utcnow) -> None:
+    """Record the labeler's work on the item as done. Submitting the same lease again is a no-op;
+    a late submit raises LeaseExpired."""
+
+    def work(uow: UnitOfWork) -> None:
+        t = _now(now)
+        task = uow.tasks.lock(lease.task_id)
+        assignment = uow.tasks.assignment(lease.assignment_id)
+        if assignment.status is AssignmentStatus.SUBMITTED and assignment.user_id == lease.user_id:
+            return  # a retried submit (e.g. after a lost reply)
+        why = _why_not_live(assignment, lease, t, "submit")
+        if why is not None or not uow.tasks.finish(
+            lease.assignment_id, AssignmentStatus.SUBMITTED, t, live_only=True
+        ):
+            raise LeaseExpired(why or f"cannot submit item {lease.asset_id}: the lease ran out meanwhile")
+        done = task.required_labelers == 1 or uow.tasks.submitted_count(task.id) >= task.required_labelers
+        if task.status is TaskStatus.NEW and done:
+            uow.tasks.set_status(task.id, TaskStatus.SUBMITTED, t)
+
+    db.run(work)
+
+
+def skip(db: Database, lease: Lease, *, reason: str = "", now: Clock = utcnow) -> None:
+    """Give the item back to the pool now (others get it first; see the module doc).
+    Skipping a lease that already ran out or was requeued does nothing: the item is back anyway."""
+
+    def work(uow: UnitOfWork) -> None:
+        t = _now(now)
+        uow.tasks.lock(lease.task_id)
+        assignment = uow.tasks.assignment(lease.assignment_id)
+        if assignment.user_id != lease.user_id:
+            raise LeaseExpired(f"cannot skip item {lease.asset_id}: this lease belongs to another user")
+        if assignment.status is AssignmentStatus.SUBMITTED:
+            raise ConflictError(f"cannot skip item {lease.asset_id}: you already submitted it")
+        if uow.tasks.finish(lease.assignment_id, AssignmentStatus.SKIPPED, t, live_only=False):
+            details = {"task_id": lease.task_id, "reason": reason} if reason else {"task_id": lease.task_id}
+            uow.audit.record(lease.user_id, "queue.skip", "asset", lease.asset_id, details)
+
+    db.run(work)
+
+
+# --- activity view and housekeeping ----------------------------------------------------------------
+def requeue(db: Database, task_id: int, *, now: Clock = utcnow) -> None:
+    """Put an item back in the queue (e.g. rejected by review): running leases and earlier
+    submissions are voided, so it needs its full number of labelers again. Earlier labelers may get
+    it again, after items they have not seen."""
+
+    def work(uow: UnitOfWork) -> None:
+        t = _now(now)
+        uow.tasks.lock(task_id)
+        uow.tasks.release_task(task_id, t)
+        uow.tasks.set_status(task_id, TaskStatus.NEW, t)
+
+    db.run(work)
+
+
+def release_expired(db: Database, project_id: int, *, now: Clock = utcnow) -> int:
+    """Mark leases that ran out as expired (claims treat them as free anyway); returns how many."""
+    t = _now(now)
+    return db.run(lambda uow: uow.tasks.expire(project_id, t))
+
+
+def queue_stats(db: Database, project_id: int, *, now: Clock = utcnow) -> dict[str, int]:
+    """Task counts: ``new`` (waiting, nobody holds a lease), ``leased``, ``submitted``, ``reviewed``,
+    ``done`` and ``total`` (plus the other task statuses, usually 0)."""
+    t = _now(now)
+    return db.run(lambda uow: uow.tasks.stats(project_id, t), readonly=True)
