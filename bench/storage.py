@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from timing import median_seconds  # noqa: E402 - bench/ is on sys.path when run as a script
+
 from app.core.annotations import Annotation, Kind, MaskPatch  # noqa: E402
 from app.core.mask_codec import decode_mask, encode_mask  # noqa: E402
 from app.core.records import AssetKind  # noqa: E402
@@ -35,15 +37,6 @@ from app.storage import Database  # noqa: E402
 
 RUNS = 3
 SINGLE_RUNS = 30
-
-
-def median_time(fn: Callable[[], Any], runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def blob_mask(rng: np.random.Generator, size: int = 512) -> np.ndarray:
@@ -113,7 +106,7 @@ def ours(url: str, anns: list[Annotation], runs: int) -> dict[str, float]:
             got = uow.annotations.list(used[-1])
         assert len(got) == len(anns)
 
-    result = {"save_s": median_time(save, runs), "load_s": median_time(load, runs)}
+    result = {"save_s": median_seconds(save, runs), "load_s": median_seconds(load, runs)}
     db.dispose()
     return result
 
@@ -183,7 +176,7 @@ def peer_sqlite(path: Path, anns: list[Annotation], runs: int) -> dict[str, floa
         ).fetchall()
         assert peer_decode(rows) == len(anns)
 
-    result = {"save_s": median_time(save, runs), "load_s": median_time(load, runs)}
+    result = {"save_s": median_seconds(save, runs), "load_s": median_seconds(load, runs)}
     conn.close()
     return result
 
@@ -219,7 +212,7 @@ def peer_postgres(url: str, anns: list[Annotation], runs: int) -> dict[str, floa
         conn.commit()
         assert peer_decode(rows) == len(anns)
 
-    result = {"save_s": median_time(save, runs), "load_s": median_time(load, runs)}
+    result = {"save_s": median_seconds(save, runs), "load_s": median_seconds(load, runs)}
     conn.close()
     return result
 
