@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from app.sources import Source
     from app.storage import Database
     from app.workflow.importing import ImportReport
+    from app.workflow.queue import Lease
     from app.workflow.upkeep import AssetCheck
 
 Progress = Callable[[int, int], bool | None]
@@ -270,6 +271,7 @@ class Project:
         )
         self.last_import_errors: list[tuple[str, str]] = report.errors
         self.last_import_skipped: int = report.skipped
+        self._enqueue(report.asset_ids)
         return report.asset_ids
 
     def assets(self, dataset: str | None = None, *, limit: int | None = None, offset: int = 0) -> list[Asset]:
@@ -307,10 +309,59 @@ class Project:
                 user_id=self.user.id,
                 max_pixels=self.config.max_image_pixels,
             )
+            self._enqueue(report.asset_ids)
             if on_import is not None:
                 on_import(report)
 
         return FolderWatcher(Path(folder), register, settle_seconds, polling=polling).start()
+
+    def _enqueue(self, asset_ids: Sequence[int]) -> None:
+        """New assets join the labeling queue; the consensus share gets several labelers."""
+        from app.workflow.queue import enqueue_with_consensus
+
+        if asset_ids:
+            settings = self._record.settings
+            enqueue_with_consensus(
+                self.db, self.id, asset_ids, share=settings.consensus_share, count=settings.consensus_count
+            )
+
+    # --- the labeling queue ---------------------------------------------------------------
+    def claim(self, batch: int | None = None) -> list[Lease]:
+        """Reserve the next items for the acting user (their live leases first), highest priority first."""
+        from app.workflow.queue import claim
+
+        self.require(Action.ANNOTATE)
+        return claim(self.db, self.id, self.user.id, batch=batch)
+
+    def submit(self, lease: Lease) -> None:
+        """Done with an item; a late submit on an expired lease is refused (LeaseExpired)."""
+        from app.workflow.queue import submit
+
+        self._own_lease(lease)
+        submit(self.db, lease)
+
+    def skip(self, lease: Lease, reason: str = "") -> None:
+        from app.workflow.queue import skip
+
+        self._own_lease(lease)
+        skip(self.db, lease, reason=reason)
+
+    def renew(self, lease: Lease) -> Lease:
+        from app.workflow.queue import renew
+
+        self._own_lease(lease)
+        return renew(self.db, lease)
+
+    def queue_stats(self) -> dict[str, int]:
+        from app.workflow.queue import queue_stats
+
+        self.require(Action.VIEW)
+        return queue_stats(self.db, self.id)
+
+    def _own_lease(self, lease: Lease) -> None:
+        self.require(Action.ANNOTATE)
+        if lease.user_id != self.user.id:
+            raise PermissionDenied(f"this lease belongs to another labeler, not {self.user_name}")
 
     def verify(self) -> list[AssetCheck]:
         """Check every asset's files against what was recorded at import: ok, missing, changed, moved?."""

@@ -245,3 +245,21 @@ def queue_stats(db: Database, project_id: int, *, now: Clock = utcnow) -> dict[s
     ``done`` and ``total`` (plus the other task statuses, usually 0)."""
     t = _now(now)
     return db.run(lambda uow: uow.tasks.stats(project_id, t), readonly=True)
+
+
+def enqueue_with_consensus(
+    db: Database, project_id: int, asset_ids: Sequence[int], *, share: float, count: int, now: Clock = utcnow
+) -> int:
+    """Queue new assets; the project's consensus share of them needs ``count`` distinct labelers.
+
+    Which assets are sampled is decided by a hash of the project and asset ids, so every workstation
+    and every later import agrees without coordination (app.workflow.consensus).
+    """
+    from app.workflow.consensus import consensus_plan
+
+    plan = consensus_plan(asset_ids, share=share, count=count, seed=f"project-{project_id}")
+    created = 0
+    for required in sorted(set(plan.values())):
+        chosen = [asset_id for asset_id, needed in plan.items() if needed == required]
+        created += enqueue(db, project_id, chosen, required=required, now=now)
+    return created
