@@ -148,40 +148,36 @@ def test_discarding_a_recovery(tmp_path: Path) -> None:
     assert journal.pending() == [] and restarted.recover() == 0
 
 
-def _go_offline(db_url: str, project: api.Project, share: Path | None) -> None:
-    if share is not None:  # SQLite on a share that went away
-        share.rename(share.with_name("unmounted"))
-        project.db.dispose()  # its open handles would be dead too
-        return
+def _admin_connection(db_url: str) -> psycopg.Connection:
+    """An autocommit connection to the cluster's maintenance database (for ALTER DATABASE)."""
     url = make_url(db_url)
-    with psycopg.connect(
+    return psycopg.connect(
         host=url.host,
         port=url.port,
         user=url.username,
         password=url.password,
         dbname="postgres",
         autocommit=True,
-    ) as conn:
-        conn.execute(f'ALTER DATABASE "{url.database}" ALLOW_CONNECTIONS false')
-        conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (url.database,)
-        )
+    )
+
+
+def _go_offline(db_url: str, project: api.Project, share: Path | None) -> None:
+    if share is not None:  # SQLite on a share that went away
+        share.rename(share.with_name("unmounted"))
+        project.db.dispose()  # its open handles would be dead too
+        return
+    name = make_url(db_url).database
+    with _admin_connection(db_url) as conn:
+        conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
 
 
 def _back_online(db_url: str, share: Path | None) -> None:
     if share is not None:
         share.with_name("unmounted").rename(share)
         return
-    url = make_url(db_url)
-    with psycopg.connect(
-        host=url.host,
-        port=url.port,
-        user=url.username,
-        password=url.password,
-        dbname="postgres",
-        autocommit=True,
-    ) as conn:
-        conn.execute(f'ALTER DATABASE "{url.database}" ALLOW_CONNECTIONS true')
+    with _admin_connection(db_url) as conn:
+        conn.execute(f'ALTER DATABASE "{make_url(db_url).database}" ALLOW_CONNECTIONS true')
 
 
 def test_unreachable_database_keeps_journaling_and_saves_later(db_url: str, tmp_path: Path) -> None:
