@@ -27,7 +27,7 @@ from app.core.annotations import HUMAN, Annotation
 from app.core.errors import NotFoundError, PermissionDenied, SitelabelError, ValidationError
 from app.core.ontology import Ontology
 from app.core.permissions import Action, allowed, effective_role, require
-from app.core.records import Asset, ProjectSettings, Role, User
+from app.core.records import Asset, Comment, ProjectSettings, Role, Thread, ThreadStatus, User
 from app.core.records import Project as ProjectRecord
 
 if TYPE_CHECKING:
@@ -324,6 +324,59 @@ class Project:
             enqueue_with_consensus(
                 self.db, self.id, asset_ids, share=settings.consensus_share, count=settings.consensus_count
             )
+
+    # --- comments and issues --------------------------------------------------------------
+    def comment(
+        self, asset_id: int, body: str, *, frame: int = 0, x: float | None = None, y: float | None = None
+    ) -> Thread:
+        """Open a thread (an issue) on an asset, optionally pinned to a point of a frame; @name mentions."""
+        self.require(Action.ANNOTATE)
+        asset = self.asset(asset_id)
+        if not 0 <= frame < max(asset.frame_count, 1):
+            raise ValidationError(f"frame {frame} is not in asset {asset_id} (0..{asset.frame_count - 1})")
+        with self.db.unit_of_work() as uow:
+            thread = uow.threads.open(asset_id, self.user.id, body, frame=frame, x=x, y=y)
+            uow.audit.record(self.user.id, "thread.open", "thread", thread.id, {"asset_id": asset_id})
+            return thread
+
+    def reply(self, thread_id: int, body: str) -> Comment:
+        self.require(Action.ANNOTATE)
+        self._thread_here(thread_id)
+        with self.db.unit_of_work() as uow:
+            return uow.threads.reply(thread_id, self.user.id, body)
+
+    def resolve(self, thread_id: int, *, reopen: bool = False) -> Thread:
+        """Close (or reopen) a thread: its author or a reviewer."""
+        thread = self._thread_here(thread_id)
+        if thread.author != self.user_name:
+            self.require(Action.REVIEW)
+        status = ThreadStatus.OPEN if reopen else ThreadStatus.RESOLVED
+        with self.db.unit_of_work() as uow:
+            changed = uow.threads.set_status(thread_id, status)
+            uow.audit.record(self.user.id, f"thread.{status.value}", "thread", thread_id, None)
+            return changed
+
+    def threads(self, asset_id: int | None = None, *, open_only: bool = False) -> list[Thread]:
+        """Comment threads of one asset, or of the whole project."""
+        self.require(Action.VIEW)
+        if asset_id is not None:
+            self.asset(asset_id)
+        with self.db.unit_of_work(readonly=True) as uow:
+            return uow.threads.list(
+                asset_id, project_id=self.id, status=ThreadStatus.OPEN if open_only else None
+            )
+
+    def open_thread_counts(self) -> dict[int, int]:
+        """Open issues per asset id, shown beside the assets in queues and lists."""
+        self.require(Action.VIEW)
+        with self.db.unit_of_work(readonly=True) as uow:
+            return uow.threads.open_counts(self.id)
+
+    def _thread_here(self, thread_id: int) -> Thread:
+        with self.db.unit_of_work(readonly=True) as uow:
+            thread = uow.threads.get(thread_id)
+        self.asset(thread.asset_id)  # NotFoundError when the thread belongs to another project
+        return thread
 
     # --- the labeling queue ---------------------------------------------------------------
     def claim(self, batch: int | None = None) -> list[Lease]:

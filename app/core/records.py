@@ -168,3 +168,29 @@ class Assignment:
     leased_at: datetime
     lease_expires_at: datetime
     finished_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Comment:
+    id: int
+    thread_id: int
+    author: str | None
+    body: str  # plain text: shown as text, never rendered as rich text/HTML
+    created_at: datetime
+    mentions: tuple[str, ...] = ()  # user names written as @name in the body
+
+
+@dataclass(frozen=True, slots=True)
+class Thread:
+    """A comment thread (an issue) on an asset, optionally pinned to a point of a frame."""
+
+    id: int
+    asset_id: int
+    frame: int
+    x: float | None
+    y: float | None
+    status: ThreadStatus
+    author: str | None
+    created_at: datetime
+    resolved_at: datetime | None
+    comments: tuple[Comment, ...] = ()

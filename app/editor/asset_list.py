@@ -23,10 +23,12 @@ class AssetListModel(QAbstractListModel):
     def __init__(self, assets: list[Asset] | None = None) -> None:
         super().__init__()
         self._assets: list[Asset] = list(assets or [])
+        self._open_issues: dict[int, int] = {}
 
-    def set_assets(self, assets: list[Asset]) -> None:
+    def set_assets(self, assets: list[Asset], open_issues: dict[int, int] | None = None) -> None:
         self.beginResetModel()
         self._assets = list(assets)
+        self._open_issues = dict(open_issues or {})
         self.endResetModel()
 
     def asset_at(self, row: int) -> Asset:
@@ -44,7 +46,9 @@ class AssetListModel(QAbstractListModel):
         if role == Qt.ItemDataRole.DisplayRole:
             name = asset.rel_path.rsplit("/", 1)[-1]
             frames = f"  [{asset.frame_count}]" if asset.frame_count > 1 else ""
-            return f"{_KIND_MARK.get(asset.kind, '?')}  {name}{frames}"
+            issues = self._open_issues.get(asset.id, 0)
+            flag = f"  ({issues} open issue{'s' if issues > 1 else ''})" if issues else ""
+            return f"{_KIND_MARK.get(asset.kind, '?')}  {name}{frames}{flag}"
         if role == Qt.ItemDataRole.ToolTipRole:
             meta = asset.metadata or {}
             extra = ", ".join(
@@ -85,8 +89,8 @@ class AssetListPanel(QWidget):
         layout.addWidget(self.filter)
         layout.addWidget(self.view)
 
-    def set_assets(self, assets: list[Asset]) -> None:
-        self.model.set_assets(assets)
+    def set_assets(self, assets: list[Asset], open_issues: dict[int, int] | None = None) -> None:
+        self.model.set_assets(assets, open_issues)
 
     def select_row(self, row: int) -> None:
         if 0 <= row < self.proxy.rowCount():

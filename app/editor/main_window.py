@@ -208,7 +208,7 @@ class MainWindow(QMainWindow):
     # --- data -------------------------------------------------------------------------------
     def reload_assets(self) -> None:
         assets = self.project.assets()
-        self.assets.set_assets(assets)
+        self.assets.set_assets(assets, self.project.open_thread_counts())
         if assets:
             self.assets.select_row(0)
         else:

@@ -6,6 +6,7 @@ from sqlalchemy.orm import Session
 
 from app.storage.repo_annotations import AnnotationRepository
 from app.storage.repo_tasks import TaskRepository
+from app.storage.repo_threads import ThreadRepository
 from app.storage.repositories import (
     AssetRepository,
     AuditRepository,
@@ -31,6 +32,7 @@ class UnitOfWork:
         self.data_roots = DataRootRepository(session)
         self.assets = AssetRepository(session, self.data_roots)
         self.annotations = AnnotationRepository(session, self.audit)
+        self.threads = ThreadRepository(session)
         self.tasks = TaskRepository(session)  # the labeling queue: tasks and their leases
 
     def flush(self) -> None:

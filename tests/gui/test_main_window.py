@@ -140,3 +140,18 @@ def test_screenshot_of_the_real_window_under_xvfb(
         pixels[top.y() : top.y() + panel.height(), top.x() : top.x() + panel.width()].mean() < 70
     )  # dark theme
     window.close()
+
+
+def test_open_issues_show_beside_their_asset(qtbot, themed_qapp, tmp_path: Path) -> None:
+    from app.demo import build_demo
+
+    db, _ = build_demo(tmp_path / "demo")
+    project = api.open_project(db, create=False)
+    coins = next(a for a in project.assets() if a.rel_path.endswith("coins.png"))
+    project.comment(coins.id, "the rim is cut off")
+    project.comment(coins.id, "second opinion please")
+    window = _open(qtbot, db, tmp_path)
+    model = window.assets.model
+    shown = [model.data(model.index(r, 0)) for r in range(model.rowCount())]
+    assert any(text.endswith("coins.png  (2 open issues)") for text in shown)
+    window.close()
