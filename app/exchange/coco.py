@@ -21,7 +21,7 @@ from typing import Any
 
 from app.core.annotations import Annotation, Kind
 from app.exchange import rle
-from app.exchange.selection import ExportJob, annotation_patch, annotation_where, asset_display_path
+from app.exchange.selection import ExportJob, annotation_patch, asset_display_path
 
 FILE = "annotations.json"
 _AREA_KINDS = (Kind.POLYGON, Kind.BOX, Kind.MASK)
@@ -61,14 +61,7 @@ def export_coco(job: ExportJob) -> None:
     for item in job.frames():
         image_id = len(images) + 1
         written = 0
-        for ann in item.annotations:
-            where = annotation_where(item, ann)
-            if ann.kind not in _AREA_KINDS:
-                job.skip(where, f"{ann.kind.value} annotations have no COCO form (use project-json or csv)")
-                continue
-            category = job.category_id(ann, where)
-            if category is None:
-                continue
+        for ann, category in job.exportable(item, _AREA_KINDS, "have no COCO form (use project-json or csv)"):
             patch = annotation_patch(ann, item.shape)
             h, w = patch.bits.shape
             annotations.append(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -188,6 +188,20 @@ class ExportJob:
         except ValidationError:
             self.skip(where, f"label {annotation.label!r} is not in the current ontology")
             return None
+
+    def exportable(
+        self, item: FrameItem, kinds: Collection[Kind], no_form: str
+    ) -> Iterator[tuple[Annotation, int]]:
+        """``item``'s annotations a format can hold, with their class index; the rest are reported
+        as skipped (``no_form`` says why, e.g. "have no YOLO form")."""
+        for ann in item.annotations:
+            where = annotation_where(item, ann)
+            if ann.kind not in kinds:
+                self.skip(where, f"{ann.kind.value} annotations {no_form}")
+                continue
+            category = self.category_id(ann, where)
+            if category is not None:
+                yield ann, category
 
 
 def annotation_where(item: FrameItem, annotation: Annotation) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from xml.etree import ElementTree as ET
 
 from app.core.annotations import Kind
-from app.exchange.selection import ExportJob, annotation_where, asset_display_path
+from app.exchange.selection import ExportJob, asset_display_path
 from app.exchange.yolo import shape_extent
 
 _SHAPES = (Kind.POLYGON, Kind.BOX, Kind.MASK)
@@ -47,13 +47,7 @@ def export_voc(job: ExportJob) -> None:
         _sub(size, "depth", str(item.asset.metadata.get("channels", 1) if item.asset.metadata else 1))
         _sub(root, "segmented", "0")
         written = 0
-        for ann in item.annotations:
-            where = annotation_where(item, ann)
-            if ann.kind not in _SHAPES:
-                job.skip(where, f"{ann.kind.value} annotations have no VOC form")
-                continue
-            if job.category_id(ann, where) is None:
-                continue
+        for ann, _category in job.exportable(item, _SHAPES, "have no VOC form"):
             x0, y0, x1, y1 = shape_extent(ann)
             obj = ET.SubElement(root, "object")
             _sub(obj, "name", ann.label)

@@ -21,7 +21,7 @@ import numpy.typing as npt
 
 from app.core.annotations import Annotation, Kind
 from app.core.geometry import mask_to_polygons, signed_area
-from app.exchange.selection import ExportJob, annotation_where, asset_display_path
+from app.exchange.selection import ExportJob, asset_display_path
 
 _SHAPES = (Kind.POLYGON, Kind.BOX, Kind.MASK)
 
@@ -69,14 +69,7 @@ def export_yolo(job: ExportJob) -> None:
         width, height = float(item.asset.width), float(item.asset.height)
         detect: list[str] = []
         segment: list[str] = []
-        for ann in item.annotations:
-            where = annotation_where(item, ann)
-            if ann.kind not in _SHAPES:
-                job.skip(where, f"{ann.kind.value} annotations have no YOLO form")
-                continue
-            category = job.category_id(ann, where)
-            if category is None:
-                continue
+        for ann, category in job.exportable(item, _SHAPES, "have no YOLO form"):
             x0, y0, x1, y1 = shape_extent(ann)
             cx, cy, bw, bh = (
                 (x0 + x1) / 2 / width,
