@@ -29,6 +29,18 @@ def _database_arg(args: argparse.Namespace) -> str:
     raise CliError("no database given: pass --db PATH_OR_URL or set `database` in the site config")
 
 
+def _open_project(args: argparse.Namespace) -> Any:
+    """The project a verb works on; never creates one (a mistyped name must not make a project)."""
+    from app import api
+
+    return api.open_project(_database_arg(args), args.project, user=args.user, create=False)
+
+
+def _report_skipped(items: Sequence[tuple[Any, str]]) -> None:
+    for item, why in items:
+        print(f"  skipped {item}: {why}", file=sys.stderr, flush=True)
+
+
 class _ProgressLine:
     """A one-line progress display on stderr (only when stderr is a terminal, else silent)."""
 
@@ -80,9 +92,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from app import api
 
-    project = api.open_project(_database_arg(args), args.project, user=args.user)
+    project = _open_project(args)
     progress = _ProgressLine("scanning", quiet=args.quiet)
     ids = project.import_data(args.paths, dataset=args.dataset, progress=progress)
     progress.finish()
@@ -91,8 +102,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         f"registered {len(ids)} new assets in {project.name!r} "
         f"({project.last_import_skipped} already known, {len(errors)} problems)"
     )
-    for path, message in errors:
-        print(f"  skipped {path}: {message}", file=sys.stderr)
+    _report_skipped(errors)
     project.close()
     return 0 if ids or not errors else 1
 
@@ -100,14 +110,11 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_watch(args: argparse.Namespace) -> int:
     import time
 
-    from app import api
-
-    project = api.open_project(_database_arg(args), args.project, user=args.user)
+    project = _open_project(args)
 
     def report(result: Any) -> None:
         print(f"registered {len(result.asset_ids)} new assets", flush=True)
-        for path, message in result.errors:
-            print(f"  skipped {path}: {message}", file=sys.stderr, flush=True)
+        _report_skipped(result.errors)
 
     watcher = project.watch(
         args.folder, dataset=args.dataset, settle_seconds=args.settle, polling=args.polling, on_import=report
@@ -125,9 +132,8 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from app import api
 
-    project = api.open_project(_database_arg(args), args.project, user=args.user)
+    project = _open_project(args)
     checks = project.verify()
     problems = [c for c in checks if c.state != "ok"]
     for check in problems:
@@ -166,9 +172,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from app import api
 
-    project = api.open_project(_database_arg(args), args.project, user=args.user, create=False)
+    project = _open_project(args)
     progress = _ProgressLine(f"exporting {args.format}", quiet=args.quiet)
     report = project.export(
         args.format,
@@ -185,16 +190,14 @@ def cmd_export(args: argparse.Namespace) -> int:
         f"{report.files_unchanged} unchanged, {report.files_removed} removed; "
         f"{report.annotations} annotations of {report.assets} assets"
     )
-    for item, why in report.skipped:
-        print(f"  skipped {item}: {why}", file=sys.stderr)
+    _report_skipped(report.skipped)
     project.close()
     return 0
 
 
 def cmd_import_labels(args: argparse.Namespace) -> int:
-    from app import api
 
-    project = api.open_project(_database_arg(args), args.project, user=args.user, create=False)
+    project = _open_project(args)
     report = project.import_labels(args.format, args.path, dry_run=args.dry_run)
     total = sum(count for _, _, count in report.matched)
     verb = "would import" if args.dry_run else "imported"
@@ -203,17 +206,15 @@ def cmd_import_labels(args: argparse.Namespace) -> int:
     )
     for item, asset_id, count in report.matched:
         print(f"  {item} -> asset {asset_id}: {count}")
-    for item, why in report.skipped:
-        print(f"  skipped {item}: {why}", file=sys.stderr)
+    _report_skipped(report.skipped)
     project.close()
     return 0
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from app import api
     from app.exchange.render import save_png
 
-    project = api.open_project(_database_arg(args), args.project, user=args.user, create=False)
+    project = _open_project(args)
     picture = project.render(args.asset, args.frame, labeler=args.labeler)
     save_png(picture, Path(args.out))
     print(f"wrote {args.out} ({picture.shape[1]} x {picture.shape[0]})")

@@ -198,3 +198,24 @@ def test_export_and_import_labels_from_the_command_line(db_url: str, tmp_path: P
     )
     assert dry.returncode == 0, dry.stderr
     assert "would import 1 annotations onto 1 assets" in dry.stdout
+
+
+def test_a_mistyped_project_name_is_refused_not_created(db_url: str) -> None:
+    from app import api
+
+    api.create_project(db_url, "liver", user="tom").close()
+    result = sitelabel(
+        "import",
+        str(sample_data.skimage_images() / "coins.png"),
+        "--db",
+        db_url,
+        "--project",
+        "livr",
+        "--user",
+        "tom",
+    )
+    assert result.returncode == 1 and "no project named 'livr'" in result.stderr
+    from app.core.errors import NotFoundError
+
+    with pytest.raises(NotFoundError):
+        api.open_project(db_url, "livr", user="tom", create=False)
