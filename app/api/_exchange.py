@@ -1,0 +1,71 @@
+"""Exports to shared drives and imports of existing labels."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from app.api._project import Progress, ProjectBase
+from app.core.permissions import Action
+
+if TYPE_CHECKING:
+    from app.exchange.export import ExportReport
+    from app.exchange.importers import ImportReport as LabelImportReport
+
+
+class ExchangeMixin(ProjectBase):
+    def export(
+        self,
+        fmt: str,
+        out_dir: str | os.PathLike[str],
+        *,
+        dataset: str | None = None,
+        labeler: str | None = None,
+        classes: Sequence[str] = (),
+        status: str | None = None,
+        consensus: str | None = None,
+        progress: Progress | None = None,
+    ) -> ExportReport:
+        """Export labels to ``out_dir`` (png-masks, coco, yolo, voc, nifti, dicom-seg, project-json, csv).
+
+        Files appear atomically with a checksum manifest written last; unchanged files are not
+        rewritten; a failed or cancelled export leaves the previous one intact.
+        """
+        from app.exchange.export import ExportFilters, export_project
+
+        self.require(Action.EXPORT)
+
+        filters = ExportFilters(
+            dataset=dataset, labeler=labeler, classes=tuple(classes), status=status, consensus=consensus
+        )
+        return export_project(
+            self.db,
+            self.id,
+            fmt,
+            Path(out_dir),
+            roots=self.config.all_data_roots,
+            max_pixels=self.config.max_image_pixels,
+            filters=filters,
+            progress=progress,
+        )
+
+    def import_labels(
+        self, fmt: str, path: str | os.PathLike[str], *, dry_run: bool = False
+    ) -> LabelImportReport:
+        """Bring existing labels in (coco, yolo, labelme, png-masks, nifti) onto registered assets."""
+        from app.exchange.importers import import_labels
+
+        self.require(Action.IMPORT_LABELS)
+
+        return import_labels(
+            self.db,
+            self.id,
+            fmt,
+            Path(path),
+            user_id=self.user.id,
+            roots=self.config.all_data_roots,
+            max_pixels=self.config.max_image_pixels,
+            dry_run=dry_run,
+        )

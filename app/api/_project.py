@@ -1,0 +1,129 @@
+"""The core of an open project: who is acting, what they may do, the project's settings and assets."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Self
+
+from app.config import SiteConfig, load_site_config
+from app.core.errors import NotFoundError
+from app.core.ontology import Ontology
+from app.core.permissions import Action, allowed, effective_role, require
+from app.core.records import Asset, ProjectSettings, Role
+from app.core.records import Project as ProjectRecord
+
+if TYPE_CHECKING:
+    from app.sources import Source
+    from app.storage import Database
+    from app.workflow.upkeep import AssetCheck
+
+Progress = Callable[[int, int], bool | None]
+
+
+def as_ontology(value: Mapping[str, Any] | Ontology) -> Ontology:
+    return value if isinstance(value, Ontology) else Ontology.from_dict(value)
+
+
+class ProjectBase:
+    """One labeling project in a database, acting as one user."""
+
+    def __init__(self, database: Database, project_id: int, user_name: str) -> None:
+        self.db = database
+        self.id = project_id
+        self.user_name = user_name
+        self._config: SiteConfig | None = None
+        with database.unit_of_work() as uow:
+            self._record = uow.projects.get(project_id)
+            self.user = uow.users.ensure(user_name)
+        self.require(Action.VIEW)
+
+    # --- permissions ----------------------------------------------------------------------
+    @property
+    def role(self) -> Role | None:
+        """The acting user's effective role here (read each time: an admin may change it)."""
+        with self.db.unit_of_work(readonly=True) as uow:
+            user = uow.users.get(self.user.id)
+            return effective_role(user.role, uow.users.role_in(user.id, self.id))
+
+    def can(self, action: Action) -> bool:
+        return allowed(self.role, action)
+
+    def require(self, action: Action) -> None:
+        """Raise PermissionDenied unless the acting user's role allows ``action`` in this project."""
+        require(self.role, action, user=self.user_name, project=self.name)
+
+    # --- basics ---------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self._record.name
+
+    @property
+    def settings(self) -> ProjectSettings:
+        return self._record.settings
+
+    @property
+    def record(self) -> ProjectRecord:
+        return self._record
+
+    @property
+    def config(self) -> SiteConfig:
+        if self._config is None:
+            self._config = load_site_config()
+        return self._config
+
+    @property
+    def ontology(self) -> Ontology:
+        """The current ontology version (an empty one when none was set)."""
+        with self.db.unit_of_work() as uow:
+            current = uow.ontologies.current(self.id)
+        return current if current is not None else Ontology(classes=(), version=0)
+
+    def set_ontology(self, ontology: Mapping[str, Any] | Ontology) -> Ontology:
+        """Store a new ontology version; earlier annotations keep the version they were made with."""
+        self.require(Action.EDIT_ONTOLOGY)
+        new = as_ontology(ontology)
+        with self.db.unit_of_work() as uow:
+            stored = uow.ontologies.add(self.id, new)
+            uow.audit.record(self.user.id, "ontology.set", "project", self.id, {"version": stored.version})
+        return stored
+
+    def close(self) -> None:
+        self.db.dispose()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def verify(self) -> list[AssetCheck]:
+        """Check every asset's files against what was recorded at import: ok, missing, changed, moved?."""
+        from app.workflow.upkeep import verify_assets
+
+        return verify_assets(self.db, self.id, self.config.all_data_roots)
+
+    def asset(self, asset_id: int) -> Asset:
+        with self.db.unit_of_work() as uow:
+            found = uow.assets.get(asset_id)
+        if found.project_id != self.id:
+            raise NotFoundError(f"asset {asset_id} is not in project {self.name!r}")
+        return found
+
+    def asset_path(self, asset: Asset | int) -> Path:
+        """Where an asset's file or folder is on this workstation (through the data-root mapping)."""
+        record = asset if isinstance(asset, Asset) else self.asset(asset)
+        roots = self.config.all_data_roots
+        if record.root not in roots:
+            raise NotFoundError(
+                f"data root {record.root!r} is not configured on this workstation; add it under "
+                f"[data_roots] in the site config"
+            )
+        return roots[record.root] / Path(record.rel_path)
+
+    def open_asset(self, asset: Asset | int) -> Source:
+        """The source (image, DICOM series, video) of an asset, opened in place."""
+        from app.workflow.importing import open_asset_source
+
+        record = asset if isinstance(asset, Asset) else self.asset(asset)
+        return open_asset_source(record, self.asset_path(record), max_pixels=self.config.max_image_pixels)
