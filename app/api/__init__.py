@@ -15,13 +15,18 @@ meant for people.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from app.api._activity import ActivityMixin
 from app.api._data import DataMixin
 from app.api._exchange import ExchangeMixin
 from app.api._labels import LabelsMixin
+from app.api._models import ModelsMixin
 from app.api._project import Progress, as_ontology
+from app.api._review import ReviewMixin
 from app.api._team import TeamMixin
 from app.config import current_user_name, load_site_config
 from app.core.errors import NotFoundError, PermissionDenied, SitelabelError, ValidationError
@@ -29,27 +34,30 @@ from app.core.ontology import Ontology
 from app.core.records import ProjectSettings, Role, User
 
 if TYPE_CHECKING:
-    from app.sources import Source
+    from app.sources import ScanResult, Source
     from app.storage import Database
 
 
 __all__ = [
+    "DatabaseCheck",
     "NotFoundError",
     "Progress",
     "Project",
     "SitelabelError",
     "ValidationError",
+    "check_database",
     "create_project",
     "open_database",
     "open_project",
     "open_source",
+    "scan_data",
 ]
 
 
-class Project(DataMixin, LabelsMixin, TeamMixin, ExchangeMixin):
+class Project(DataMixin, LabelsMixin, TeamMixin, ReviewMixin, ActivityMixin, ExchangeMixin, ModelsMixin):
     """One labeling project in a database, acting as one user.
 
-    The methods are grouped by concern in the mixins (data, labels, team work, exchange); all of
+    The methods are grouped by concern in the mixins (data, labels, team work, review, exchange); all of
     them check the acting user's role first.
     """
 
@@ -68,6 +76,62 @@ def open_source(path: str | os.PathLike[str]) -> Source:
 
     config = load_site_config()
     return _open(path, limits=SourceLimits(max_pixels=config.max_image_pixels))
+
+
+@dataclass(frozen=True)
+class DatabaseCheck:
+    """What a connection test found. ``exists`` False: it will be created when a project is made."""
+
+    url: str  # the file of a SQLite database, the URL (password hidden) of a PostgreSQL one
+    exists: bool
+    projects: tuple[str, ...] = ()
+    needs_upgrade: bool = False
+    warnings: tuple[str, ...] = ()
+
+    def summary(self) -> str:
+        """One line for people."""
+        if not self.exists:
+            return f"{self.url}: reachable; a new Sitelabel database will be set up there"
+        if self.needs_upgrade:
+            return f"{self.url}: connected; its schema will be upgraded (back it up first)"
+        if not self.projects:
+            return f"{self.url}: connected, no projects yet"
+        return f"{self.url}: connected, {len(self.projects)} project(s): {', '.join(self.projects)}"
+
+
+def check_database(db: str | os.PathLike[str]) -> DatabaseCheck:
+    """Try a database without creating or migrating anything; a SitelabelError (one line) when unusable."""
+    from app.storage import Database, DatabaseMissing, SchemaOutdated, StorageError, parse_target
+
+    target = parse_target(db)
+    where = str(target.path) if target.path is not None else target.redacted
+    try:
+        database = Database.open(db, create=False, upgrade=False)
+    except DatabaseMissing:
+        if target.path is not None:
+            # the nearest existing folder must take a new file (the rest of the path is created)
+            folder = next(p for p in target.path.parents if p.exists())
+            if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+                raise StorageError(f"cannot create {target.path}: {folder} is not writable") from None
+        return DatabaseCheck(where, exists=False)
+    except SchemaOutdated as exc:
+        # an empty PostgreSQL database (made by its admin) is new to us, not outdated
+        fresh = "no Sitelabel tables" in str(exc)
+        return DatabaseCheck(where, exists=not fresh, needs_upgrade=not fresh)
+    try:
+        with database.unit_of_work(readonly=True) as uow:
+            names = tuple(p.name for p in uow.projects.list())
+        return DatabaseCheck(where, True, names, warnings=tuple(database.warnings))
+    finally:
+        database.dispose()
+
+
+def scan_data(paths: Sequence[str | os.PathLike[str]], *, progress: Progress | None = None) -> ScanResult:
+    """A dry run of ``import_data``: the images, series and videos found, nothing stored."""
+    from app.sources import SourceLimits, scan
+
+    limits = SourceLimits(max_pixels=load_site_config().max_image_pixels)
+    return scan([Path(p) for p in paths], limits=limits, progress=progress)
 
 
 def create_project(

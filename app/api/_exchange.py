@@ -36,6 +36,7 @@ class ExchangeMixin(ProjectBase):
         from app.exchange.export import ExportFilters, export_project
 
         self.require(Action.EXPORT)
+        self.config.require_format(fmt)  # the site may allow only some formats
 
         filters = ExportFilters(
             dataset=dataset, labeler=labeler, classes=tuple(classes), status=status, consensus=consensus
@@ -58,6 +59,7 @@ class ExchangeMixin(ProjectBase):
         from app.exchange.importers import import_labels
 
         self.require(Action.IMPORT_LABELS)
+        self.config.require_format(fmt)
 
         return import_labels(
             self.db,

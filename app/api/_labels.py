@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -12,6 +12,10 @@ from app.api._project import ProjectBase
 from app.core.annotations import HUMAN, Annotation
 from app.core.errors import ValidationError
 from app.core.permissions import Action
+from app.core.records import CONSENSUS_SOURCE, TaskStatus
+
+if TYPE_CHECKING:
+    from app.storage import Database
 
 
 class LabelsMixin(ProjectBase):
@@ -76,7 +80,14 @@ class LabelsMixin(ProjectBase):
             found = list(uow.annotations.list(asset_id, frame=frame, author_id=author_id))
         if see_all:
             return found
-        return [a for a in found if a.author == self.user_name or a.source != HUMAN]
+        # consensus labels are shown to labelers only while the item is done: a requeued item is
+        # labeled again blind, without the earlier verdict to copy from
+        done = task_done(self.db, self.id, asset_id)
+        return [
+            a
+            for a in found
+            if a.author == self.user_name or (a.source != HUMAN and (a.source != CONSENSUS_SOURCE or done))
+        ]
 
     def save_annotation(self, annotation: Annotation) -> Annotation:
         """Insert a new annotation or update one (conflict-checked against its version)."""
@@ -86,14 +97,14 @@ class LabelsMixin(ProjectBase):
                 if annotation.asset_id is None:
                     raise ValidationError("a new annotation needs its asset_id")
                 return uow.annotations.add(annotation.asset_id, annotation, self.user.id)
-            return uow.annotations.update(annotation)
+            return uow.annotations.update(annotation, editor_id=self.user.id)
 
     def delete_annotation(self, annotation: Annotation) -> None:
         if annotation.id is None:
             raise ValidationError("only a saved annotation can be deleted")
         self._require_edit(annotation)
         with self.db.unit_of_work() as uow:
-            uow.annotations.delete(annotation.id, annotation.version)
+            uow.annotations.delete(annotation.id, annotation.version, user_id=self.user.id)
 
     def _require_edit(self, annotation: Annotation) -> None:
         """Anyone labeling may change their own labels; changing someone else's is a reviewer's fix."""
@@ -124,3 +135,10 @@ class LabelsMixin(ProjectBase):
             max_pixels=self.config.max_image_pixels,
             author_id=author_id,
         )
+
+
+def task_done(db: Database, project_id: int, asset_id: int) -> bool:
+    """Whether the asset's labeling task is finished (reviewed and accepted)."""
+    with db.unit_of_work(readonly=True) as uow:
+        task = uow.tasks.for_asset(project_id, asset_id)
+    return task is not None and task.status is TaskStatus.DONE

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import os
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
 from app.config import SiteConfig, load_site_config
-from app.core.errors import NotFoundError
+from app.core.errors import NotFoundError, ValidationError
 from app.core.ontology import Ontology
 from app.core.permissions import Action, allowed, effective_role, require
 from app.core.records import Asset, ProjectSettings, Role
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from app.workflow.upkeep import AssetCheck
 
 Progress = Callable[[int, int], bool | None]
+WATCH_FOLDERS_ENTITY = "watch_folders"  # audit-log entity holding a project's watch-folder list
 
 
 def as_ontology(value: Mapping[str, Any] | Ontology) -> Ontology:
@@ -87,6 +89,32 @@ class ProjectBase:
             stored = uow.ontologies.add(self.id, new)
             uow.audit.record(self.user.id, "ontology.set", "project", self.id, {"version": stored.version})
         return stored
+
+    @property
+    def watch_folders(self) -> list[Path]:
+        """The folders this project's new data arrives in (remembered at set-up; empty when none)."""
+        with self.db.unit_of_work(readonly=True) as uow:
+            latest = uow.audit.list(1, entity=WATCH_FOLDERS_ENTITY, entity_id=self.id)
+        return [Path(f) for f in latest[0].details.get("folders", ())] if latest else []
+
+    def set_watch_folders(self, folders: Sequence[str | os.PathLike[str]]) -> list[Path]:
+        """Remember the project's watch folders (replacing the previous list); project admins.
+
+        No table holds project settings beyond the queue's, so the list lives in the audit log:
+        the newest ``watch_folders`` entry of the project is the current list, and every change
+        is audited by construction. Move it to a settings column with the next migration.
+        """
+        self.require(Action.IMPORT_DATA)
+        paths = [Path(f).expanduser().resolve() for f in folders]
+        missing = [str(p) for p in paths if not p.is_dir()]
+        if missing:
+            raise ValidationError(f"watch folders must be existing folders; not found: {missing}")
+        unique = list(dict.fromkeys(str(p) for p in paths))
+        with self.db.unit_of_work() as uow:
+            uow.audit.record(
+                self.user.id, "project.watch_folders", WATCH_FOLDERS_ENTITY, self.id, {"folders": unique}
+            )
+        return [Path(p) for p in unique]
 
     def close(self) -> None:
         self.db.dispose()

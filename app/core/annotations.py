@@ -117,12 +117,20 @@ class Annotation:
     id: int | None = None  # database id, None until saved
     version: int = 0  # optimistic-concurrency version, 0 until saved
     asset_id: int | None = None
+    # video/series tracks (app.core.tracks): the object id across frames; a keyframe is placed by a
+    # person, the others are tracker or interpolation output; outside = the object is not in view
+    track_id: int | None = None
+    keyframe: bool = True
+    outside: bool = False
+    occluded: bool = False
 
     def __post_init__(self) -> None:
         if not self.label and self.kind is not Kind.CLASSIFICATION:
             raise ValidationError("an annotation needs a label")
         if self.frame < 0:
             raise ValidationError(f"frame must be >= 0, got {self.frame}")
+        if self.track_id is not None and self.track_id < 0:
+            raise ValidationError(f"track_id must be >= 0, got {self.track_id}")
         if self.confidence is not None and not 0.0 <= self.confidence <= 1.0:
             raise ValidationError(f"confidence must be within 0..1, got {self.confidence}")
         geometry = {
@@ -166,6 +174,11 @@ class Annotation:
             fields["confidence"] = float(data["confidence"])
         if data.get("version") is not None:
             fields["version"] = int(data["version"])
+        if data.get("track_id") is not None:
+            fields["track_id"] = int(data["track_id"])
+        for flag in ("keyframe", "outside", "occluded"):
+            if data.get(flag) is not None:
+                fields[flag] = bool(data[flag])
         if kind in (Kind.POLYGON, Kind.POLYLINE):
             fields["points"] = _points(data.get("points"), kind, 3 if kind is Kind.POLYGON else 2)
         elif kind is Kind.POINT:
@@ -200,19 +213,30 @@ class Annotation:
             version=self.version,
             asset_id=self.asset_id,
         )
+        if self.track_id is not None:  # optional keys: plain annotations keep their shape
+            out.update(
+                track_id=self.track_id, keyframe=self.keyframe, outside=self.outside, occluded=self.occluded
+            )
         return out
 
     def evolve(self, **changes: Any) -> Annotation:
         return replace(self, **changes)
 
+    @property
+    def track_state(self) -> tuple[int | None, bool, bool, bool]:
+        """(track_id, keyframe, outside, occluded)."""
+        return (self.track_id, self.keyframe, self.outside, self.occluded)
+
     def same_content(self, other: Annotation) -> bool:
-        """Equal label, frame, geometry and attributes (ignores ids, versions, authorship)."""
+        """Equal label, frame, geometry, attributes and track flags (ignores ids, versions, authorship)."""
         if (self.kind, self.label, self.frame, dict(self.attributes)) != (
             other.kind,
             other.label,
             other.frame,
             dict(other.attributes),
         ):
+            return False
+        if self.track_state != other.track_state:
             return False
         if (self.points is None) != (other.points is None):
             return False

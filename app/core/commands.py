@@ -59,6 +59,12 @@ class LabelDocument:
         """Local id -> annotation, in drawing order (later ones on top)."""
         return self._annotations.get(frame, {})
 
+    def all_annotations(self) -> list[tuple[int, Annotation]]:
+        """(local id, annotation) of every frame, by frame then drawing order (tracks need them all)."""
+        return [
+            (aid, ann) for frame in sorted(self._annotations) for aid, ann in self._annotations[frame].items()
+        ]
+
     def annotation(self, aid: int) -> Annotation:
         if aid not in self._frame_of:
             raise NotFoundError(f"no annotation with local id {aid}")

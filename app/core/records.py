@@ -37,6 +37,7 @@ class TaskStatus(StrEnum):
     REVIEWED = "reviewed"
     DONE = "done"
     SKIPPED = "skipped"
+    REJECTED = "rejected"  # a reviewer sent it back to labeler(s); only they may claim it
 
 
 class AssignmentStatus(StrEnum):
@@ -47,6 +48,7 @@ class AssignmentStatus(StrEnum):
     SKIPPED = "skipped"
     EXPIRED = "expired"  # marked when someone else took the slot over, or by housekeeping
     RELEASED = "released"  # voided by a requeue (an active lease, or a submission sent back)
+    RETURNED = "returned"  # rejected by review: the labeler's held work until they claim it again
 
 
 class ThreadStatus(StrEnum):
@@ -154,6 +156,7 @@ class Task:
     required_labelers: int  # distinct labelers needed (>1 for consensus items)
     created_at: datetime
     updated_at: datetime
+    agreement: float | None = None  # consensus items: item_agreement overall, set on submit
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +171,33 @@ class Assignment:
     leased_at: datetime
     lease_expires_at: datetime
     finished_at: datetime | None = None
+
+
+CONSENSUS_SOURCE = "consensus"  # annotation source of an item's consensus label (set by review)
+
+
+class Verdict(StrEnum):
+    """A review's decision on a task (the latest review of a task is its result)."""
+
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"  # sent back to one labeler (``Review.labeler``)
+    FIXED = "fixed"  # the reviewer corrected the labels, then accepted
+
+
+@dataclass(frozen=True, slots=True)
+class Review:
+    """One review decision on an item; ``labeler`` is set when it concerns one labeler's work."""
+
+    id: int
+    asset_id: int
+    task_id: int | None
+    reviewer: str | None
+    verdict: Verdict
+    note: str
+    created_at: datetime
+    labeler: str | None = None
+    assignment_id: int | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)  # e.g. the consensus method or labeler
 
 
 @dataclass(frozen=True, slots=True)

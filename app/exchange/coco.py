@@ -13,6 +13,12 @@ are kept under each annotation's ``"sitelabel"`` key, so the import restores the
 * annotations: polygon, box and mask kinds; ``bbox`` [x, y, w, h] is the box itself, the vertex extent
   of a polygon, the pixel extent of a mask; ``area`` is the rasterised pixel count. Points, polylines
   and classifications have no COCO form and are reported as skipped.
+* videos and tracks (the COCO-video / TAO convention, extra keys pycocotools ignores): every
+  multi-frame asset (video, series) is one entry of ``videos`` (id, name, width, height, frame
+  count); its images carry ``video_id`` and ``frame_id`` (= ``frame_index``, the frame number).
+  Annotations of an object track carry ``track_id`` (unique in the file; ``tracks`` lists each with
+  its category and video) and ``video_id``; the track's interpolated frames are real annotations
+  (the loader expands tracks), told apart by ``sitelabel.keyframe`` / ``sitelabel.state``.
 """
 
 from __future__ import annotations
@@ -21,7 +27,8 @@ from typing import Any
 
 from app.core.annotations import Annotation, Kind
 from app.exchange import rle
-from app.exchange.selection import ExportJob, annotation_patch, asset_display_path
+from app.exchange.selection import ExportJob, FrameItem, annotation_patch, asset_display_path
+from app.exchange.tracks_csv import frame_state
 
 FILE = "annotations.json"
 _AREA_KINDS = (Kind.POLYGON, Kind.BOX, Kind.MASK)
@@ -52,15 +59,60 @@ def sitelabel_fields(annotation: Annotation) -> dict[str, Any]:
         out["points"] = annotation.points.tolist()
     elif annotation.kind is Kind.BOX and annotation.box is not None:
         out["box"] = [float(v) for v in annotation.box]
+    if annotation.track_id is not None:
+        out.update(
+            track_id=annotation.track_id,
+            keyframe=annotation.keyframe,
+            occluded=annotation.occluded,
+            state=frame_state(annotation).value,
+        )
     return out
+
+
+class _Videos:
+    """``videos`` and ``tracks`` of the COCO-video / TAO convention, numbered as first met."""
+
+    def __init__(self) -> None:
+        self.videos: dict[int, dict[str, Any]] = {}  # asset id -> entry
+        self.tracks: dict[tuple[int, int], dict[str, Any]] = {}  # (asset id, track id) -> entry
+
+    def video_id(self, item: FrameItem) -> int | None:
+        if not item.multi_frame:
+            return None
+        asset = item.asset
+        if asset.id not in self.videos:
+            self.videos[asset.id] = {
+                "id": len(self.videos) + 1,
+                "name": asset_display_path(asset),
+                "width": asset.width,
+                "height": asset.height,
+                "frame_count": asset.frame_count,
+                "sitelabel": {"asset_id": asset.id, "kind": asset.kind.value},
+            }
+        return int(self.videos[asset.id]["id"])
+
+    def track_id(self, item: FrameItem, annotation: Annotation, category: int) -> int | None:
+        if annotation.track_id is None:
+            return None
+        key = (item.asset.id, annotation.track_id)
+        if key not in self.tracks:
+            self.tracks[key] = {
+                "id": len(self.tracks) + 1,
+                "category_id": category,
+                "video_id": self.video_id(item),
+                "sitelabel": {"asset_id": item.asset.id, "track_id": annotation.track_id},
+            }
+        return int(self.tracks[key]["id"])
 
 
 def export_coco(job: ExportJob) -> None:
     images: list[dict[str, Any]] = []
     annotations: list[dict[str, Any]] = []
+    videos = _Videos()
     for item in job.frames():
         image_id = len(images) + 1
         written = 0
+        video_id = videos.video_id(item)
         for ann, category in job.exportable(item, _AREA_KINDS, "have no COCO form (use project-json or csv)"):
             patch = annotation_patch(ann, item.shape)
             h, w = patch.bits.shape
@@ -77,6 +129,9 @@ def export_coco(job: ExportJob) -> None:
                     "sitelabel": sitelabel_fields(ann),
                 }
             )
+            track = videos.track_id(item, ann, category)
+            if track is not None:
+                annotations[-1].update(track_id=track, video_id=video_id)
             written += 1
         if not written:
             continue
@@ -96,6 +151,8 @@ def export_coco(job: ExportJob) -> None:
                 },
             }
         )
+        if video_id is not None:
+            images[-1].update(video_id=video_id, frame_id=item.frame, frame_index=item.frame)
         job.count(item, written)
     categories = [
         {"id": i, "name": c.name, "supercategory": "", "color": c.color}
@@ -109,5 +166,7 @@ def export_coco(job: ExportJob) -> None:
             "images": images,
             "categories": categories,
             "annotations": annotations,
+            "videos": list(videos.videos.values()),
+            "tracks": list(videos.tracks.values()),
         },
     )

@@ -17,18 +17,19 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, overload
+from typing import TYPE_CHECKING, Any, overload
 
 from app.core.annotations import Annotation
 from app.core.errors import NotFoundError, ValidationError
 from app.core.ontology import Ontology
-from app.core.records import Asset
+from app.core.records import CONSENSUS_SOURCE, Asset, Review, Task
 from app.exchange.coco import export_coco
 from app.exchange.png_masks import export_png_masks
 from app.exchange.project_json import export_project_json
-from app.exchange.selection import ExportFilters, ExportJob, Progress
+from app.exchange.selection import ExportFilters, ExportJob, Progress, expand_tracks
 from app.exchange.staging import MANIFEST, ExportCancelled, ExportError, ExportTransaction
 from app.exchange.tables import export_csv
+from app.exchange.tracks_csv import export_tracks_csv
 from app.exchange.voc import export_voc
 from app.exchange.volume_export import export_dicom_seg, export_nifti
 from app.exchange.yolo import export_yolo
@@ -75,6 +76,7 @@ register_format("project-json", export_project_json)
 register_format("csv", export_csv)
 register_format("nifti", export_nifti)
 register_format("dicom-seg", export_dicom_seg)
+register_format("tracks-csv", export_tracks_csv)
 
 
 @dataclass
@@ -100,7 +102,47 @@ def _select_assets(uow: UnitOfWork, project_id: int, filters: ExportFilters) -> 
                 f"the project has no dataset {filters.dataset!r}; there are: {[d.name for d in datasets]}"
             )
         dataset_id = match[0]
-    return list(uow.assets.list(project_id, dataset_id=dataset_id))
+    assets = list(uow.assets.list(project_id, dataset_id=dataset_id))
+    if filters.needs_tasks:  # review status / consensus filters: decided per asset by its task
+        tasks = uow.tasks.by_asset(project_id)
+        assets = [a for a in assets if filters.selects(tasks.get(a.id))]
+    return assets
+
+
+def _review_json(review: Review) -> dict[str, Any]:
+    return {
+        "id": review.id,
+        "verdict": review.verdict.value,
+        "reviewer": review.reviewer,
+        "labeler": review.labeler,
+        "note": review.note,
+        "details": dict(review.details),
+        "created_at": review.created_at.isoformat(),
+    }
+
+
+def _review_loader(uow: UnitOfWork, project_id: int) -> Callable[[Asset], dict[str, Any] | None]:
+    """Per asset: its queue status, agreement, review history and consensus (project JSON)."""
+    tasks: dict[int, Task] = {}
+
+    def review(asset: Asset) -> dict[str, Any] | None:
+        if not tasks:
+            tasks.update(uow.tasks.by_asset(project_id))
+        task = tasks.get(asset.id)
+        if task is None:
+            return None
+        history = uow.reviews.history(asset.id)
+        chosen = [r for r in history if "consensus" in r.details]
+        return {
+            "status": task.status.value,
+            "required_labelers": task.required_labelers,
+            "agreement": task.agreement,
+            "verdict": history[-1].verdict.value if history else None,
+            "history": [_review_json(r) for r in history],
+            "consensus": None if not chosen else dict(chosen[-1].details),
+        }
+
+    return review
 
 
 def _loader(
@@ -119,9 +161,12 @@ def _loader(
             f"the ontology has no class {unknown}; known: {[c.name for c in ontology.classes]}"
         )
 
+    source = CONSENSUS_SOURCE if filters.consensus_only else None
+
     def load(asset: Asset) -> list[Annotation]:
-        annotations = uow.annotations.list(asset.id, author_id=author_id)
-        return [a for a in annotations if a.label in classes] if classes else list(annotations)
+        annotations = uow.annotations.list(asset.id, author_id=author_id, source=source)
+        kept = [a for a in annotations if a.label in classes] if classes else list(annotations)
+        return expand_tracks(asset, kept)
 
     return load
 
@@ -164,6 +209,7 @@ def export_project(
                 filters=filters,
                 load=load,
                 progress=progress,
+                review=_review_loader(uow, project_id),
             )
             exporter(job)
             job.tick(len(assets), len(assets))  # last chance to cancel before anything changes

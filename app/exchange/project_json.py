@@ -2,8 +2,12 @@
 
 Ontology, every selected asset (also unlabelled ones: an archive keeps everything) with its data
 root, path and file fingerprint, and every selected annotation with its geometry (masks as COCO RLE
-of the full frame), attributes, author, source, confidence and version. ``review`` and
-``consensus`` are null until Sitelabel stores reviews.
+of the full frame), attributes, author, source, confidence and version. Each asset carries its
+``review``: queue status, agreement score, review history (oldest first) and how its consensus
+label was made (null for assets never queued). An annotation's ``consensus`` is true for the
+consensus label; its ``review`` stays null (reviews judge whole items: see the asset's).
+Annotations of an object track also carry ``track_id``, ``keyframe``, ``outside`` and ``occluded``
+(the interpolated frames are exported as real annotations with ``keyframe`` false and no ``id``).
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.core.annotations import Annotation, Kind
+from app.core.records import CONSENSUS_SOURCE
 from app.exchange import rle
 from app.exchange.selection import ExportJob
 
@@ -30,7 +35,7 @@ def annotation_json(ann: Annotation) -> dict[str, Any]:
         "confidence": ann.confidence,
         "version": ann.version,
         "review": None,
-        "consensus": None,
+        "consensus": ann.source == CONSENSUS_SOURCE,
     }
     if ann.kind in (Kind.POLYGON, Kind.POLYLINE) and ann.points is not None:
         out["points"] = ann.points.tolist()
@@ -40,6 +45,8 @@ def annotation_json(ann: Annotation) -> dict[str, Any]:
         out["box"] = [float(v) for v in ann.box]
     elif ann.kind is Kind.MASK and ann.mask is not None:
         out["mask"] = rle.encode(ann.mask)
+    if ann.track_id is not None:  # optional keys, as in Annotation.to_dict
+        out.update(track_id=ann.track_id, keyframe=ann.keyframe, outside=ann.outside, occluded=ann.occluded)
     return out
 
 
@@ -63,6 +70,7 @@ def export_project_json(job: ExportJob) -> None:
                 "width": asset.width,
                 "height": asset.height,
                 "metadata": dict(asset.metadata),
+                "review": job.review(asset),
                 "annotations": [],
             }
             assets.append(current)

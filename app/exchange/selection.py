@@ -18,16 +18,33 @@ from app.core.annotations import Annotation, Kind, MaskPatch
 from app.core.errors import ValidationError
 from app.core.ontology import Ontology
 from app.core.raster import polygon_mask_in_bbox
-from app.core.records import Asset
+from app.core.records import CONSENSUS_SOURCE, Asset, Task, TaskStatus
+from app.core.tracks import materialise_tracks
 from app.exchange.staging import ExportCancelled, ExportTransaction
 
 Progress = Callable[[int, int], bool | None]
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=-]+")
 
 
+STATUS_FILTERS: dict[str, frozenset[TaskStatus] | None] = {
+    "accepted": frozenset({TaskStatus.DONE}),  # reviewed and accepted (as is, fixed or by consensus)
+    "submitted": frozenset({TaskStatus.SUBMITTED}),  # waiting for review
+    "rejected": frozenset({TaskStatus.REJECTED}),  # sent back to a labeler
+    "new": frozenset({TaskStatus.NEW}),  # still being labeled
+    "any": None,
+}
+_AGREED_ABOVE = "agreed-above:"
+
+
 @dataclass(frozen=True)
 class ExportFilters:
-    """Which annotations to export. ``status`` and ``consensus`` need review data (not yet stored)."""
+    """Which annotations to export.
+
+    ``status``: items whose queue task has this review status (see :data:`STATUS_FILTERS`; assets
+    never queued only pass "any"). ``consensus``: ``"consensus"`` exports only the consensus labels
+    of consensus items (one per item, as a reviewer chose or merged them); ``"agreed-above:0.8"``
+    only items whose stored agreement score is above 0.8 (so consensus items only).
+    """
 
     dataset: str | None = None
     labeler: str | None = None
@@ -41,15 +58,53 @@ class ExportFilters:
         return out
 
     def check_available(self) -> None:
-        # The review and consensus tables have no repositories yet: refuse rather than ignore.
-        if self.status is not None:
+        """Refuse filter values this version does not know (rather than ignore them)."""
+        self.statuses()
+        self.agreement_floor()
+
+    def statuses(self) -> frozenset[TaskStatus] | None:
+        """The task statuses the ``status`` filter keeps (None: no status filter)."""
+        if self.status is None:
+            return None
+        if self.status not in STATUS_FILTERS:
             raise ValidationError(
-                f"the status filter ({self.status!r}) is not available until reviews exist in Sitelabel"
+                f"unknown status filter {self.status!r}; use one of {', '.join(STATUS_FILTERS)}"
             )
-        if self.consensus is not None:
-            raise ValidationError(
-                f"the consensus filter ({self.consensus!r}) is not available until reviews exist in Sitelabel"
-            )
+        return STATUS_FILTERS[self.status]
+
+    @property
+    def consensus_only(self) -> bool:
+        return self.consensus == CONSENSUS_SOURCE
+
+    def agreement_floor(self) -> float | None:
+        """The ``agreed-above:X`` threshold, None when not given."""
+        if self.consensus is None or self.consensus_only:
+            return None
+        text = self.consensus.strip()
+        if text.startswith(_AGREED_ABOVE):
+            try:
+                floor = float(text[len(_AGREED_ABOVE) :])
+            except ValueError:
+                floor = float("nan")
+            if 0.0 <= floor <= 1.0:
+                return floor
+        raise ValidationError(
+            f"unknown consensus filter {self.consensus!r}; use 'consensus' or 'agreed-above:X' with X in 0..1"
+        )
+
+    def selects(self, task: Task | None) -> bool:
+        """Whether an asset with this queue task (None: never queued) passes status and consensus."""
+        statuses = self.statuses()
+        if statuses is not None and (task is None or task.status not in statuses):
+            return False
+        if self.consensus_only and (task is None or task.required_labelers < 2):
+            return False
+        floor = self.agreement_floor()
+        return floor is None or (task is not None and task.agreement is not None and task.agreement > floor)
+
+    @property
+    def needs_tasks(self) -> bool:
+        return self.statuses() is not None or self.consensus is not None
 
 
 @dataclass(frozen=True)
@@ -107,6 +162,12 @@ def item_names(assets: Sequence[Asset]) -> dict[int, PurePosixPath]:
     return names
 
 
+def expand_tracks(asset: Asset, annotations: list[Annotation]) -> list[Annotation]:
+    """Every frame of the asset's object tracks as a real annotation (interpolated ones included,
+    outside frames left out: app.core.tracks), so every format exports what the labeler saw."""
+    return materialise_tracks(annotations, asset.frame_count)
+
+
 def annotation_patch(annotation: Annotation, shape: tuple[int, int]) -> MaskPatch:
     """The rasterised pixels of a polygon, box or mask as a crop (the core rasteriser's rule).
 
@@ -136,6 +197,8 @@ class ExportJob:
     filters: ExportFilters
     load: Callable[[Asset], list[Annotation]]
     progress: Progress | None = None
+    # the asset's queue status, review history and consensus (None: never queued); project JSON
+    review: Callable[[Asset], dict[str, Any] | None] = lambda asset: None
     skipped: list[tuple[str, str]] = field(default_factory=list)
     exported_assets: set[int] = field(default_factory=set)
     exported_annotations: int = 0

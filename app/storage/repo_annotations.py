@@ -29,8 +29,24 @@ _COLUMNS = (
     AnnotationRow.confidence,
     AnnotationRow.version,
     AnnotationRow.deleted,
+    AnnotationRow.track_id,
+    AnnotationRow.keyframe,
+    AnnotationRow.outside,
+    AnnotationRow.occluded,
     UserRow.name.label("author"),
 )
+
+
+def _track_values(ann: Annotation) -> dict[str, Any]:
+    """Track columns: all NULL for a plain annotation (rows before migration 0004 read the same)."""
+    if ann.track_id is None:
+        return {"track_id": None, "keyframe": None, "outside": None, "occluded": None}
+    return {
+        "track_id": ann.track_id,
+        "keyframe": ann.keyframe,
+        "outside": ann.outside,
+        "occluded": ann.occluded,
+    }
 
 
 class AnnotationRepository:
@@ -48,7 +64,15 @@ class AnnotationRepository:
     @staticmethod
     def _load(row: Row[Any]) -> Annotation:
         mapping = row._mapping
-        return annotation_from_row(mapping, mapping["author"])
+        ann = annotation_from_row(mapping, mapping["author"])
+        if mapping["track_id"] is None:
+            return ann
+        return ann.evolve(
+            track_id=int(mapping["track_id"]),
+            keyframe=mapping["keyframe"] is not False,
+            outside=bool(mapping["outside"]),
+            occluded=bool(mapping["occluded"]),
+        )
 
     def get(self, annotation_id: int, *, include_deleted: bool = False) -> Annotation:
         row = self._session.execute(self._select().where(AnnotationRow.id == annotation_id)).first()
@@ -64,9 +88,12 @@ class AnnotationRepository:
         source: str | None = None,
         *,
         label: str | None = None,
+        track_id: int | None = None,
     ) -> builtins.list[Annotation]:
         """Live annotations of an asset (deleted ones left out), oldest first."""
         query = self._select().where(AnnotationRow.asset_id == asset_id, AnnotationRow.deleted.is_(False))
+        if track_id is not None:
+            query = query.where(AnnotationRow.track_id == track_id)
         if frame is not None:
             query = query.where(AnnotationRow.frame == frame)
         if author_id is not None:
@@ -108,6 +135,7 @@ class AnnotationRepository:
         rows = [
             {
                 **annotation_values(a),
+                **_track_values(a),
                 "asset_id": asset_id,
                 "author_id": author_id,
                 "version": 1,
@@ -191,7 +219,7 @@ class AnnotationRepository:
         """
         if ann.id is None:
             raise NotFoundError("this annotation was never saved; add it instead of updating it")
-        values = annotation_values(ann)
+        values = {**annotation_values(ann), **_track_values(ann)}
         result = self._session.execute(
             update(_T)
             .where(self._guarded(ann.id, ann.version))

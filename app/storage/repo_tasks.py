@@ -30,7 +30,8 @@ from app.storage.tables import AssetRow, AssignmentRow, TaskRow, table_of
 _T = table_of(TaskRow)
 _A = table_of(AssignmentRow)
 ACTIVE, SUBMITTED = AssignmentStatus.ACTIVE.value, AssignmentStatus.SUBMITTED.value
-NEW = TaskStatus.NEW.value
+RETURNED = AssignmentStatus.RETURNED.value
+NEW, REJECTED = TaskStatus.NEW.value, TaskStatus.REJECTED.value
 _CHUNK = 2000  # ids per IN (...) list: well under SQLite's and PostgreSQL's parameter limits
 _CLAIM_ROUNDS = 50  # a round only repeats after losing a race, so this is never reached in practice
 
@@ -63,6 +64,7 @@ def _task(row: Any) -> Task:
         required_labelers=row.required_labelers,
         created_at=aware(row.created_at),
         updated_at=aware(row.updated_at),
+        agreement=None if row.agreement is None else float(row.agreement),
     )
 
 
@@ -190,6 +192,15 @@ class TaskRepository:
     def set_status(self, task_id: int, status: TaskStatus, now: datetime) -> None:
         self._s.execute(update(_T).where(_T.c.id == task_id).values(status=status.value, updated_at=now))
 
+    def set_agreement(self, task_id: int, agreement: float | None) -> None:
+        """Store a consensus task's agreement score (not a status change: updated_at is kept)."""
+        self._s.execute(update(_T).where(_T.c.id == task_id).values(agreement=agreement))
+
+    def by_asset(self, project_id: int) -> dict[int, Task]:
+        """Every task of the project keyed by asset id (export filters on review status)."""
+        rows = self._s.execute(select(TaskRow).where(TaskRow.project_id == project_id)).scalars()
+        return {int(r.asset_id): _task(r) for r in rows}
+
     def stats(self, project_id: int, now: datetime) -> dict[str, int]:
         """Tasks per status; ``new`` ones split into ``leased`` (someone holds a live lease) and the rest."""
         query = select(TaskRow.status, func.count()).where(TaskRow.project_id == project_id)
@@ -239,6 +250,42 @@ class TaskRepository:
         )
         return [_assignment(r) for r in self._s.execute(query)]
 
+    def returned(self, project_id: int, user_id: int, now: datetime) -> builtins.list[Assignment]:
+        """The user's work a review sent back (rejected tasks) that is not under a running lease:
+        returned assignments, and reclaimed ones whose lease ran out (nobody else may take them)."""
+        query = (
+            self._assignments()
+            .where(
+                TaskRow.project_id == project_id,
+                TaskRow.status == REJECTED,
+                AssignmentRow.user_id == user_id,
+                or_(
+                    AssignmentRow.status == RETURNED,
+                    and_(AssignmentRow.status == ACTIVE, AssignmentRow.lease_expires_at <= now),
+                ),
+            )
+            .order_by(AssignmentRow.id)
+        )
+        return [_assignment(r) for r in self._s.execute(query)]
+
+    def send_back(self, assignment_id: int, now: datetime) -> bool:
+        """A review rejected this submission: it becomes the labeler's returned work."""
+        result = self._s.execute(
+            update(_A)
+            .where(_A.c.id == assignment_id, _A.c.status == SUBMITTED)
+            .values(status=RETURNED, finished_at=now)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def reactivate(self, assignment_ids: Sequence[int], now: datetime, expires_at: datetime) -> None:
+        """Returned work claimed again: active with a fresh lease (same assignment, same slot)."""
+        if assignment_ids:
+            self._s.execute(
+                update(_A)
+                .where(_A.c.id.in_(list(assignment_ids)), _A.c.status.in_([RETURNED, ACTIVE]))
+                .values(status=ACTIVE, leased_at=now, lease_expires_at=expires_at, finished_at=None)
+            )
+
     def submitted_count(self, task_id: int) -> int:
         query = select(func.count()).where(
             AssignmentRow.task_id == task_id, AssignmentRow.status == SUBMITTED
@@ -263,19 +310,21 @@ class TaskRepository:
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
     def release_task(self, task_id: int, now: datetime) -> int:
-        """Void the task's active leases and submissions (a requeue); returns how many."""
+        """Void the task's active leases, submissions and returned work (a requeue); returns how many."""
         result = self._s.execute(
             update(_A)
-            .where(_A.c.task_id == task_id, _A.c.status.in_([ACTIVE, SUBMITTED]))
+            .where(_A.c.task_id == task_id, _A.c.status.in_([ACTIVE, SUBMITTED, RETURNED]))
             .values(status=AssignmentStatus.RELEASED.value, finished_at=now)
         )
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     def expire(self, project_id: int, now: datetime, task_ids: Sequence[int] | None = None) -> int:
-        """Mark leases that ran out as expired (in the project, or only on ``task_ids``)."""
+        """Mark leases that ran out as expired (in the project, or only on ``task_ids``).
+        Rejected tasks keep theirs: that work stays the labeler's (see :meth:`returned`)."""
         where = [_A.c.status == ACTIVE, _A.c.lease_expires_at <= now]
         if task_ids is None:
-            where.append(_A.c.task_id.in_(select(_T.c.id).where(_T.c.project_id == project_id)))
+            mine = select(_T.c.id).where(_T.c.project_id == project_id, _T.c.status != REJECTED)
+            where.append(_A.c.task_id.in_(mine))
         else:
             where.append(_A.c.task_id.in_(list(task_ids)))
         result = self._s.execute(

@@ -141,6 +141,7 @@ class AnnotationRow(Base):
     __table_args__ = (
         Index("ix_annotations_asset_frame", "asset_id", "frame"),
         Index("ix_annotations_author", "author_id"),
+        Index("ix_annotations_asset_track", "asset_id", "track_id"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     asset_id: Mapped[int] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"))
@@ -161,6 +162,11 @@ class AnnotationRow(Base):
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _created()
+    # object tracks (app.core.tracks); NULL on plain annotations and rows older than migration 0004
+    track_id: Mapped[int | None] = mapped_column(Integer)
+    keyframe: Mapped[bool | None] = mapped_column(Boolean)
+    outside: Mapped[bool | None] = mapped_column(Boolean)
+    occluded: Mapped[bool | None] = mapped_column(Boolean)
 
 
 class TaskRow(Base):
@@ -180,6 +186,8 @@ class TaskRow(Base):
     required_labelers: Mapped[int] = mapped_column(Integer, default=1)  # >1 for consensus tasks
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _created()
+    # consensus tasks: item_agreement's overall score, stored when all labelers submitted
+    agreement: Mapped[float | None] = mapped_column(Float)
 
 
 class AssignmentRow(Base):
@@ -200,16 +208,21 @@ class AssignmentRow(Base):
 
 
 class ReviewRow(Base):
+    """A review decision; the latest row of a task (highest id) is the task's review result."""
+
     __tablename__ = "reviews"
-    __table_args__ = (Index("ix_reviews_asset", "asset_id"),)
+    __table_args__ = (Index("ix_reviews_asset", "asset_id"), Index("ix_reviews_task", "task_id", "id"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     asset_id: Mapped[int] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"))
     task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id", ondelete="SET NULL"))
     assignment_id: Mapped[int | None] = mapped_column(ForeignKey("assignments.id", ondelete="SET NULL"))
     annotation_id: Mapped[int | None] = mapped_column(ForeignKey("annotations.id", ondelete="SET NULL"))
     reviewer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    verdict: Mapped[str] = mapped_column(String(20))  # approved | rejected | changes_requested
+    # accepted | rejected | fixed (app.core.records.Verdict); assignment_id: the labeler a
+    # rejection sends the item back to (None for whole-item verdicts)
+    verdict: Mapped[str] = mapped_column(String(20))
     note: Mapped[str] = mapped_column(Text, default="")
+    details: Mapped[dict[str, Any] | None] = mapped_column(SearchJSON)  # e.g. consensus method/labeler
     created_at: Mapped[datetime] = _created()
 
 

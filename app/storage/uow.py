@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from app.storage.repo_activity import ActivityRepository
 from app.storage.repo_annotations import AnnotationRepository
+from app.storage.repo_models import ModelRepository
+from app.storage.repo_reviews import ReviewRepository
 from app.storage.repo_tasks import TaskRepository
 from app.storage.repo_threads import ThreadRepository
 from app.storage.repositories import (
@@ -34,6 +37,9 @@ class UnitOfWork:
         self.annotations = AnnotationRepository(session, self.audit)
         self.threads = ThreadRepository(session)
         self.tasks = TaskRepository(session)  # the labeling queue: tasks and their leases
+        self.models = ModelRepository(session)  # registered ML models and their predictions
+        self.activity = ActivityRepository(session)  # read-only figures of the activity view
+        self.reviews = ReviewRepository(session)  # review verdicts and the review queue
 
     def flush(self) -> None:
         """Send pending changes now (still inside the transaction)."""

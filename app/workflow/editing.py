@@ -10,6 +10,11 @@ What lives where:
 * **Vector annotations.** Everything else the user authored (polygons, boxes, points, polylines,
   classifications, and masks that are model pre-labels or carry attributes) sits in the document
   under local ids; a flush diffs them against what was last saved.
+* **Pre-labels.** Machine-made annotations of the asset (``source != "human"``: model pre-labels,
+  imports) are loaded too, whoever uploaded them. Editing or accepting one saves the labeler's
+  own version: the pre-label row is deleted (version-checked, so the usual conflict rules hold)
+  and the content is added as the labeler's human annotation; deleting one rejects it. The
+  pre-label's content stays in the soft-deleted row for quality tracking.
 
 Every change the document reports is journaled (:mod:`app.workflow.journal`) before control returns
 to the UI. ``flush`` writes the pending changes in one unit of work, version-checked; a stale
@@ -32,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from app.core.annotations import HUMAN, Annotation, Kind, MaskPatch
-from app.core.commands import Bbox, LabelDocument, UndoStack
+from app.core.commands import NO_MERGE, Bbox, LabelDocument, UndoStack
 from app.core.errors import ConflictError, NotFoundError, ValidationError
 from app.core.ontology import Ontology
 from app.core.records import Asset, User
@@ -60,9 +65,38 @@ from app.workflow.journal import (
     encode_crop,
 )
 
-__all__ = ["Choice", "Conflict", "EditSession", "SaveResult", "SaveState"]
+__all__ = ["AcceptPrelabels", "Choice", "Conflict", "EditSession", "SaveResult", "SaveState"]
 
 log = logging.getLogger(__name__)
+
+
+def _own(annotation: Annotation) -> Annotation:
+    """What a labeler's session stores: their own, human annotation (a pre-label they took over)."""
+    if annotation.source == HUMAN and annotation.confidence is None:
+        return annotation
+    return annotation.evolve(source=HUMAN, confidence=None)
+
+
+class AcceptPrelabels:
+    """Take pre-labels over unchanged as the labeler's own (one undo step; flush stores them)."""
+
+    id = NO_MERGE
+    obsolete = False
+
+    def __init__(self, prelabels: Mapping[int, Annotation], text: str = "") -> None:
+        self.before = dict(prelabels)
+        self.text = text or f"Accept {len(self.before)} pre-label(s)"
+
+    def do(self, doc: LabelDocument) -> None:
+        for aid, ann in self.before.items():
+            doc.put_annotation(aid, _own(ann))
+
+    def undo(self, doc: LabelDocument) -> None:
+        for aid, ann in self.before.items():
+            doc.put_annotation(aid, ann)
+
+    def merge_with(self, other: object) -> bool:
+        return False
 
 
 class EditSession:
@@ -92,6 +126,7 @@ class EditSession:
         self._by_frame: dict[int, set[int]] = {}
         self._saved: dict[int, Annotation] = {}  # content the database holds
         self._db_ids: dict[int, tuple[int, int]] = {}  # local id -> (database id, version)
+        self._prelabel_rows: set[int] = set()  # local ids whose database row is machine-made
         self._vec_dirty: set[int] = set()
         # label layer
         self._layer: dict[LayerKey, _Layer] = {}
@@ -114,9 +149,14 @@ class EditSession:
 
     # --- loading -----------------------------------------------------------------------------------
     def load(self) -> EditSession:
-        """Fill the document with this user's annotations of the asset; start listening."""
+        """Fill the document with this user's annotations and the asset's pre-labels; start listening."""
         with self.db.unit_of_work(readonly=True) as uow:
             stored = uow.annotations.list(self.asset.id, author_id=self.user.id)
+            mine = {a.id for a in stored}
+            stored += [
+                a for a in uow.annotations.list(self.asset.id) if a.source != HUMAN and a.id not in mine
+            ]
+        stored.sort(key=lambda a: a.id or 0)
         for ann in stored:
             assert ann.id is not None
             if not 0 <= ann.frame < self.doc.frame_count:
@@ -137,8 +177,38 @@ class EditSession:
             self._saved[aid] = ann
             self._db_ids[aid] = (ann.id, ann.version)
             self._refs[aid] = f"db:{ann.id}"
+            if ann.source != HUMAN:
+                self._prelabel_rows.add(aid)
         self.doc.listeners.append(self._on_change)
         return self
+
+    # --- pre-labels --------------------------------------------------------------------------------
+    def prelabels(self, frame: int | None = None) -> dict[int, Annotation]:
+        """Machine-made annotations the labeler has not accepted, edited or deleted yet, by local id."""
+        with self._lock:
+            found = {
+                aid: (self._mirror[aid], self._saved.get(aid))
+                for aid in self._prelabel_rows
+                if aid in self._mirror
+            }
+        return {
+            aid: ann
+            for aid, (ann, saved) in sorted(found.items())
+            if ann.source != HUMAN
+            and saved is not None
+            and ann.same_content(saved)
+            and (frame is None or ann.frame == frame)
+        }
+
+    def accept_prelabels(self, aids: list[int] | None = None, *, min_confidence: float = 0.0) -> int:
+        """Accept pre-labels as the labeler's own (one undo step); all of them with a confidence of at
+        least ``min_confidence`` when ``aids`` is None. Returns how many were accepted."""
+        pending = self.prelabels()
+        chosen = list(pending) if aids is None else [a for a in aids if a in pending]
+        chosen = [a for a in chosen if (pending[a].confidence or 0.0) >= min_confidence or aids is not None]
+        if chosen:
+            self.stack.push(AcceptPrelabels({aid: pending[aid] for aid in chosen}))
+        return len(chosen)
 
     def _is_layer(self, ann: Annotation) -> bool:
         return (
@@ -274,7 +344,8 @@ class EditSession:
                     layer=dict(self._layer),
                 )
                 audits, self._audits = self._audits, []
-            ops, clean = self._plan(snap)
+                prelabels = frozenset(self._prelabel_rows)
+            ops, clean = self._plan(snap, prelabels)
             try:
                 with self.db.unit_of_work() as uow:
                     outcomes = [self._apply(uow, op) for op in ops]
@@ -292,7 +363,9 @@ class EditSession:
                 self.last_saved_at = time.time()
                 return SaveResult(result[0], tuple(result[1]), None, self.status)
 
-    def _plan(self, snap: _Snapshot) -> tuple[list[_Op], set[ItemKey]]:
+    def _plan(
+        self, snap: _Snapshot, prelabels: frozenset[int] = frozenset()
+    ) -> tuple[list[_Op], set[ItemKey]]:
         """Operations to run, and items already equal to the database (nothing to write)."""
         ops: list[_Op] = []
         clean: set[ItemKey] = set()
@@ -300,12 +373,20 @@ class EditSession:
             if aid in snap.blocked:
                 continue
             saved, ids = snap.saved.get(aid), snap.db_ids.get(aid)
+            changed = saved is None or (mine is not None and not mine.same_content(saved))
             if mine is None and ids is not None:
                 ops.append(_Op(aid, "delete", None, *ids))
             elif mine is not None and ids is None:
-                ops.append(_Op(aid, "add", mine, None, 0))
-            elif mine is not None and ids is not None and (saved is None or not mine.same_content(saved)):
-                ops.append(_Op(aid, "update", mine, *ids))
+                ops.append(_Op(aid, "add", _own(mine), None, 0))
+            elif (
+                mine is not None
+                and ids is not None
+                and aid in prelabels
+                and (changed or mine.source == HUMAN)
+            ):
+                ops.append(_Op(aid, "replace", _own(mine), *ids))  # an edited or accepted pre-label
+            elif mine is not None and ids is not None and changed:
+                ops.append(_Op(aid, "update", _own(mine), *ids))
             else:
                 clean.add(aid)
         for frame, labels in snap.maps.items():
@@ -340,6 +421,10 @@ class EditSession:
                 assert op.content is not None
                 return repo.add(self.asset.id, op.content.evolve(id=None, version=0), self.user.id)
             assert op.db_id is not None
+            if op.action == "replace":
+                assert op.content is not None
+                repo.delete(op.db_id, op.version, user_id=self.user.id)
+                return repo.add(self.asset.id, op.content.evolve(id=None, version=0), self.user.id)
             if op.action == "update":
                 assert op.content is not None
                 return repo.update(op.content.evolve(id=op.db_id, version=op.version), editor_id=self.user.id)
@@ -384,6 +469,7 @@ class EditSession:
                     self._layer[op.key] = _Layer(outcome.id, outcome.version, outcome.mask)
             else:
                 clean.add(op.key)
+                self._prelabel_rows.discard(op.key)  # the row is now the labeler's, or gone
                 if outcome is None:
                     self._db_ids.pop(op.key, None)
                     self._saved.pop(op.key, None)
@@ -394,7 +480,13 @@ class EditSession:
         for key in clean:
             assert isinstance(key, int)
             mine = snap.vectors[key]
-            if mine is not None and self._saved.get(key) is not mine and key in self._db_ids:
+            current = self._saved.get(key)
+            if (
+                mine is not None
+                and current is not mine
+                and key in self._db_ids
+                and (current is None or current.source == mine.source)
+            ):
                 self._saved[key] = mine  # equal content: adopt the object, so identity checks hold
             if self._mirror.get(key) is mine:
                 self._vec_dirty.discard(key)

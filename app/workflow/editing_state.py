@@ -85,7 +85,7 @@ class _Snapshot:
 @dataclass(frozen=True, slots=True)
 class _Op:
     key: ItemKey
-    action: Literal["add", "update", "delete"]
+    action: Literal["add", "update", "delete", "replace"]  # replace: a pre-label by the user's own
     content: Annotation | None  # what to store (None for delete)
     db_id: int | None
     version: int

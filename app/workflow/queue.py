@@ -14,6 +14,12 @@ Rules (the UI and the API rely on them):
   :class:`LeaseExpired`, even when nobody has claimed the item yet, because the item was already
   back in the pool and someone else may be working on it.
 * ``claim`` returns the user's live leases first, so a restarted app gets its batch back.
+* Review may reject an item back to one labeler (app.workflow.review): the task becomes
+  ``rejected`` and that labeler's submission ``returned``. Nobody else can claim it; the labeler's
+  next claim hands it back first (with the reason in :attr:`Lease.note`), and their new submit puts
+  the task back to ``submitted`` for review. A consensus task's agreement score is (re)computed
+  whenever it reaches ``submitted``.
+* Claims and submits are audited (one audit row per claim call, however big the batch).
 
 Claims on PostgreSQL use ``SELECT ... FOR UPDATE SKIP LOCKED`` (see app.storage.repo_tasks); on
 SQLite a write unit holds the database write lock (BEGIN IMMEDIATE), which serializes them.
@@ -23,10 +29,11 @@ Times come from ``now`` (UTC); workstations sharing a database should keep their
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from app.core.errors import ConflictError
 from app.core.records import Assignment, AssignmentStatus, TaskStatus
@@ -36,6 +43,7 @@ if TYPE_CHECKING:
     from app.storage.uow import UnitOfWork
 
 Clock = Callable[[], datetime]
+_log = logging.getLogger(__name__)
 
 
 def utcnow() -> datetime:
@@ -55,15 +63,17 @@ class Lease:
     asset_id: int
     user_id: int
     expires_at: datetime
+    note: str | None = None  # returned by review: the latest rejection reason, for the editor
 
     @classmethod
-    def of(cls, assignment: Assignment) -> Lease:
+    def of(cls, assignment: Assignment, note: str | None = None) -> Lease:
         return cls(
             assignment.id,
             assignment.task_id,
             assignment.asset_id,
             assignment.user_id,
             assignment.lease_expires_at,
+            note,
         )
 
 
@@ -124,17 +134,26 @@ def claim(
     lease_seconds: int | None = None,
     now: Clock = utcnow,
 ) -> list[Lease]:
-    """The user's batch: their live leases first, then new items up to ``batch`` (project defaults
-    for ``batch`` and ``lease_seconds``). An empty list means nothing is left for this user."""
+    """The user's batch: work review sent back to them first, then their live leases, then new
+    items up to ``batch`` (project defaults for ``batch`` and ``lease_seconds``). An empty list
+    means nothing is left for this user."""
 
     def work(uow: UnitOfWork) -> list[Lease]:
         settings = uow.projects.get(project_id).settings
         size = settings.batch_size if batch is None else batch
         t = _now(now)
         expires = t + timedelta(seconds=_seconds(lease_seconds, settings.lease_seconds))
+        returned = [a.id for a in uow.tasks.returned(project_id, user_id, t)]
+        uow.tasks.reactivate(returned, t, expires)
         held = uow.tasks.live(project_id, user_id, t)
+        # a live lease with a rejection reason is returned work being redone (submitted ones are not live)
+        reasons = uow.reviews.latest_reasons([a.id for a in held]) if held else {}
+        held.sort(key=lambda a: a.id not in reasons)  # stable: returned work first
         fresh = uow.tasks.claim(project_id, user_id, size - len(held), t, expires) if len(held) < size else []
-        return [Lease.of(a) for a in held + fresh]
+        if returned or fresh:
+            details = {"tasks": [a.task_id for a in fresh], "returned": returned}
+            uow.audit.record(user_id, "queue.claim", "project", project_id, details)
+        return [Lease.of(a, reasons.get(a.id)) for a in held + fresh]
 
     return db.run(work)
 
@@ -156,6 +175,8 @@ def _why_not_live(assignment: Assignment, lease: Lease, t: datetime, action: str
         )
     if status is AssignmentStatus.RELEASED:
         return f"cannot {action} {item}: it was put back in the queue (requeued) meanwhile"
+    if status is AssignmentStatus.RETURNED:
+        return f"cannot {action} {item}: a reviewer sent it back to you; claim it again to continue"
     return f"cannot {action} {item}: you already {status.value} it"
 
 
@@ -173,31 +194,48 @@ def renew(db: Database, lease: Lease, *, lease_seconds: int | None = None, now: 
         expires = max(t + timedelta(seconds=seconds), assignment.lease_expires_at)
         if not uow.tasks.extend(lease.assignment_id, t, expires):
             raise LeaseExpired(f"cannot renew the lease on item {lease.asset_id}: it ran out meanwhile")
-        return Lease(lease.assignment_id, lease.task_id, lease.asset_id, lease.user_id, expires)
+        return Lease(lease.assignment_id, lease.task_id, lease.asset_id, lease.user_id, expires, lease.note)
 
     return db.run(work)
 
 
 def submit(db: Database, lease: Lease, *, now: Clock = utcnow) -> None:
     """Record the labeler's work on the item as done. Submitting the same lease again is a no-op;
-    a late submit raises LeaseExpired."""
+    a late submit raises LeaseExpired. Work a review sent back goes back to review."""
 
-    def work(uow: UnitOfWork) -> None:
+    def work(uow: UnitOfWork) -> bool:
         t = _now(now)
         task = uow.tasks.lock(lease.task_id)
         assignment = uow.tasks.assignment(lease.assignment_id)
         if assignment.status is AssignmentStatus.SUBMITTED and assignment.user_id == lease.user_id:
-            return  # a retried submit (e.g. after a lost reply)
+            return False  # a retried submit (e.g. after a lost reply)
         why = _why_not_live(assignment, lease, t, "submit")
         if why is not None or not uow.tasks.finish(
             lease.assignment_id, AssignmentStatus.SUBMITTED, t, live_only=True
         ):
             raise LeaseExpired(why or f"cannot submit item {lease.asset_id}: the lease ran out meanwhile")
         done = task.required_labelers == 1 or uow.tasks.submitted_count(task.id) >= task.required_labelers
-        if task.status is TaskStatus.NEW and done:
+        ready = task.status in (TaskStatus.NEW, TaskStatus.REJECTED) and done
+        if ready:
             uow.tasks.set_status(task.id, TaskStatus.SUBMITTED, t)
+        details = {"task_id": task.id, "assignment_id": lease.assignment_id, "for_review": ready}
+        uow.audit.record(lease.user_id, "queue.submit", "asset", lease.asset_id, details)
+        return ready and task.required_labelers > 1
 
-    db.run(work)
+    if db.run(work):
+        _score_consensus(db, lease.task_id)
+
+
+def _score_consensus(db: Database, task_id: int) -> None:
+    """Store the agreement of a consensus task that just reached review. Runs after the submit
+    committed, so a failure here (e.g. a label the ontology lost) never loses the submit: the
+    score stays empty and the review pane computes it live."""
+    from app.workflow.review import store_agreement
+
+    try:
+        store_agreement(db, task_id)
+    except Exception:  # the submit stands; the score is a convenience
+        _log.warning("could not compute the agreement of task %s", task_id, exc_info=True)
 
 
 def skip(db: Database, lease: Lease, *, reason: str = "", now: Clock = utcnow) -> None:
@@ -212,6 +250,10 @@ def skip(db: Database, lease: Lease, *, reason: str = "", now: Clock = utcnow) -
             raise LeaseExpired(f"cannot skip item {lease.asset_id}: this lease belongs to another user")
         if assignment.status is AssignmentStatus.SUBMITTED:
             raise ConflictError(f"cannot skip item {lease.asset_id}: you already submitted it")
+        if uow.tasks.get(lease.task_id).status is TaskStatus.REJECTED:
+            raise ConflictError(
+                f"cannot skip item {lease.asset_id}: a reviewer sent it back to you; correct it and submit it"
+            )
         if uow.tasks.finish(lease.assignment_id, AssignmentStatus.SKIPPED, t, live_only=False):
             details = {"task_id": lease.task_id, "reason": reason} if reason else {"task_id": lease.task_id}
             uow.audit.record(lease.user_id, "queue.skip", "asset", lease.asset_id, details)
@@ -220,16 +262,22 @@ def skip(db: Database, lease: Lease, *, reason: str = "", now: Clock = utcnow) -
 
 
 # --- activity view and housekeeping ----------------------------------------------------------------
-def requeue(db: Database, task_id: int, *, now: Clock = utcnow) -> None:
-    """Put an item back in the queue (e.g. rejected by review): running leases and earlier
-    submissions are voided, so it needs its full number of labelers again. Earlier labelers may get
-    it again, after items they have not seen."""
+def requeue(
+    db: Database, task_id: int, *, now: Clock = utcnow, audit: tuple[int, dict[str, Any]] | None = None
+) -> None:
+    """Put an item back in the queue for a fresh start: running leases, earlier submissions and
+    work a review sent back are voided, so it needs its full number of labelers again. Earlier
+    labelers may get it again, after items they have not seen. (To send one labeler's work back,
+    review rejects it instead: app.workflow.review.) ``audit=(user_id, details)`` records a
+    ``queue.requeue`` row in the same transaction, so no requeue goes unaudited."""
 
     def work(uow: UnitOfWork) -> None:
         t = _now(now)
-        uow.tasks.lock(task_id)
+        task = uow.tasks.lock(task_id)
         uow.tasks.release_task(task_id, t)
         uow.tasks.set_status(task_id, TaskStatus.NEW, t)
+        if audit is not None:
+            uow.audit.record(audit[0], "queue.requeue", "asset", task.asset_id, audit[1])
 
     db.run(work)
 

@@ -118,3 +118,18 @@ def test_open_project_by_name_and_ontology_versions(db_url: str) -> None:
     assert reopened.set_ontology(changed).version == 2
     assert [c.name for c in reopened.ontology.classes][-1] == "cyst"
     first.close()
+
+
+def test_the_site_config_limits_export_and_import_formats_in_the_api(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "site.toml"
+    config.write_text('allowed_formats = ["coco"]\n')
+    monkeypatch.setenv("SITELABEL_CONFIG", str(config))
+    project = api.create_project(tmp_path / "labels.db", "formats", user="ana")
+    with pytest.raises(ValidationError, match="'yolo' is not allowed on this site"):
+        project.export("yolo", tmp_path / "out")
+    with pytest.raises(ValidationError, match="'labelme' is not allowed on this site"):
+        project.import_labels("labelme", tmp_path)
+    assert project.export("coco", tmp_path / "out").out_dir.exists()
+    project.close()

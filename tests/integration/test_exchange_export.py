@@ -144,7 +144,7 @@ def test_csv_and_project_json(labelled, tmp_path: Path) -> None:
     assert data["ontology"]["classes"][0]["name"] == "coin"
     first = data["assets"][0]["annotations"]
     assert [a["kind"] for a in first] == ["polygon", "box", "mask", "polygon", "classification", "point"]
-    assert all(a["author"] == "ann" and a["review"] is None and a["consensus"] is None for a in first)
+    assert all(a["author"] == "ann" and a["review"] is None and a["consensus"] is False for a in first)
 
 
 def test_filters(labelled, tmp_path: Path) -> None:
@@ -157,9 +157,9 @@ def test_filters(labelled, tmp_path: Path) -> None:
     assert report.assets == 1 and report.annotations == 1
     report = export(project, "coco", tmp_path / "cls", filters=ExportFilters(classes=("shadow",)))
     assert report.annotations == 7
-    with pytest.raises(ValidationError, match="not available until reviews exist"):
-        export(project, "coco", tmp_path / "s", filters=ExportFilters(status="accepted"))
-    with pytest.raises(ValidationError, match="not available until reviews exist"):
+    with pytest.raises(ValidationError, match="unknown status filter 'approved'"):
+        export(project, "coco", tmp_path / "s", filters=ExportFilters(status="approved"))
+    with pytest.raises(ValidationError, match="unknown consensus filter 'agreed'"):
         export(project, "coco", tmp_path / "c", filters=ExportFilters(consensus="agreed"))
     with pytest.raises(ValidationError, match="no dataset"):
         export(project, "coco", tmp_path / "d", filters=ExportFilters(dataset="nope"))

@@ -94,9 +94,9 @@ def test_dicom_seg_export_references_the_source_slices(labelled, tmp_path: Path)
     assert labels == {"liver", "lesion"}
 
 
-def test_export_refuses_review_filters_until_reviews_exist(labelled, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_export_refuses_unknown_review_filters(labelled, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from app.core.errors import ValidationError
 
     project, _asset_id, _expected = labelled
-    with pytest.raises(ValidationError, match="reviews"):
-        project.export("coco", tmp_path / "x", status="accepted")
+    with pytest.raises(ValidationError, match="unknown status filter"):
+        project.export("coco", tmp_path / "x", status="approved")

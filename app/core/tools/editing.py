@@ -1,6 +1,10 @@
 """Editing an existing annotation by dragging: a vertex, a new vertex on an edge, a box handle, or
 the whole shape. Every drag is one undo step: its ``ReplaceAnnotation`` commands share a gesture
-token, so the stack merges them (Qt's mergeWith for vertex drags)."""
+token, so the stack merges them (Qt's mergeWith for vertex drags).
+
+An edited frame of an object track is a keyframe: a drag on a track's interpolated annotation (shown,
+not stored: app.core.tracks.shown_annotations) stores it as a keyframe at the first change, and the
+rest of the drag merges into that step; an edited tracked frame becomes a keyframe too."""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from app.core.annotations import Annotation, Kind
 from app.core.commands import RemoveAnnotation, ReplaceAnnotation
 from app.core.tools.base import ToolContext
 from app.core.tools.hittest import HitTarget, Part
+from app.core.tracks import keyframe_command
 
 _gestures = itertools.count(1)
 MIN_VERTICES = {Kind.POLYGON: 3, Kind.POLYLINE: 2}
@@ -61,20 +66,36 @@ class ShapeEditor:
         self._start: Annotation | None = None
         self._origin = (0.0, 0.0)
         self._gesture = 0
+        self._interpolated: Annotation | None = None  # shown, not stored: the first change stores it
 
     @property
     def active(self) -> bool:
         return self.mode is not EditMode.IDLE
 
+    def _current(self) -> Annotation:
+        if self._interpolated is not None:
+            return self._interpolated
+        assert self.aid is not None
+        return self.ctx.doc.annotation(self.aid)
+
     def _replace(self, after: Annotation) -> None:
+        if self._interpolated is not None:  # first change of an interpolated frame: a new keyframe
+            command = keyframe_command(self.ctx.doc, self._interpolated, after, None, self._gesture)
+            self.ctx.stack.push(command)
+            self.aid, self._interpolated = command.aid, None
+            return
         assert self.aid is not None
         before = self.ctx.doc.annotation(self.aid)
+        if after.track_id is not None and not after.keyframe:
+            after = after.evolve(keyframe=True)  # an edited frame of a track is a keyframe
         self.ctx.stack.push(ReplaceAnnotation(self.aid, before, after, self._gesture))
 
-    def begin(self, hit: HitTarget, x: float, y: float) -> bool:
-        """Start a drag on ``hit``; an edge hit inserts a vertex there first."""
-        ann = self.ctx.doc.annotation(hit.annotation_id)
-        self.aid, self._start, self._origin = hit.annotation_id, ann, (x, y)
+    def begin(self, hit: HitTarget, x: float, y: float, interpolated: Annotation | None = None) -> bool:
+        """Start a drag on ``hit``; an edge hit inserts a vertex there first. ``interpolated`` is the
+        hit annotation when it is a track's interpolated one (not in the document)."""
+        ann = interpolated if interpolated is not None else self.ctx.doc.annotation(hit.annotation_id)
+        self.aid = None if interpolated is not None else hit.annotation_id
+        self._interpolated, self._start, self._origin = interpolated, ann, (x, y)
         self._gesture = next(_gestures)
         if hit.part is Part.VERTEX and hit.index is not None:
             self.mode, self.index = EditMode.VERTEX, hit.index
@@ -90,9 +111,9 @@ class ShapeEditor:
         return self.active
 
     def drag(self, x: float, y: float) -> None:
-        if self.aid is None or self._start is None:
+        if self._start is None:
             return
-        current = self.ctx.doc.annotation(self.aid)
+        current = self._current()
         if self.mode is EditMode.VERTEX and current.points is not None:
             pts = current.points.copy()
             pts[self.index] = (x, y)
@@ -106,7 +127,7 @@ class ShapeEditor:
             self._replace(moved(self._start, x - self._origin[0], y - self._origin[1]))
 
     def end(self) -> None:
-        self.mode, self.aid, self._start = EditMode.IDLE, None, None
+        self.mode, self.aid, self._start, self._interpolated = EditMode.IDLE, None, None, None
 
 
 def delete_vertex(ctx: ToolContext, aid: int, index: int) -> bool:

@@ -1,13 +1,18 @@
-"""Select, move and delete annotations of any kind on the current frame."""
+"""Select, move and delete annotations of any kind on the current frame.
+
+A track's interpolated annotations are hit too (app.core.tracks.shown_annotations): a click on one
+selects nothing (it is not stored), a drag stores it as a keyframe with the dragged shape."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from enum import Enum, auto
 
 from app.core.commands import RemoveAnnotation
 from app.core.tools.base import Button, Modifiers, Tool, ToolContext
 from app.core.tools.editing import ShapeEditor, delete_vertex
 from app.core.tools.hittest import HitTarget, Part, hit_test
+from app.core.tracks import is_interpolated_id, shown_annotations
 
 
 class SelectState(Enum):
@@ -33,23 +38,35 @@ class SelectTool(Tool):
     ) -> bool:
         if button is not Button.LEFT:
             return False
-        hit = hit_test(self.ctx.doc.annotations(self.ctx.frame), x, y, self.ctx.pixel_tolerance)
+        shown = shown_annotations(self.ctx.doc, self.ctx.frame)
+        hit = hit_test(shown, x, y, self.ctx.pixel_tolerance)
         self.target = hit
-        self.selected = None if hit is None else hit.annotation_id
-        if hit is not None and self.editor.begin(hit, x, y):
+        virtual = hit is not None and is_interpolated_id(hit.annotation_id)
+        interpolated = shown[hit.annotation_id] if hit is not None and virtual else None
+        self.selected = None if hit is None or interpolated is not None else hit.annotation_id
+        if hit is not None and self.editor.begin(hit, x, y, interpolated):
             self.state = SelectState.DRAGGING
+            self._follow()
         return hit is not None
+
+    def _follow(self) -> None:
+        """Once a drag stored an interpolated annotation as a keyframe, select the keyframe."""
+        aid, target = self.editor.aid, self.target
+        if aid is not None and target is not None and is_interpolated_id(target.annotation_id):
+            self.selected, self.target = aid, replace(target, annotation_id=aid)
 
     def move(self, x: float, y: float) -> bool:
         if self.state is not SelectState.DRAGGING:
             return False
         self.editor.drag(x, y)
+        self._follow()
         return True
 
     def release(self, x: float, y: float) -> bool:
         if self.state is not SelectState.DRAGGING:
             return False
         self.editor.drag(x, y)
+        self._follow()
         self.editor.end()
         self.state = SelectState.IDLE
         if self.target is not None and self.target.part is Part.EDGE:

@@ -1,6 +1,7 @@
 """Vector tools: polygon, polyline, point and box. Each creates annotations via ``AddAnnotation``
 and edits existing ones of its kind through ``ShapeEditor`` (vertex/edge/handle hits; Shift-drag
-inside moves the shape, so a plain click inside another shape still starts a new one)."""
+inside moves the shape, so a plain click inside another shape still starts a new one). A track's
+interpolated annotations can be dragged too: that stores a keyframe (app.core.tools.editing)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from app.core.annotations import Annotation, Kind
 from app.core.commands import AddAnnotation, RemoveAnnotation
 from app.core.tools.base import Button, Modifiers, Preview, Tool, ToolContext, as_points
 from app.core.tools.editing import ShapeEditor, delete_vertex, normalised_box
-from app.core.tools.hittest import Part, hit_test
+from app.core.tools.hittest import HitTarget, Part, hit_test
+from app.core.tracks import is_interpolated_id, shown_annotations
 
 ENTER_KEYS = ("Enter", "Return")
 DELETE_KEYS = ("Delete", "Backspace")
@@ -34,20 +36,28 @@ class _VectorTool(Tool):
         self.last_added: int | None = None  # local id of the last annotation this tool created
 
     def _own(self) -> dict[int, Annotation]:
-        return {k: a for k, a in self.ctx.doc.annotations(self.ctx.frame).items() if a.kind is self.kind}
+        """This kind's annotations the frame shows (interpolated ones under negative ids)."""
+        shown = shown_annotations(self.ctx.doc, self.ctx.frame)
+        return {k: a for k, a in shown.items() if a.kind is self.kind}
+
+    def _begin(self, hit: HitTarget, x: float, y: float, own: dict[int, Annotation]) -> bool:
+        interpolated = own[hit.annotation_id] if is_interpolated_id(hit.annotation_id) else None
+        return self.editor.begin(hit, x, y, interpolated)
 
     def _try_edit(self, x: float, y: float, button: Button, modifiers: Modifiers) -> bool:
         """Right-click on a vertex deletes it; a vertex/edge/handle drag (or Shift-drag inside) edits."""
-        hit = hit_test(self._own(), x, y, self.ctx.pixel_tolerance)
+        own = self._own()
+        hit = hit_test(own, x, y, self.ctx.pixel_tolerance)
         if hit is None or (hit.part is Part.INSIDE and Modifiers.SHIFT not in modifiers):
             return False
         if button is Button.RIGHT:
             return (
                 hit.part is Part.VERTEX
+                and not is_interpolated_id(hit.annotation_id)
                 and hit.index is not None
                 and delete_vertex(self.ctx, hit.annotation_id, hit.index)
             )
-        if button is Button.LEFT and self.editor.begin(hit, x, y):
+        if button is Button.LEFT and self._begin(hit, x, y, own):
             self.state = DrawState.EDITING
             return True
         return False
@@ -185,11 +195,12 @@ class PointTool(_VectorTool):
     def press(
         self, x: float, y: float, button: Button = Button.LEFT, modifiers: Modifiers = Modifiers.NONE
     ) -> bool:
-        hit = hit_test(self._own(), x, y, self.ctx.pixel_tolerance)
-        if hit is not None and button is Button.RIGHT:
+        own = self._own()
+        hit = hit_test(own, x, y, self.ctx.pixel_tolerance)
+        if hit is not None and button is Button.RIGHT and not is_interpolated_id(hit.annotation_id):
             self.ctx.stack.push(RemoveAnnotation(hit.annotation_id))
             return True
-        if hit is not None and button is Button.LEFT and self.editor.begin(hit, x, y):
+        if hit is not None and button is Button.LEFT and self._begin(hit, x, y, own):
             self.state = DrawState.EDITING
             return True
         if button is not Button.LEFT:

@@ -5,72 +5,77 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-Handler = Callable[[argparse.Namespace], int]
-ROLES = ("admin", "project_admin", "reviewer", "labeler")
-
-
-class CliError(Exception):
-    """A user-facing error raised by the CLI itself (bad arguments beyond argparse's reach)."""
-
-
-# --- helpers --------------------------------------------------------------------------------
-def _database_arg(args: argparse.Namespace) -> str:
-    if getattr(args, "db", None):
-        return str(args.db)
-    from app.config import load_site_config
-
-    configured = load_site_config().database
-    if configured:
-        return configured
-    raise CliError("no database given: pass --db PATH_OR_URL or set `database` in the site config")
-
-
-def _open_project(args: argparse.Namespace) -> Any:
-    """The project a verb works on; never creates one (a mistyped name must not make a project)."""
-    from app import api
-
-    return api.open_project(_database_arg(args), args.project, user=args.user, create=False)
-
-
-def _report_skipped(items: Sequence[tuple[Any, str]]) -> None:
-    for item, why in items:
-        print(f"  skipped {item}: {why}", file=sys.stderr, flush=True)
-
-
-class _ProgressLine:
-    """A one-line progress display on stderr (only when stderr is a terminal, else silent)."""
-
-    def __init__(self, label: str, quiet: bool = False) -> None:
-        self.label = label
-        self.enabled = sys.stderr.isatty() and not quiet
-
-    def __call__(self, done: int, total: int) -> bool:
-        if self.enabled:
-            pct = 100.0 * done / total if total else 100.0
-            sys.stderr.write(f"\r{self.label}: {done}/{total} ({pct:5.1f}%)")
-            sys.stderr.flush()
-        return True
-
-    def finish(self) -> None:
-        if self.enabled:
-            sys.stderr.write("\n")
+from app.cli._common import (
+    CliError,
+    Handler,
+    _database_arg,
+    _open_project,
+    _ProgressLine,
+    _read_json,
+    _report_skipped,
+)
+from app.cli._models import add_model_verbs
+from app.cli._team import add_team_verbs
 
 
 # --- verbs ----------------------------------------------------------------------------------
 def cmd_init(args: argparse.Namespace) -> int:
+    """Set a project up in three steps: name (+ database, workflow settings), data, ontology."""
     from app import api
+    from app.core.records import ProjectSettings
 
     ontology = _read_json(args.ontology) if args.ontology else None
-    project = api.create_project(_database_arg(args), args.name, ontology=ontology, user=args.user)
-    print(f"created project {project.name!r} (id {project.id}) in {project.db.url}")
-    for warning in project.db.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
-    project.close()
-    return 0
+    if args.template:
+        ontology = _template_ontology(args.template)
+    watch = [Path(folder) for folder in args.watch or ()]
+    not_folders = [str(folder) for folder in watch if not folder.is_dir()]
+    if not_folders:
+        raise CliError(f"watch folders must be existing folders: {', '.join(not_folders)}")
+    tuned = {
+        "consensus_share": args.consensus_share,
+        "consensus_count": args.consensus_count,
+        "batch_size": args.batch_size,
+        "lease_seconds": None if args.lease_minutes is None else round(args.lease_minutes * 60),
+    }
+    given = {key: value for key, value in tuned.items() if value is not None}
+    settings = ProjectSettings(**given) if given else None
+    project = api.create_project(
+        _database_arg(args), args.name, ontology=ontology, settings=settings, user=args.user
+    )
+    try:
+        print(f"created project {project.name!r} (id {project.id}) in {project.db.url}")
+        for warning in project.db.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        if watch:
+            remembered = project.set_watch_folders(watch)
+            print(f"watch folders remembered: {', '.join(str(f) for f in remembered)}")
+        # what is already in a watch folder is registered now; the watcher only sees new files
+        data = [*(args.data or ()), *watch]
+        if not data:
+            return 0
+        print(f"registering data from {len(data)} location(s)...", flush=True)
+        progress = _ProgressLine("scanning", quiet=args.quiet)
+        ids = project.import_data(data, progress=progress)
+        progress.finish()
+        errors = project.last_import_errors
+        print(f"registered {len(ids)} assets ({len(errors)} problems)")
+        _report_skipped(errors)
+        return 0 if ids or not errors else 1
+    finally:
+        project.close()
+
+
+def _template_ontology(name: str) -> Any:
+    from app.resources import ontology_templates
+
+    templates = ontology_templates()
+    if name not in templates:
+        raise CliError(f"no ontology template {name!r}; shipped templates: {', '.join(templates)}")
+    return _read_json(str(templates[name]))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -88,7 +93,51 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from app.editor.app import run_editor  # Qt is loaded only here
 
-    return run_editor(_database_arg(args), project=args.project, user=args.user)
+    return run_editor(
+        _window_database(args), project=args.project, user=args.user, smoke_test=args.smoke_test
+    )
+
+
+def cmd_setup(args: argparse.Namespace) -> int:
+    from app.editor.app import run_setup  # Qt is loaded only here
+
+    return run_setup(_window_database(args), user=args.user)
+
+
+def _window_database(args: argparse.Namespace) -> str | None:
+    """`run DB` or `run --db DB` or the site config; None lets the set-up wizard ask for one."""
+    if args.db_path:
+        return str(args.db_path)
+    try:
+        return _database_arg(args)
+    except CliError:
+        return None
+
+
+def cmd_ontology_export(args: argparse.Namespace) -> int:
+    project = _open_project(args)
+    try:
+        ontology = project.ontology
+    finally:
+        project.close()
+    text = json.dumps(ontology.to_dict(), indent=2, ensure_ascii=False)
+    if args.out:
+        Path(args.out).write_text(text + "\n", encoding="utf-8")
+        print(f"wrote ontology version {ontology.version} ({len(ontology.classes)} classes) to {args.out}")
+    else:
+        print(text)
+    return 0
+
+
+def cmd_ontology_import(args: argparse.Namespace) -> int:
+    data = _read_json(args.file)
+    project = _open_project(args)
+    try:
+        stored = project.set_ontology(data)
+    finally:
+        project.close()
+    print(f"ontology version {stored.version} stored in {project.name!r} ({len(stored.classes)} classes)")
+    return 0
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -172,7 +221,6 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-
     project = _open_project(args)
     progress = _ProgressLine(f"exporting {args.format}", quiet=args.quiet)
     report = project.export(
@@ -182,6 +230,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         labeler=args.labeler,
         classes=args.classes or (),
         status=args.status,
+        consensus=args.consensus,
         progress=progress,
     )
     progress.finish()
@@ -196,7 +245,6 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_import_labels(args: argparse.Namespace) -> int:
-
     project = _open_project(args)
     report = project.import_labels(args.format, args.path, dry_run=args.dry_run)
     total = sum(count for _, _, count in report.matched)
@@ -223,18 +271,19 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
-    from app.storage import Database, SchemaOutdated
+    from app.db_admin import upgrade_database
 
-    target = _database_arg(args)
-    try:
-        db = Database.open(target, create=True, upgrade=False)
-    except SchemaOutdated:
-        db = Database.open(target, create=True, upgrade=True)
-        print(f"{db.url}: schema upgraded to {db.current_revision()}")
-    else:
-        print(f"{db.url}: schema already at {db.current_revision()}")
-    db.dispose()
-    return 0
+    return upgrade_database(_database_arg(args), assume_yes=args.yes)
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    from app import site_check
+    from app.config import read_site_config
+
+    loaded = read_site_config()
+    checks = site_check.run_checks(loaded, components=not args.skip_components)
+    print(site_check.report(loaded, checks))
+    return 1 if any(check.state == "fail" for check in checks) else 0
 
 
 def cmd_db_status(args: argparse.Namespace) -> int:
@@ -249,42 +298,6 @@ def cmd_db_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_users_add(args: argparse.Namespace) -> int:
-    from app import api
-
-    db = _database_arg(args)
-    if args.project:
-        project = api.open_project(db, args.project, user=args.user, create=False)
-        project.set_member(args.name, args.role)
-        project.close()
-        print(f"user {args.name!r} is {args.role} in project {args.project!r}")
-    else:
-        api.set_site_role(db, args.name, args.role, user=args.user)
-        print(f"user {args.name!r} is {args.role} site-wide")
-    return 0
-
-
-def cmd_users_list(args: argparse.Namespace) -> int:
-    from app.storage import Database
-
-    db = Database.open(_database_arg(args))
-    with db.unit_of_work() as uow:
-        project = uow.projects.by_name(args.project) if args.project else None
-        for user in uow.users.list():
-            role = uow.users.role_in(user.id, project.id) if project else user.role
-            print(f"{user.name:20} {role.value if role else '-'}")
-    db.dispose()
-    return 0
-
-
-def _read_json(path: str) -> Any:
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise CliError(f"cannot read {path}: {exc}") from None
-
-
-# --- parser ---------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sitelabel",
@@ -304,16 +317,53 @@ def build_parser() -> argparse.ArgumentParser:
         return sub
 
     run = verb("run", cmd_run, "open the labeling window")
-    run.add_argument("db", nargs="?", help="SQLite file or postgresql:// URL")
+    run.add_argument("db_path", nargs="?", metavar="DB", help="SQLite file or postgresql:// URL")
     run.add_argument("--project", help="project name (when the database holds several)")
+    run.add_argument(
+        "--smoke-test",
+        nargs="?",
+        const="",
+        metavar="PNG",
+        help="installation check: open the window and every asset, optionally save a screenshot, exit",
+    )
 
     demo = verb("demo", cmd_demo, "create the demo project (SQLite, real sample data)", db=False)
     demo.add_argument("--dir", default=".demo", help="folder for the demo database (default: .demo)")
     demo.add_argument("--quiet", action="store_true")
 
-    init = verb("init", cmd_init, "create a database (if new) and a project in it")
+    init = verb("init", cmd_init, "create a database (if new) and a project in it, with data and ontology")
     init.add_argument("name", help="project name")
-    init.add_argument("--ontology", help="ontology JSON file")
+    labels = init.add_mutually_exclusive_group()
+    labels.add_argument("--ontology", help="ontology JSON file")
+    labels.add_argument("--template", help="a shipped ontology template (e.g. chest_ct_organs, lesion_boxes)")
+    init.add_argument("--data", nargs="+", metavar="PATH", help="files, folders, archives, DICOM folders")
+    init.add_argument("--watch", nargs="+", metavar="FOLDER", help="folders new data arrives in")
+    init.add_argument("--consensus-share", type=float, help="share of items several labelers get (0..1)")
+    init.add_argument("--consensus-count", type=int, help="labelers per consensus item")
+    init.add_argument("--batch-size", type=int, help="items handed out per claim")
+    init.add_argument("--lease-minutes", type=float, help="how long a claimed item stays reserved")
+    init.add_argument("--quiet", action="store_true")
+
+    setup = verb("setup", cmd_setup, "set a project up in a window: name, data, labeling interface")
+    setup.add_argument("db_path", nargs="?", metavar="DB", help="SQLite file or postgresql:// URL")
+
+    onto_parser = verbs.add_parser(
+        "ontology", help="export or import a project's ontology (JSON)", description="the labeling interface"
+    )
+    onto_verbs = onto_parser.add_subparsers(dest="ontology_verb", metavar="ACTION", required=True)
+    for name, handler, help_text in (
+        ("export", cmd_ontology_export, "write the current ontology as JSON (stdout or --out)"),
+        ("import", cmd_ontology_import, "store a JSON ontology as the new version (project admins)"),
+    ):
+        sub = onto_verbs.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument("--db", help="SQLite file or postgresql:// URL (default: site config `database`)")
+        sub.add_argument("--user", help="act as this user (default: the OS user)")
+        sub.add_argument("--project")
+        sub.set_defaults(handler=handler)
+        if name == "export":
+            sub.add_argument("--out", help="JSON file to write (default: print)")
+        else:
+            sub.add_argument("file", help="ontology JSON file")
 
     imp = verb("import", cmd_import, "register files, folders, archives, DICOM folders and videos in place")
     imp.add_argument("paths", nargs="+")
@@ -344,7 +394,12 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--dataset")
     export.add_argument("--labeler")
     export.add_argument("--class", dest="classes", action="append", help="only this class (repeatable)")
-    export.add_argument("--status", help="only items with this review status (e.g. accepted)")
+    export.add_argument(
+        "--status", help="only items with this review status: accepted, submitted, rejected, new, any"
+    )
+    export.add_argument(
+        "--consensus", help="'consensus': only consensus labels; 'agreed-above:0.8': only items agreeing more"
+    )
     export.add_argument("--quiet", action="store_true")
 
     imp_labels = verb("import-labels", cmd_import_labels, "import existing labels onto registered assets")
@@ -369,22 +424,23 @@ def build_parser() -> argparse.ArgumentParser:
         sub = db_verbs.add_parser(name, help=help_text, description=help_text)
         sub.add_argument("db", nargs="?", help="SQLite file or postgresql:// URL")
         sub.set_defaults(handler=handler)
+        if name == "upgrade":
+            sub.add_argument("--yes", action="store_true", help="do not ask (scripts; back up first)")
 
-    users = verbs.add_parser("users", help="people and roles", description="people and roles")
-    user_verbs = users.add_subparsers(dest="users_verb", metavar="ACTION", required=True)
-    add = user_verbs.add_parser(
-        "add", help="add a user or change a role", description="add a user or set a role"
+    cfg_parser = verbs.add_parser(
+        "config", help="the site configuration", description="the site configuration"
     )
-    add.add_argument("name")
-    add.add_argument("--role", choices=ROLES, default="labeler")
-    add.add_argument("--project", help="role within this project (default: site-wide)")
-    add.add_argument("--db")
-    add.add_argument("--user", help="act as this user (default: the OS user)")
-    add.set_defaults(handler=cmd_users_add)
-    lst = user_verbs.add_parser("list", help="list users and roles", description="list users and roles")
-    lst.add_argument("--project")
-    lst.add_argument("--db")
-    lst.set_defaults(handler=cmd_users_list)
+    cfg_verbs = cfg_parser.add_subparsers(dest="config_verb", metavar="ACTION", required=True)
+    check = cfg_verbs.add_parser(
+        "check",
+        help="validate the site config and test the database, data roots, models and export folders",
+        description="validate the site config and test the database, data roots, models and export folders",
+    )
+    check.add_argument("--skip-components", action="store_true", help="skip the decoder/runtime checks")
+    check.set_defaults(handler=cmd_config_check)
+
+    add_team_verbs(verbs, verb)
+    add_model_verbs(verbs, verb)
     return parser
 
 
