@@ -2,7 +2,7 @@
 PYTHON ?= python3
 export PYTHON
 
-.PHONY: run test bench setup setup-test lint clean
+.PHONY: run test bench setup setup-test lint clean installer bundle installer-check
 
 setup:
 	@scripts/system-deps.sh run
@@ -23,6 +23,18 @@ bench: setup-test
 
 lint: setup
 	.venv/bin/ruff check app tests bench && .venv/bin/ruff format --check app tests bench && .venv/bin/mypy && .venv/bin/lint-imports
+
+# The frozen one-folder app (PyInstaller): dist/sitelabel/
+installer: setup
+	@scripts/installer.sh freeze
+
+# The offline wheel bundle: dist/sitelabel-bundle-<version>-<target>-cp<py>/ (BUNDLE_ARGS="--target win_amd64")
+bundle: setup
+	@scripts/installer.sh bundle $(BUNDLE_ARGS)
+
+# Builds the bundle, installs it offline into a fresh venv, builds and starts the frozen app (slow: not in `make test`)
+installer-check: setup-test
+	@scripts/installer-check.sh
 
 clean:
 	rm -rf .venv .demo build dist *.egg-info .mypy_cache .ruff_cache
