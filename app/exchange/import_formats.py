@@ -38,6 +38,8 @@ def _load_json(path: Path) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise ValidationError(f"cannot read {path}: {exc}") from None
+    except RecursionError:  # found by fuzzing: thousands of nested brackets
+        raise ValidationError(f"cannot read {path}: JSON nested too deeply") from None
 
 
 def _check_size(asset: Asset, width: Any, height: Any) -> None:
@@ -160,7 +162,10 @@ def _unquote(text: str) -> str:
 def _yolo_names(folder: Path, ontology: Ontology) -> list[str]:
     for candidate in (folder, *list(folder.parents)[:2]):
         if (candidate / "data.yaml").is_file():
-            names = _yaml_names(candidate / "data.yaml")
+            try:
+                names = _yaml_names(candidate / "data.yaml")
+            except (ValueError, UnicodeDecodeError) as exc:  # a bad key or quoted name
+                raise ValidationError(f"cannot read {candidate / 'data.yaml'} names: {exc}") from None
             if names:
                 return names
         if (candidate / "classes.txt").is_file():

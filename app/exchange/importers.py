@@ -20,7 +20,7 @@ importing user, source ``import:FORMAT``. ``dry_run`` reports without storing.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
@@ -126,6 +126,24 @@ def _check(
     return True
 
 
+# what reading a file of the wrong shape raises (wrong types, missing keys, absurd numbers)
+_MALFORMED = (TypeError, AttributeError, KeyError, IndexError, ValueError, OverflowError, RecursionError)
+
+
+def _why(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:300]
+
+
+def _well_formed(items: Iterator[LabelItem], source: Path, fmt: str) -> Iterator[LabelItem]:
+    """The reader's items; a structural surprise in the file becomes one clear ValidationError."""
+    try:
+        yield from items
+    except ValidationError:
+        raise
+    except _MALFORMED as exc:  # found by fuzzing: the readers trust the file's structure
+        raise ValidationError(f"{source}: not a well-formed {fmt} file ({_why(exc)})") from None
+
+
 def import_labels(
     db: Database,
     project_id: int,
@@ -159,12 +177,17 @@ def import_labels(
     report = ImportReport()
     matcher = AssetMatcher(assets)
     pending: list[tuple[int, list[Annotation]]] = []
-    for item in reader(source, ontology):
+    for item in _well_formed(reader(source, ontology), source, fmt):
         try:
             asset, frame = _match(matcher, item)
             built = item.build(asset, frame)
         except SkipItem as exc:
             report.skipped.extend([*item.skipped, (item.item, str(exc))])
+            continue
+        except ValidationError:  # a reader's deliberate refusal (a ValueError too) still stops the import
+            raise
+        except _MALFORMED as exc:  # an entry of the wrong shape (a dict where a number belongs, ...)
+            report.skipped.extend([*item.skipped, (item.item, f"malformed entry: {_why(exc)}")])
             continue
         report.skipped.extend(item.skipped)  # single annotations the builder could not read
         kept: list[Annotation] = []

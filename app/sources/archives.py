@@ -26,7 +26,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO, cast
 
 from app.sources.base import Source, SourceLimits
-from app.sources.errors import CorruptFile, DecompressionBomb, UnsafeArchive, UnsupportedFormat
+from app.sources.errors import CorruptFile, DecompressionBomb, UnsafeArchive, UnsupportedFormat, one_line
 from app.sources.registry import register_reader
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
@@ -87,8 +87,8 @@ def _archive_kind(path: Path) -> str:
         try:
             with gzip.open(path, "rb") as gz:
                 inner = gz.read(512)
-        except (OSError, EOFError) as exc:
-            raise CorruptFile(f"{path}: corrupt gzip stream: {exc}") from exc
+        except (OSError, EOFError, zlib_error()) as exc:  # zlib.error is not an OSError
+            raise CorruptFile(f"{path}: corrupt gzip stream: {one_line(exc)}") from exc
         return "tar" if sniff_tar(inner) else "gz"
     if sniff_tar(head):
         return "tar"
@@ -230,7 +230,7 @@ def extract_all(
             shutil.rmtree(tmp, ignore_errors=True)
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, gzip.BadGzipFile, zlib_error()) as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise CorruptFile(f"{path}: corrupt archive: {exc}") from exc
+        raise CorruptFile(f"{path}: corrupt archive: {one_line(exc)}") from exc
     except FileExistsError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         raise UnsafeArchive(f"{path}: duplicate member name {Path(exc.filename or '').name!r}") from exc

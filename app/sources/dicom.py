@@ -17,8 +17,15 @@ import numpy as np
 
 from app.sources.base import ScanResult, Source, SourceLimits, SourceRef, VolumeGeometry, run_parallel
 from app.sources.dicom_geometry import group_headers, make_geometry, sort_series, spacing_warnings
-from app.sources.dicom_header import DicomHeader, read_header, sniff_dicom
-from app.sources.errors import CorruptFile, DecompressionBomb, SourceError, UnsupportedFormat
+from app.sources.dicom_header import DEFER_SIZE, DicomHeader, read_header, sniff_dicom
+from app.sources.errors import (
+    CorruptFile,
+    DecompressionBomb,
+    SourceError,
+    UnsupportedFormat,
+    one_line,
+    shown,
+)
 from app.sources.registry import register_reader
 
 SEARCH_TAGS = (
@@ -78,7 +85,8 @@ def _window_of(h: DicomHeader) -> tuple[float, float] | None:
 def _check_image(h: DicomHeader, limits: SourceLimits) -> None:
     if not h.has_pixels:
         kind = h.get("Modality") or h.get("SOPClassUID") or "unknown"
-        raise UnsupportedFormat(f"{h.path}: DICOM object without pixel data (modality {kind})")
+        # the tag text comes from the file: a damaged length can pull control bytes into it
+        raise UnsupportedFormat(f"{h.path}: DICOM object without pixel data (modality {shown(kind)})")
     rows, cols = int(h.get("Rows", 0)), int(h.get("Columns", 0))
     if rows <= 0 or cols <= 0:
         raise CorruptFile(f"{h.path}: DICOM image without Rows/Columns")
@@ -144,9 +152,13 @@ class _DicomBase(Source):
                 arr = _palette(arr, ds if ds is not None else _dataset(path))
         except SourceError:
             raise
-        except Exception as exc:
+        except BaseException as exc:
+            # Rust decoders (pylibjpeg-rle via pyo3) report a bad stream as a PanicException, which
+            # derives from BaseException (found by fuzzing); anything else of that kind passes through
+            if not isinstance(exc, Exception) and type(exc).__name__ != "PanicException":
+                raise
             where = "" if index is None else f" frame {index}"
-            raise CorruptFile(f"{path}: cannot decode DICOM pixel data{where}: {exc}") from exc
+            raise CorruptFile(f"{path}: cannot decode DICOM pixel data{where}: {one_line(exc)}") from exc
         return np.asarray(arr)
 
 
@@ -179,7 +191,7 @@ def _palette(arr: np.ndarray, ds: Any) -> np.ndarray:
 def _dataset(path: Path) -> Any:
     import pydicom
 
-    return pydicom.dcmread(path, stop_before_pixels=True, force=True)
+    return pydicom.dcmread(path, stop_before_pixels=True, force=True, defer_size=DEFER_SIZE)
 
 
 class DicomSeries(_DicomBase):
@@ -347,7 +359,13 @@ def _first(value: Any) -> Any:
 
 def source_from_headers(headers: list[DicomHeader], uri: str, limits: SourceLimits | None) -> Source:
     if len(headers) == 1 and (headers[0].frames > 1 or headers[0].is_enhanced):
-        return DicomMultiFrame(headers[0], uri, limits)
+        try:
+            return DicomMultiFrame(headers[0], uri, limits)
+        except SourceError:
+            raise
+        except Exception as exc:  # pydicom converts malformed functional-group values lazily, here
+            detail = f"{type(exc).__name__}: {one_line(exc)}"
+            raise CorruptFile(f"{uri}: unreadable multi-frame DICOM header: {detail}") from exc
     return DicomSeries(headers, uri, limits)
 
 

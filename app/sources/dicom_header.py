@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from app.sources.errors import CorruptFile, SourceNotFound
+from app.sources.errors import CorruptFile, SourceError, SourceNotFound, one_line
 
 DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
@@ -22,6 +22,9 @@ IMPLICIT_LE = "1.2.840.10008.1.2"
 _NATIVE_LE = {EXPLICIT_LE, IMPLICIT_LE}
 _CHUNK = 16 * 1024
 _MAX_DEPTH = 48
+# pydicom reads a value of this size or more only when asked, so a header declaring a 4 GiB
+# element is skipped instead of allocated (the fuzz suite found the allocation)
+DEFER_SIZE = 1024 * 1024
 
 # keyword -> (tag, VR). VRs are used for implicit-VR files and UN elements.
 TAGS: dict[str, tuple[int, str]] = {
@@ -321,16 +324,21 @@ def _pydicom_header(path: Path, size: int) -> DicomHeader:
     from pydicom.errors import InvalidDicomError
 
     try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
+        ds = pydicom.dcmread(path, stop_before_pixels=True, force=True, defer_size=DEFER_SIZE)
     except (InvalidDicomError, EOFError, ValueError, KeyError, struct.error, OverflowError) as exc:
-        raise CorruptFile(f"{path}: not a readable DICOM file: {exc}") from exc
+        raise CorruptFile(f"{path}: not a readable DICOM file: {one_line(exc)}") from exc
+    except MemoryError as exc:  # an element whose declared length is beyond memory
+        raise CorruptFile(f"{path}: DICOM element declares a length beyond what can be read") from exc
     except RecursionError as exc:
         raise CorruptFile(f"{path}: DICOM sequences nested too deeply to read") from exc
     except OSError as exc:
-        raise CorruptFile(f"{path}: cannot read DICOM file: {exc}") from exc
-    if (
-        not any(ds.get(tag) is not None for tag in (0x00080016, 0x00080018, 0x00280010))
-        and "DirectoryRecordSequence" not in ds
+        raise CorruptFile(f"{path}: cannot read DICOM file: {one_line(exc)}") from exc
+    except Exception as exc:  # pydicom on a damaged file: unknown VRs, BytesLengthException, ...
+        raise CorruptFile(
+            f"{path}: not a readable DICOM file: {type(exc).__name__}: {one_line(exc)}"
+        ) from exc
+    if not any(_readable(ds, tag) for tag in (0x00080016, 0x00080018, 0x00280010)) and not _readable(
+        ds, "DirectoryRecordSequence"
     ):
         raise CorruptFile(f"{path}: not a DICOM file (no DICM preamble and no recognisable data elements)")
     tags: dict[str, Any] = {}
@@ -341,10 +349,10 @@ def _pydicom_header(path: Path, size: int) -> DicomHeader:
             continue
         tags[keyword] = _plain(elem)
     meta = getattr(ds, "file_meta", None)
-    ts = str(getattr(meta, "TransferSyntaxUID", "") or "")
+    ts = _meta_text(meta, "TransferSyntaxUID")
     if not ts:
         ts = IMPLICIT_LE if ds.is_implicit_VR else EXPLICIT_LE
-    sop_class = str(getattr(meta, "MediaStorageSOPClassUID", "") or tags.get("SOPClassUID") or "")
+    sop_class = _meta_text(meta, "MediaStorageSOPClassUID") or str(tags.get("SOPClassUID") or "")
     has_pixels = _has_pixel_data(path, size)
     extra: dict[str, Any] = {
         "is_dicomdir": sop_class == DICOMDIR_SOP_CLASS or "DirectoryRecordSequence" in ds,
@@ -355,12 +363,31 @@ def _pydicom_header(path: Path, size: int) -> DicomHeader:
     return DicomHeader(path, tags, ts, size, has_pixels=has_pixels, extra=extra)
 
 
+def _readable(ds: Any, tag: int | str) -> bool:
+    """Whether ``ds`` holds a value for ``tag`` that pydicom can convert (it converts lazily)."""
+    try:
+        return ds.get(tag) is not None
+    except Exception:  # found by fuzzing: an unknown VR raised NotImplementedError here
+        return False
+
+
+def _meta_text(meta: Any, keyword: str) -> str:
+    """A file meta value as text; "" when missing or unconvertible (found by fuzzing: unknown VR)."""
+    try:
+        return str(getattr(meta, keyword, "") or "")
+    except Exception:
+        return ""
+
+
 def _has_pixel_data(path: Path, size: int) -> bool:
     import pydicom
 
     try:
         ds = pydicom.dcmread(
-            path, specific_tags=["PixelData", "FloatPixelData", "DoubleFloatPixelData"], force=True
+            path,
+            specific_tags=["PixelData", "FloatPixelData", "DoubleFloatPixelData"],
+            force=True,
+            defer_size=DEFER_SIZE,
         )
     except Exception:
         return False
@@ -414,4 +441,9 @@ def read_header(path: Path) -> DicomHeader:
             return _fast_header(path, fh, size)
         except (_Fallback, EOFError, struct.error, UnicodeDecodeError):
             pass
-    return _pydicom_header(path, size)
+    try:
+        return _pydicom_header(path, size)
+    except SourceError:
+        raise
+    except Exception as exc:  # pydicom converts values lazily; a damaged one can fail anywhere here
+        raise CorruptFile(f"{path}: unreadable DICOM header: {type(exc).__name__}: {one_line(exc)}") from exc

@@ -27,3 +27,14 @@ class UnsafeArchive(SourceError):
 
 class SourceNotFound(SourceError, FileNotFoundError):
     """The path does not exist or cannot be opened as a file."""
+
+
+def one_line(exc: BaseException) -> str:
+    """A library's error text on one line (decoder plugins report one reason per line)."""
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def shown(value: object, limit: int = 64) -> str:
+    """A value read from a file, safe to put in a one-line message: printable and short."""
+    text = "".join(ch if ch.isprintable() else "?" for ch in str(value))
+    return text if len(text) <= limit else text[: limit - 3] + "..."

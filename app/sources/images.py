@@ -16,7 +16,14 @@ from typing import Any
 import numpy as np
 
 from app.sources.base import Source, SourceLimits
-from app.sources.errors import CorruptFile, DecompressionBomb, SourceNotFound, UnsupportedFormat
+from app.sources.errors import (
+    CorruptFile,
+    DecompressionBomb,
+    SourceError,
+    SourceNotFound,
+    UnsupportedFormat,
+    one_line,
+)
 from app.sources.registry import register_reader
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -209,9 +216,12 @@ class TiffImage(Source):
         self._io = threading.Lock()
         try:
             self._init_pages(path)
-        except BaseException:
+        except BaseException as exc:
             self._tif.close()
             fh.close()
+            if isinstance(exc, Exception) and not isinstance(exc, SourceError):
+                # tifffile parses later IFDs lazily, while the pages are listed (found by fuzzing)
+                raise CorruptFile(f"{path}: corrupt TIFF page directory: {one_line(exc)}") from exc
             raise
         self._fh = fh
 
