@@ -12,7 +12,7 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
-from app.core.annotations import Annotation, Kind
+from app.core.annotations import HUMAN, Annotation, Kind
 from app.core.commands import (
     AddAnnotation,
     Command,
@@ -40,10 +40,16 @@ class AnnotationPanel(QWidget):
         self.form = AttributesForm(self)
         self.form.changed.connect(self._answers_changed)
         heading = QLabel("Whole asset")
+        # who proposed the selected annotation: a model's name and confidence for a pre-label
+        self.prelabel_info = QLabel(self)
+        self.prelabel_info.setObjectName("prelabel-info")
+        self.prelabel_info.setWordWrap(True)
+        self.prelabel_info.hide()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(heading)
         layout.addWidget(self.classes)
+        layout.addWidget(self.prelabel_info)
         layout.addWidget(self.form)
         layout.addStretch(1)
         self._editing: int | None = None  # local id whose attributes the form edits
@@ -80,9 +86,22 @@ class AnnotationPanel(QWidget):
         if aid is None or self.doc is None or not self._exists(aid):
             self._editing = None
             self.form.edit("", (), {})
+            self.prelabel_info.hide()
             return
         annotation = self.doc.annotation(aid)
+        self._show_origin(annotation)
         self._start_editing(aid, annotation)
+
+    def _show_origin(self, annotation: Annotation) -> None:
+        if annotation.source == HUMAN:
+            self.prelabel_info.hide()
+            return
+        model = annotation.source.removeprefix("model:")
+        sure = "" if annotation.confidence is None else f", confidence {annotation.confidence:.2f}"
+        self.prelabel_info.setText(
+            f"Pre-label by {model}{sure}.\nA accepts it as yours, Delete rejects, editing makes it yours."
+        )
+        self.prelabel_info.show()
 
     # --- internals ------------------------------------------------------------------------
     def _classifications(self) -> dict[int, Annotation]:

@@ -31,6 +31,15 @@ class AssetListModel(QAbstractListModel):
         self._open_issues = dict(open_issues or {})
         self.endResetModel()
 
+    def set_open_issues(self, open_issues: dict[int, int]) -> None:
+        """New open-issue counts (a thread opened or resolved) without resetting the selection."""
+        self._open_issues = dict(open_issues)
+        if self._assets:
+            self.dataChanged.emit(self.index(0, 0), self.index(len(self._assets) - 1, 0))
+
+    def open_issues(self, asset_id: int) -> int:
+        return self._open_issues.get(asset_id, 0)
+
     def asset_at(self, row: int) -> Asset:
         return self._assets[row]
 
@@ -91,6 +100,9 @@ class AssetListPanel(QWidget):
 
     def set_assets(self, assets: list[Asset], open_issues: dict[int, int] | None = None) -> None:
         self.model.set_assets(assets, open_issues)
+
+    def set_open_issues(self, open_issues: dict[int, int]) -> None:
+        self.model.set_open_issues(open_issues)
 
     def select_row(self, row: int) -> None:
         if 0 <= row < self.proxy.rowCount():

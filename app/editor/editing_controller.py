@@ -20,6 +20,7 @@ from app.core.conversions import labels_to_polygons, mask_annotation_to_polygons
 from app.core.errors import SitelabelError
 from app.core.records import Asset
 from app.core.tools import SelectTool, Tool, ToolContext
+from app.core.tracks import is_interpolated_id, shown_annotations
 from app.editor.conflict_dialog import ConflictDialog
 from app.editor.tool_registry import BY_NAME, FrameInfo
 from app.editor.workers import submit
@@ -60,6 +61,11 @@ class EditingController(QObject):
     def open_asset(self, asset: Asset) -> None:
         """Start editing ``asset``: the previous session is saved and closed first."""
         self.close_session()
+        self.open_session(self.load_session(asset))
+
+    def load_session(self, asset: Asset) -> EditSession:
+        """A session with the user's annotations of ``asset`` loaded, not shown yet. Touches no
+        widget, so the queue can load the next item on a worker thread while the user labels."""
         session = EditSession(
             self.project.db,
             self.project.id,
@@ -68,7 +74,12 @@ class EditingController(QObject):
             self.project.ontology,
             journal=self.journal,
         )
-        session.load()
+        return session.load()
+
+    def open_session(self, session: EditSession) -> None:
+        """Edit a session from :meth:`load_session`: the previous session is saved and closed first."""
+        self.close_session()
+        asset = session.asset
         if session.recoverable():
             answer = QMessageBox.question(
                 self.parent_widget,
@@ -143,6 +154,22 @@ class EditingController(QObject):
         """After the canvas handed a press to the tool: report what the select tool picked."""
         if isinstance(self.tool, SelectTool):
             self.selection_changed.emit(self.tool.selected)
+            self._refresh_annotations()  # the selection is drawn highlighted
+
+    @property
+    def selected_id(self) -> int | None:
+        """Local id of the annotation the select tool holds, or None."""
+        return self.tool.selected if isinstance(self.tool, SelectTool) else None
+
+    def select(self, aid: int | None) -> None:
+        """Select an annotation as a click with the select tool would (the select tool must be on:
+        pre-label review switches to it first), so Delete, drags and Ctrl+M act on it."""
+        if not isinstance(self.tool, SelectTool):
+            return
+        self.tool.cancel()
+        self.tool.selected, self.tool.target = aid, None
+        self.selection_changed.emit(aid)
+        self._refresh_annotations()
 
     def convert_selected(self) -> None:
         """Selected mask -> polygons; selected polygon or box -> painted into the label map."""
@@ -187,11 +214,21 @@ class EditingController(QObject):
         self._refresh_annotations()
         self._emit_status()
 
+    def refresh_annotations(self) -> None:
+        """Redraw the frame's annotations (the track panel calls it when a change elsewhere moves
+        this frame's interpolated ones)."""
+        self._refresh_annotations()
+
     def _refresh_annotations(self) -> None:
         if self.session is None or self.ctx is None:
             return
-        annotations = self.session.doc.annotations(self.ctx.frame).values()
-        self.canvas.set_annotations([(a, self._colors.get(a.label, "#ffcc00"), False) for a in annotations])
+        # what the tools can hit: stored ones, then the tracks' interpolated ones (drawn dotted)
+        annotations = shown_annotations(self.session.doc, self.ctx.frame).items()
+        chosen = self.selected_id
+        self.canvas.set_annotations(
+            [(a, self._colors.get(a.label, "#ffcc00"), aid == chosen) for aid, a in annotations],
+            [a for aid, a in annotations if is_interpolated_id(aid)],
+        )
 
     # --- saving ---------------------------------------------------------------------------
     def save(self) -> None:
@@ -246,6 +283,15 @@ class EditingController(QObject):
         if session is None or session.pending_count == 0:
             return
         self._saved(session, session.flush())
+
+    def show_conflicts(self, session: EditSession) -> int:
+        """After a flush run elsewhere (the queue's Submit): ask about each open conflict of
+        ``session`` as an autosave does; returns how many there were."""
+        conflicts = session.conflicts if session is self.session else []
+        for conflict in conflicts:
+            self.ask_about(conflict)
+        self._emit_status()
+        return len(conflicts)
 
     def close_session(self) -> None:
         """Save what is pending (synchronously: leaving an asset must not lose edits) and close."""

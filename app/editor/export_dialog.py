@@ -42,7 +42,7 @@ class ExportDialog(QDialog):
         self.setWindowTitle("Export labels")
         self.project = project
         self.format = QComboBox(self)
-        self.format.addItems(FORMATS)
+        self.format.addItems([f for f in FORMATS if project.config.format_allowed(f)])  # site policy
         self.folder = QLineEdit(str(default_dir or project.config.export_dir or Path.home()), self)
         browse = QPushButton("Browse...", self)
         browse.clicked.connect(self._browse)

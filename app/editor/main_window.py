@@ -9,19 +9,28 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QPlainTextEdit, QToolBar, QWidget
 
 from app.config import user_config_dir
+from app.core.permissions import Action
 from app.core.records import Asset
 from app.editor import actions
+from app.editor.activity_view import ActivityView
 from app.editor.annotation_panel import AnnotationPanel
 from app.editor.asset_list import AssetListPanel
 from app.editor.canvas import create_canvas
 from app.editor.class_panel import ClassPanel
+from app.editor.comments_panel import CommentsPanel
 from app.editor.editing_controller import EditingController
 from app.editor.help_overlay import HelpOverlay
+from app.editor.models_panel import ModelsPanel
+from app.editor.mpr_view import open_mpr_for
+from app.editor.prelabel_panel import PrelabelPanel
+from app.editor.queue_panel import SKIP_KEYS, START_KEYS, SUBMIT_KEYS, QueuePanel
+from app.editor.review_pane import ReviewPane
+from app.editor.timeline import TrackPanel
 from app.editor.tool_registry import TOOLS
 from app.editor.workers import submit
 
@@ -43,6 +52,8 @@ class LoadedFrame:
 
 
 class MainWindow(QMainWindow):
+    frame_shown = Signal(int, int)  # (asset id, frame index) handed to the canvas
+
     def __init__(
         self, project: Project, parent: QWidget | None = None, *, journal: Journal | None = None
     ) -> None:
@@ -70,6 +81,67 @@ class MainWindow(QMainWindow):
         self._dock(self.classes, "Classes", Qt.DockWidgetArea.RightDockWidgetArea)
         self._dock(self.annotation_panel, "Annotation", Qt.DockWidgetArea.RightDockWidgetArea)
         self._dock(self.info, "Details", Qt.DockWidgetArea.RightDockWidgetArea)
+        self.comments = CommentsPanel(project, self.canvas, self)
+        self._dock(self.comments, "Comments", Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.queue = QueuePanel(project, self, self)
+        self._dock(self.queue, "Queue", Qt.DockWidgetArea.LeftDockWidgetArea)
+        # labeling from the queue or browsing the assets: one tab at a time, the queue raised on Start
+        assets_dock, queue_dock = (self.findChild(QDockWidget, f"dock-{n}") for n in ("assets", "queue"))
+        if assets_dock is not None and queue_dock is not None:
+            self.tabifyDockWidget(assets_dock, queue_dock)
+            assets_dock.raise_()
+        self.queue.controller.notice.connect(lambda text: self.statusBar().showMessage(text, 20_000))
+        self.review: ReviewPane | None = None
+        if project.can(Action.REVIEW):  # reviewers and above (the API enforces it anyway)
+            self.review = ReviewPane(project, self.canvas, self.editing, self)
+            self._dock(self.review, "Review", Qt.DockWidgetArea.LeftDockWidgetArea)
+            # a third work list beside the assets and the queue (the pane needs the height), in front
+            review_dock = self.findChild(QDockWidget, "dock-review")
+            if assets_dock is not None and review_dock is not None:
+                self.tabifyDockWidget(assets_dock, review_dock)
+                review_dock.raise_()
+                self.resizeDocks([review_dock], [720], Qt.Orientation.Vertical)  # most of the column
+            self.review.asset_requested.connect(lambda asset: self.open_asset_id(asset.id))
+            self.frame_shown.connect(self.review.frame_shown)
+        self.activity = ActivityView(project, self)  # loads when first shown
+        self._dock(self.activity, "Activity", Qt.DockWidgetArea.BottomDockWidgetArea)
+        activity_dock = self.findChild(QDockWidget, "dock-activity")
+        if activity_dock is not None:
+            activity_dock.hide()  # hidden by default (Ctrl+Shift+A); the saved layout may show it
+        self.activity.asset_requested.connect(self.open_asset_id)
+        # tracks timeline under the canvas: keyframes, track forward, slice interpolation
+        self.tracks = TrackPanel(
+            project,
+            self.canvas,
+            self.editing,
+            lambda: (self.current.asset, self.current.source) if self.current else None,
+        )
+        self._dock(self.tracks, "Timeline", Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.tracks.frame_requested.connect(self.show_frame)
+        self.frame_shown.connect(self.tracks.frame_shown)
+        # model-assisted labeling: the pre-labels of the item on screen, and the site's models
+        self.prelabels = PrelabelPanel(  # review switches to the select tool (and checks its button)
+            project,
+            self.editing,
+            self.canvas,
+            self._use_select_tool,
+            self,
+        )
+        self._dock(self.prelabels, "Pre-labels", Qt.DockWidgetArea.RightDockWidgetArea)
+        self.models_panel = ModelsPanel(
+            project, lambda: self.current.asset.id if self.current else None, self.editing.save_now, self
+        )
+        self._dock(self.models_panel, "Models", Qt.DockWidgetArea.RightDockWidgetArea)
+        models_dock = self.findChild(QDockWidget, "dock-models")
+        if models_dock is not None:  # the model list and quality load when the dock is first shown
+            models_dock.visibilityChanged.connect(self.models_panel.visibility_changed)
+        self.frame_shown.connect(self.prelabels.frame_shown)
+        self.editing.session_opened.connect(self.prelabels.session_opened)
+        self.editing.selection_changed.connect(self.prelabels.selection_changed)
+        self.prelabels.notice.connect(lambda text: self.statusBar().showMessage(text, 10_000))
+        self.models_panel.notice.connect(lambda text: self.statusBar().showMessage(text, 20_000))
+        self.models_panel.prelabels_changed.connect(self._reopen_current)
+        self.models_panel.models_changed.connect(self.prelabels.load_thresholds)
         self.save_label, self.frame_label, self.position_label = QLabel(self), QLabel(self), QLabel(self)
         for label in (self.save_label, self.frame_label, self.position_label):
             self.statusBar().addPermanentWidget(label)
@@ -87,16 +159,45 @@ class MainWindow(QMainWindow):
         self.editing.session_opened.connect(self._session_opened)
         self.editing.selection_changed.connect(self.annotation_panel.show_attributes_of)
         self.canvas.pointer_pressed.connect(lambda _x, _y: self.editing.pointer_pressed())
+        self.comments.frame_requested.connect(self.show_frame)
+        self.comments.threads_changed.connect(
+            lambda _asset: self.assets.set_open_issues(self.project.open_thread_counts())
+        )
         self.bindings = self._bindings()
         self.action_by_text = actions.install(self, self.bindings)
-        self.help.set_entries(actions.help_entries(self.bindings))
+        self.help.set_entries(
+            actions.help_entries(self.bindings) + self.comments.help_entries() + self.prelabels.help_entries()
+        )
         self.action_by_text["Brush"].setChecked(True)
         self._add_toolbar()
         self.classes.set_ontology(project.ontology)
+        self._arrange_docks()
         self._restore_layout()
         self.reload_assets()
 
     # --- set-up -----------------------------------------------------------------------------
+    def _arrange_docks(self) -> None:
+        """The default layout leaves the canvas most of the window: the work lists share one tab
+        group on the left, the item's details and model panels one on the right, and the timeline
+        shows only for videos and series. A layout the user saved replaces this."""
+        found = {d.objectName().removeprefix("dock-"): d for d in self.findChildren(QDockWidget)}
+        for group in (("assets", "queue", "review", "comments"), ("details", "pre-labels", "models")):
+            docks = [found[name] for name in group if name in found]
+            for other in docks[1:]:
+                self.tabifyDockWidget(docks[0], other)
+        front = "review" if "review" in found else "assets"
+        for name in (front, "details"):
+            if name in found:
+                found[name].raise_()
+        left, right = [found[n] for n in ("assets", "classes") if n in found], 320
+        self.resizeDocks(left, [300, right][: len(left)], Qt.Orientation.Horizontal)
+        timeline = found.get("timeline")
+        if timeline is not None:
+            timeline.hide()
+            self.editing.session_opened.connect(
+                lambda session: timeline.setVisible(session.asset.frame_count > 1)
+            )
+
     def _dock(self, widget: QWidget, title: str, area: Qt.DockWidgetArea) -> None:
         dock = QDockWidget(title, self)
         dock.setObjectName(f"dock-{title.lower()}")
@@ -108,6 +209,7 @@ class MainWindow(QMainWindow):
         table = [
             b("&File", "Save now", "Ctrl+S", self.editing.save),
             b("&File", "Export labels...", "Ctrl+E", self.export_labels),
+            b("&Project", "Edit ontology...", "Ctrl+Shift+O", self.edit_ontology),
             b("&Edit", "Undo", "Ctrl+Z", self.editing.undo),
             b("&Edit", "Redo", "Ctrl+Shift+Z or Ctrl+Y", self.editing.redo),
             b(
@@ -122,6 +224,9 @@ class MainWindow(QMainWindow):
                 "Ctrl+Shift+M",
                 self.editing.class_pixels_to_polygons,
             ),
+            b("&Queue", "Start labeling (claim a batch)", START_KEYS, self.queue.start),
+            b("&Queue", "Submit item and open the next", SUBMIT_KEYS, self.queue.submit),
+            b("&Queue", "Skip item (optional reason)", SKIP_KEYS, self.queue.skip),
             b("&Navigate", "Next asset", "PgDown or Ctrl+Right", lambda: self.assets.step(1)),
             b("&Navigate", "Previous asset", "PgUp or Ctrl+Left", lambda: self.assets.step(-1)),
             b("&Navigate", "Next frame / slice", "Down or .", lambda: self.step_frame(1)),
@@ -144,6 +249,14 @@ class MainWindow(QMainWindow):
                     b("&Window", f"Window: {name}", f"Ctrl+{number}", partial(self.set_window, preset))
                 )
         table.append(b("&Window", "Window: from file", "Ctrl+0", lambda: self.set_window(None)))
+        table += self.comments.bindings()
+        table += self.review.bindings() if self.review is not None else []
+        table += self.activity.bindings()
+        table += self.tracks.bindings()
+        table += self.prelabels.bindings() + self.models_panel.bindings()
+        table.append(
+            b("&View", "Multi-planar views (DICOM series)", "Ctrl+Shift+P", partial(open_mpr_for, self))
+        )
         for spec in TOOLS:
             table.append(
                 b(
@@ -180,6 +293,25 @@ class MainWindow(QMainWindow):
         self.editing.save_now()  # what is on screen must be in the export
         ExportDialog(self.project, self).exec()
 
+    def edit_ontology(self) -> None:
+        """Project admins store a new ontology version; class hotkeys follow on the next start."""
+        from app.editor.ontology_editor import edit_project_ontology
+
+        stored = edit_project_ontology(self.project, self)
+        if stored is not None:
+            self.classes.set_ontology(stored)
+            self.statusBar().showMessage(f"Ontology version {stored.version} saved (new hotkeys: restart).")
+
+    def _use_select_tool(self) -> None:
+        self.action_by_text["Select"].trigger()
+
+    def _reopen_current(self) -> None:
+        """After a pre-label pass: reload the item on screen, so its new pre-labels show."""
+        frame = self.current
+        if frame is not None:
+            self.editing.open_asset(frame.asset)
+            self.editing.show_frame(frame.index, frame.raw, self.window_level or self.canvas.window)
+
     def _session_opened(self, session: EditSession) -> None:
         self.annotation_panel.bind(self.project.ontology, session.doc, session.stack)
         session.stack.changed.append(self.annotation_panel.refresh)
@@ -197,6 +329,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.player.stop()
+        self.queue.controller.close()
         self.editing.close_session()
         settings = self._settings()
         settings.setValue("geometry", self.saveGeometry())
@@ -217,7 +350,44 @@ class MainWindow(QMainWindow):
     def open_asset(self, asset: Asset) -> None:
         self.player.stop()
         self.editing.open_asset(asset)
+        self.comments.set_asset(asset)
         self._load(asset, 0, refit=True)
+
+    def open_asset_id(self, asset_id: int) -> None:
+        """Open an item by id (the activity view): selected in the asset list when listed there."""
+        model, proxy = self.assets.model, self.assets.proxy
+        for row in range(model.rowCount()):
+            if model.asset_at(row).id == asset_id:
+                index = proxy.mapFromSource(model.index(row, 0))
+                if index.isValid() and index != self.assets.view.currentIndex():
+                    self.assets.view.setCurrentIndex(index)  # opens it through asset_chosen
+                    return
+        if self.current is None or self.current.asset.id != asset_id:
+            self.open_asset(self.project.asset(asset_id))
+
+    def show_prepared(
+        self, asset: Asset, source: Source, raw: npt.NDArray[Any], session: EditSession
+    ) -> None:
+        """open_asset for an item decoded ahead (the queue's next item): shown at once, with no
+        worker round trip. Keep the two in step."""
+        self.player.stop()
+        self.editing.open_session(session)
+        self.comments.set_asset(asset)
+        kept = self._sources.setdefault(asset.id, source)
+        if kept is not source:  # the editor had it open already: keep that one
+            submit(None, source.close, lambda *_: None, lambda *_: None)
+        token = (next(self._tokens), True)
+        self._pending = token
+        self._loaded(token, LoadedFrame(asset, kept, 0, raw))
+
+    def forget_source(self, asset_id: int) -> None:
+        """Close an asset's source once the queue moved past it (on a worker: closing waits for
+        its decoding threads)."""
+        if self.current is not None and self.current.asset.id == asset_id:
+            return
+        source = self._sources.pop(asset_id, None)
+        if source is not None:
+            submit(None, source.close, lambda *_: None, lambda *_: None)
 
     def step_frame(self, delta: int, *, wrap: bool = False) -> None:
         if self.current is None:
@@ -228,6 +398,10 @@ class MainWindow(QMainWindow):
             index %= count
         if 0 <= index < count and index != self.current.index:
             self._load(self.current.asset, index, refit=False)
+
+    def show_frame(self, index: int) -> None:
+        if self.current is not None:
+            self.step_frame(index - self.current.index)
 
     def toggle_play(self) -> None:
         if self.player.isActive() or self.current is None or self.current.source.frame_count < 2:
@@ -270,10 +444,12 @@ class MainWindow(QMainWindow):
         invert = str(result.source.metadata.get("photometric", "")) == "MONOCHROME1"
         self.canvas.set_image(result.raw, window=self.window_level, invert=invert, keep_view=not first)
         self.editing.show_frame(result.index, result.raw, self.window_level or self.canvas.window)
+        self.comments.set_frame(result.index)
         count = result.source.frame_count
         self.frame_label.setText(f"frame {result.index + 1}/{count}" if count > 1 else "")
         if first:
             self._show_details(result)
+        self.frame_shown.emit(result.asset.id, result.index)
 
     def _failed(self, token: object, message: str) -> None:
         if token is self._pending:

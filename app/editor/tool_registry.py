@@ -29,6 +29,7 @@ from app.core.tools import (
     ToolContext,
 )
 from app.core.tools.grabcut import GrabCutTool
+from app.editor.canvas.pins import CommentTool
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,12 @@ TOOLS: tuple[ToolSpec, ...] = (
         "Region as a mask annotation; [ ] tolerance",
         lambda c, i: MagicWandTool(c, _grey(i.values)),
         MASK,
+    ),
+    ToolSpec(
+        "comment",
+        "N",
+        "Comment: click the image to pin an issue there; type, Enter posts",
+        lambda c, _i: CommentTool(c),
     ),
 )
 

@@ -1,43 +1,86 @@
 """Background work for the UI: file decoding never runs on the UI thread.
 
-Workers never touch widgets; they emit signals the window connects to.
+Workers never touch widgets. Their results reach the UI thread through one long-lived dispatcher
+object that lives there: a queued call is tied to the object it is posted to, and a per-job
+QObject could be deleted (on the pool's thread, or while Qt still holds an event for it) before
+the call arrives, which either dropped results or crashed. The dispatcher never goes away, so
+every result arrives, on the UI thread, in order.
 """
 
 from __future__ import annotations
 
 import traceback
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal, Slot
 
 
-class _Signals(QObject):
-    done = Signal(object, object)  # (token, result)
-    failed = Signal(object, str)  # (token, message)
+class _Dispatcher(QObject):
+    """Runs the callables posted to it on the thread it lives in (the UI thread)."""
+
+    posted = Signal(object)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.posted.connect(self._run, Qt.ConnectionType.QueuedConnection)
+
+    @Slot(object)
+    def _run(self, call: Callable[[], object]) -> None:
+        call()
+
+
+_DISPATCHER: list[_Dispatcher] = []  # the one instance, made on first use
+
+
+def _dispatcher() -> _Dispatcher:
+    """Made on first use, from the UI thread (every job is created there)."""
+    if not _DISPATCHER:
+        _DISPATCHER.append(_Dispatcher())
+    return _DISPATCHER[0]
+
+
+def on_ui_thread(call: Callable[[], object]) -> None:
+    """Run ``call`` on the UI thread at its next turn of the event loop (safe from any thread)."""
+    _dispatcher().posted.emit(call)
+
+
+def _message(exc: BaseException) -> str:
+    from app.core.errors import SitelabelError
+
+    if isinstance(exc, SitelabelError):
+        return str(exc)
+    if isinstance(exc, OSError):
+        return f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")
+    traceback.print_exc()  # a bug: shown, logged, the app keeps working
+    return f"{type(exc).__name__}: {exc}"
 
 
 class Job(QRunnable):
     """Run ``fn`` on the shared thread pool; ``token`` lets the receiver drop stale results."""
 
-    def __init__(self, token: object, fn: Callable[[], Any]) -> None:
+    def __init__(
+        self,
+        token: object,
+        fn: Callable[[], Any],
+        on_done: Callable[[object, object], None],
+        on_failed: Callable[[object, str], None],
+    ) -> None:
         super().__init__()
+        _dispatcher()
         self.token = token
         self.fn = fn
-        self.signals = _Signals()
+        self.on_done = on_done
+        self.on_failed = on_failed
 
     def run(self) -> None:
         try:
             result = self.fn()
         except Exception as exc:  # shown to the user; the app keeps working
-            from app.core.errors import SitelabelError
-
-            message = str(exc) if isinstance(exc, SitelabelError) else f"{type(exc).__name__}: {exc}"
-            if not isinstance(exc, SitelabelError | OSError):
-                traceback.print_exc()
-            self.signals.failed.emit(self.token, message)
+            on_ui_thread(partial(self.on_failed, self.token, _message(exc)))
         else:
-            self.signals.done.emit(self.token, result)
+            on_ui_thread(partial(self.on_done, self.token, result))
 
 
 def submit(
@@ -46,9 +89,9 @@ def submit(
     on_done: Callable[[object, object], None],
     on_failed: Callable[[object, str], None],
 ) -> Job:
-    job = Job(token, fn)
-    job.signals.done.connect(on_done)
-    job.signals.failed.connect(on_failed)
+    """Run ``fn`` on the pool; ``on_done(token, result)`` or ``on_failed(token, message)`` is called
+    on the UI thread."""
+    job = Job(token, fn, on_done, on_failed)
     QThreadPool.globalInstance().start(job)
     return job
 
@@ -59,14 +102,22 @@ class _ProgressSignals(QObject):
     failed = Signal(str)
 
 
+#: signal objects of long jobs, kept for the life of the app: they are few (one per user action),
+#: and one dropped by reference counting while Qt still delivers to it could crash
+_KEPT: list[_ProgressSignals] = []
+
+
 class ProgressJob(QRunnable):
     """Long work with a progress bar and cancel: ``fn(progress)`` runs on the pool; ``progress(done,
-    total)`` reports to the UI thread and returns False once the user cancelled."""
+    total)`` reports to the UI thread and returns False once the user cancelled. ``signals`` are
+    emitted on the worker thread, so connections to them are queued to the UI thread (a blocking
+    queued connection can make the worker wait for the UI)."""
 
     def __init__(self, fn: Callable[[Callable[[int, int], bool]], Any]) -> None:
         super().__init__()
         self.fn = fn
         self.signals = _ProgressSignals()
+        _KEPT.append(self.signals)
         self.cancelled = False  # set from the UI thread; read by the worker between steps
 
     def progress(self, done: int, total: int) -> bool:
@@ -74,16 +125,9 @@ class ProgressJob(QRunnable):
         return not self.cancelled
 
     def run(self) -> None:
-        from app.core.errors import SitelabelError
-
         try:
             result = self.fn(self.progress)
-        except SitelabelError as exc:
-            self.signals.failed.emit(str(exc))
-        except OSError as exc:
-            self.signals.failed.emit(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
-        except Exception as exc:  # a bug: shown, logged, the app keeps working
-            traceback.print_exc()
-            self.signals.failed.emit(f"{type(exc).__name__}: {exc}")
+        except Exception as exc:
+            self.signals.failed.emit(_message(exc))
         else:
             self.signals.done.emit(result)

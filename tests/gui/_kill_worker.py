@@ -37,9 +37,12 @@ def main() -> None:
     canvas = window.canvas
     radius = window.editing.tool.radius  # type: ignore[union-attr]
     print(f"ready {radius}", flush=True)
+    width, height = canvas.width(), canvas.height()  # strokes stay inside the canvas, whatever the docks
     for i in range(1000):
-        a = QPoint(200 + (i * 37) % 400, 150 + (i * 53) % 300)
-        b = QPoint(a.x() + 60, a.y() + 25)
+        a = QPoint(
+            int(width * 0.2) + (i * 37) % int(width * 0.5), int(height * 0.2) + (i * 53) % int(height * 0.5)
+        )
+        b = QPoint(a.x() + width // 10, a.y() + height // 20)
         points = [canvas.widget_to_image(a), canvas.widget_to_image(b)]
         QTest.mousePress(canvas, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, a)
         QTest.mouseMove(canvas, b)

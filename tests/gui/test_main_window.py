@@ -106,8 +106,13 @@ def test_a_brush_stroke_is_saved_and_comes_back(qtbot, themed_qapp, tmp_path: Pa
     assert labels is not None and np.array_equal(labels == 1, expected)  # liver is class 1
     qtbot.keyClick(window.canvas, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
     session = window.editing.session
-    qtbot.waitUntil(lambda: session is not None and session.pending_count == 0, timeout=20_000)
-    assert "saved" in window.save_label.text().lower()
+    # the status label follows the save through a queued signal: wait for both, not one then the other
+    qtbot.waitUntil(
+        lambda: (
+            session is not None and session.pending_count == 0 and "saved" in window.save_label.text().lower()
+        ),
+        timeout=20_000,
+    )
     asset_id = window.current.asset.id if window.current else -1
     window.close()
     reopened = api.open_project(db, create=False)

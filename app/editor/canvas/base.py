@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import numpy.typing as npt
 from PySide6.QtCore import QPointF, Qt, Signal
-from PySide6.QtGui import QColor, QPainter, QPaintEvent, QResizeEvent
+from PySide6.QtGui import QColor, QImage, QPainter, QPaintEvent, QResizeEvent
 from PySide6.QtWidgets import QWidget
 
 from app.core.annotations import Annotation
@@ -23,6 +23,8 @@ from app.editor.canvas.gl_surface import GLSurface
 from app.editor.canvas.input import TOLERANCE_PX, CanvasInput
 from app.editor.canvas.layers import LayerState
 from app.editor.canvas.overlay import OverlayPainter
+from app.editor.canvas.pin_painter import paint_pins
+from app.editor.canvas.pins import Pin
 from app.editor.canvas.raster_layers import RasterLayers
 from app.editor.canvas.view import ViewState
 
@@ -36,12 +38,15 @@ class Canvas(CanvasInput, QWidget):
     frame_step = Signal(int)
     window_changed = Signal(float, float)
     view_changed = Signal()
+    pin_clicked = Signal(int)  # thread id of the comment pin clicked
 
     def __init__(self, parent: QWidget | None = None, *, use_gl: bool = False) -> None:
         QWidget.__init__(self, parent)
         self.layers = LayerState()
         self.view = ViewState()
         self.overlay = OverlayPainter()
+        self.pins: list[Pin] = []  # comment pins of the frame on screen
+        self.overlay_image: tuple[QPointF, QImage] | None = None  # review overlays, over the labels
         self.fallback_reason = ""
         self.data_span = 255.0  # max - min of the frame, scales the W/L drag
         self._raster = RasterLayers(self.layers)
@@ -184,8 +189,12 @@ class Canvas(CanvasInput, QWidget):
         self._repaint()
 
     # --- vectors and tools --------------------------------------------------------------------------
-    def set_annotations(self, items: Sequence[tuple[Annotation, str, bool]]) -> None:
-        self.overlay.set_items(items)
+    def set_annotations(
+        self, items: Sequence[tuple[Annotation, str, bool]], interpolated: Sequence[Annotation] = ()
+    ) -> None:
+        """(annotation, colour, selected) to draw; ``interpolated`` ones (a track's frames between
+        keyframes, not stored) are drawn dotted."""
+        self.overlay.set_items(items, interpolated)
         self._repaint()
 
     @property
@@ -243,6 +252,33 @@ class Canvas(CanvasInput, QWidget):
         self._auto_fit = True
         self._view_changed(user=False)
 
+    def centre_on(self, x: float, y: float) -> None:
+        """Scroll so image point (x, y) is at the widget centre (zoom unchanged)."""
+        target = self.view.to_widget(x, y)
+        w, h = self.view.widget_size
+        self.view.pan(w / 2.0 - target.x(), h / 2.0 - target.y())
+        self._view_changed()
+
+    # --- comment pins -------------------------------------------------------------------------------
+    def set_pins(self, pins: Sequence[Pin]) -> None:
+        self.pins = list(pins)
+        self._repaint()
+
+    # --- an extra image layer (review overlays) -------------------------------------------------------
+    def set_overlay_image(self, rgba: np.ndarray | None, origin: tuple[int, int] = (0, 0)) -> None:
+        """Premultiplied RGBA (rows, cols, 4) uint8 drawn over the label layer with its top-left
+        pixel at image (x, y) = ``origin``; None removes it. Drawn with QPainter by both backends."""
+        if rgba is None:
+            self.overlay_image = None
+        else:
+            data = np.ascontiguousarray(rgba, dtype=np.uint8)
+            if data.ndim != 3 or data.shape[2] != 4:
+                raise ValidationError(f"an overlay image is (H, W, 4) uint8, got {data.shape}")
+            rows, cols = data.shape[:2]
+            image = QImage(data.data, cols, rows, cols * 4, QImage.Format.Format_RGBA8888_Premultiplied)
+            self.overlay_image = (QPointF(*origin), image.copy())  # the copy owns its pixels
+        self._repaint()
+
     def widget_to_image(self, pos: QPointF) -> tuple[float, float]:
         return self.view.to_image(QPointF(pos))
 
@@ -261,9 +297,16 @@ class Canvas(CanvasInput, QWidget):
     def paint_overlays(self, painter: QPainter) -> None:
         if self.layers.frame is not None:
             h, w = self.layers.shape
+            if self.overlay_image is not None:
+                painter.save()
+                painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)  # exact pixels
+                painter.setTransform(self.view.transform())
+                painter.drawImage(*self.overlay_image)
+                painter.restore()
             self.overlay.paint(
                 painter, self.view.transform(), self.view.zoom, self.view.visible_image_rect(), (w, h)
             )
+            paint_pins(painter, self.view.transform(), self.pins)
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         self.view.set_widget_size(self.width(), self.height())

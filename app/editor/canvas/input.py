@@ -13,6 +13,8 @@ from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QKeyEvent, QMouseEvent, QWheelEvent
 
 from app.core.tools.base import Button, Modifiers
+from app.editor.canvas.pin_painter import spots
+from app.editor.canvas.pins import Pin, pin_at, takes_pin_clicks
 
 if TYPE_CHECKING:
     from app.editor.canvas.base import Canvas
@@ -63,6 +65,11 @@ class CanvasInput:
         pos = event.position()
         x, y = self.widget_to_image(pos)
         qt_button = event.button()
+        pin = self._pin_under(event)
+        if pin is not None:
+            event.accept()
+            self.pin_clicked.emit(pin.thread_id)
+            return
         if qt_button == Qt.MouseButton.MiddleButton or (
             qt_button == Qt.MouseButton.LeftButton and self._space
         ):
@@ -81,6 +88,13 @@ class CanvasInput:
             self.refresh_tool()
         event.accept()
         self.pointer_pressed.emit(x, y)
+
+    def _pin_under(self: Canvas, event: QMouseEvent) -> Pin | None:  # type: ignore[misc]
+        """The comment pin a left click lands on, when the active tool lets pins take clicks."""
+        if event.button() != Qt.MouseButton.LeftButton or self._space or not takes_pin_clicks(self.tool):
+            return None
+        pos = event.position()
+        return pin_at(spots(self.pins, self.view.transform()), pos.x(), pos.y())
 
     def mouseMoveEvent(self: Canvas, event: QMouseEvent) -> None:  # type: ignore[misc]
         pos = event.position()
@@ -118,6 +132,9 @@ class CanvasInput:
         # Qt sends press, release, double-click, release: the double-click replaces the 2nd press.
         x, y = self.widget_to_image(event.position())
         tool = self.tool
+        if self._pin_under(event) is not None:
+            event.accept()  # the press already selected the pin's thread
+            return
         if event.button() == Qt.MouseButton.LeftButton and tool is not None and not self._space:
             if not tool.double_click(x, y):
                 tool.press(x, y, Button.LEFT, modifiers(event.modifiers()))

@@ -13,13 +13,18 @@ import numpy as np
 from PySide6.QtCore import QLineF, QPointF, QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QPen, QPolygonF, QTransform
 
-from app.core.annotations import Annotation, Kind
+from app.core.annotations import HUMAN, Annotation, Kind
 from app.core.commands import Patch
 from app.core.tools.base import Preview
 
 GRID_ZOOM = 8.0  # pixel borders become visible from this zoom on
 HANDLE = 7.0  # vertex handle size in screen pixels
 MASK_ALPHA = 110
+# machine-made pre-labels: fainter fill, dashed outline with a dark casing (readable on any image)
+PRELABEL_MASK_ALPHA = 50
+PRELABEL_FILL_ALPHA = 15
+PRELABEL_DASH = (4.0, 3.0)
+INTERPOLATED_DASH = (1.5, 2.5)  # a track's interpolated frame: dotted, told apart from keyframes
 PREVIEW_ALPHA = 140
 
 
@@ -30,6 +35,29 @@ def tint_image(bits: np.ndarray, rgb: tuple[int, int, int], alpha: int) -> QImag
     # Format_RGBA8888_Premultiplied stores bytes in R, G, B, A order on every platform.
     data[bits] = (rgb[0] * alpha // 255, rgb[1] * alpha // 255, rgb[2] * alpha // 255, alpha)
     return QImage(data.data, w, h, w * 4, QImage.Format.Format_RGBA8888_Premultiplied).copy()
+
+
+def prelabel_tint(bits: np.ndarray, rgb: tuple[int, int, int]) -> QImage:
+    """A machine-made mask: a faint fill and an opaque one-pixel rim (its edge pixels), so it
+    reads as "proposed" next to the labeler's own solid masks."""
+    inner = bits.copy()
+    inner[1:, :] &= bits[:-1, :]
+    inner[:-1, :] &= bits[1:, :]
+    inner[:, 1:] &= bits[:, :-1]
+    inner[:, :-1] &= bits[:, 1:]
+    edge = bits & ~inner
+    h, w = bits.shape
+    data = np.zeros((h, w, 4), dtype=np.uint8)
+    a = PRELABEL_MASK_ALPHA
+    data[inner] = (rgb[0] * a // 255, rgb[1] * a // 255, rgb[2] * a // 255, a)
+    data[edge] = (*rgb, 255)
+    return QImage(data.data, w, h, w * 4, QImage.Format.Format_RGBA8888_Premultiplied).copy()
+
+
+def _dashed(color: QColor, width: float, pattern: tuple[float, float] = PRELABEL_DASH) -> QPen:
+    pen = _cosmetic(color, width)
+    pen.setDashPattern(list(pattern))
+    return pen
 
 
 def _cosmetic(color: QColor, width: float = 1.5) -> QPen:
@@ -47,9 +75,13 @@ class OverlayPainter:
         self.class_colors: Mapping[int, tuple[int, int, int]] = {}
         self._mask_cache: dict[int, QImage] = {}
         self._patch_cache: dict[tuple[int, int], QImage] = {}
+        self._interpolated: set[int] = set()  # id() of the items that are a track's interpolated frame
 
-    def set_items(self, items: Sequence[tuple[Annotation, str, bool]]) -> None:
+    def set_items(
+        self, items: Sequence[tuple[Annotation, str, bool]], interpolated: Sequence[Annotation] = ()
+    ) -> None:
         self.items = [(a, QColor(c), bool(s)) for a, c, s in items]
+        self._interpolated = {id(a) for a in interpolated}
         keep = {id(a) for a, _, _ in self.items}
         self._mask_cache = {k: v for k, v in self._mask_cache.items() if k in keep}
 
@@ -99,18 +131,30 @@ class OverlayPainter:
         self, p: QPainter, view: QTransform, a: Annotation, color: QColor, selected: bool
     ) -> None:
         p.setTransform(view)
-        p.setPen(_cosmetic(color, 2.5 if selected else 1.5))
+        ghost = id(a) in self._interpolated  # interpolated, not stored: dotted outline
+        machine = a.source != HUMAN or ghost  # a pre-label or in-between frame: drawn as a proposal
+        dash = INTERPOLATED_DASH if ghost else PRELABEL_DASH
+        width = 2.5 if selected else 1.5
+        p.setPen(_dashed(color, width, dash) if machine else _cosmetic(color, width))
         fill = QColor(color)
-        fill.setAlpha(60 if selected else 35)
+        fill.setAlpha((40 if selected else PRELABEL_FILL_ALPHA) if machine else (60 if selected else 35))
         handles: list[tuple[float, float]] = []
         if a.kind is Kind.MASK and a.mask is not None:
             image = self._mask_cache.get(id(a))
             if image is None:
-                image = tint_image(a.mask.bits, (color.red(), color.green(), color.blue()), MASK_ALPHA)
+                rgb = (color.red(), color.green(), color.blue())
+                if machine:
+                    image = prelabel_tint(a.mask.bits, rgb)
+                else:
+                    image = tint_image(a.mask.bits, rgb, MASK_ALPHA)
                 self._mask_cache[id(a)] = image
             p.drawImage(QPointF(a.mask.x0, a.mask.y0), image)
         elif a.kind is Kind.BOX and a.box is not None:
             x0, y0, x1, y1 = a.box
+            if machine:
+                self._casing(p, width)
+                p.drawRect(QRectF(x0, y0, x1 - x0, y1 - y0))
+                p.setPen(_dashed(color, width, dash))
             p.setBrush(QBrush(fill))
             p.drawRect(QRectF(x0, y0, x1 - x0, y1 - y0))
             handles = [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
@@ -119,6 +163,13 @@ class OverlayPainter:
             selected = True  # a point is only visible as its handle
         elif a.points is not None:
             poly = QPolygonF([QPointF(float(x), float(y)) for x, y in a.points])
+            if machine:
+                self._casing(p, width)
+                if a.kind is Kind.POLYGON:
+                    p.drawPolygon(poly)
+                else:
+                    p.drawPolyline(poly)
+                p.setPen(_dashed(color, width, dash))
             if a.kind is Kind.POLYGON:
                 p.setBrush(QBrush(fill))
                 p.drawPolygon(poly)
@@ -127,6 +178,12 @@ class OverlayPainter:
             handles = [(float(x), float(y)) for x, y in a.points]
         if selected and handles:
             self._handles(p, view, handles, color)
+
+    @staticmethod
+    def _casing(p: QPainter, width: float) -> None:
+        """A solid dark line under a pre-label's dashes: the gaps stay visible on bright images."""
+        p.setPen(_cosmetic(QColor(0, 0, 0, 200), width + 1.0))
+        p.setBrush(Qt.BrushStyle.NoBrush)
 
     def _patch_image(self, patch: Patch, rgb: tuple[int, int, int]) -> QImage:
         key = (id(patch[2]), hash(rgb))

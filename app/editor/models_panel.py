@@ -1,0 +1,377 @@
+"""The "Models" dock: the site's models, pre-label passes, on-site micro-model training, quality.
+
+Everything that reads files or runs a model happens on the thread pool: the model list (each file's
+hash is checked) and the quality table through ``submit``, pre-label passes and training through a
+``ProgressJob`` with a progress bar and Cancel. The API decides who may do what (reviewers run
+passes, project admins train); a refusal is shown here as its one-line message.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Qt, QThreadPool, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+from shiboken6 import isValid
+
+from app.core.annotations import Kind
+from app.editor.actions import Binding
+from app.editor.workers import Job, ProgressJob, submit
+
+if TYPE_CHECKING:
+    from app.api import Project
+    from app.api._models import ModelInfo
+    from app.workflow.model_quality import QualityRow
+
+RUN_ITEM_KEYS = "Ctrl+Shift+R"
+MODEL_COLUMNS = ("Name", "Version", "Task", "Classes", "File")
+QUALITY_COLUMNS = (
+    "Model",
+    "Version",
+    "Class",
+    "Groups",
+    "Reviewed",
+    "Accepted",
+    "Accept rate",
+    "Dice",
+    "IoU",
+)
+ERROR_STYLE = "color: #ff8a80"
+
+
+def _number(value: float | None, percent: bool = False) -> str:
+    if value is None:
+        return "–"
+    return f"{value * 100:.0f} %" if percent else f"{value:.3f}"
+
+
+def _table(columns: Sequence[str], parent: QWidget, stretch: int) -> QTableWidget:
+    table = QTableWidget(0, len(columns), parent)
+    table.setHorizontalHeaderLabels(list(columns))
+    table.verticalHeader().hide()
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    header = table.horizontalHeader()
+    header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    header.setSectionResizeMode(stretch, QHeaderView.ResizeMode.Stretch)  # a text column takes the rest
+    return table
+
+
+def _fill(table: QTableWidget, rows: Sequence[Sequence[str]], numeric_from: int | None = None) -> None:
+    table.setRowCount(len(rows))
+    for r, cells in enumerate(rows):
+        for c, text in enumerate(cells):
+            item = QTableWidgetItem(text)
+            if numeric_from is not None and c >= numeric_from:
+                item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            table.setItem(r, c, item)
+
+
+def usable_models(project: Project) -> list[str]:
+    """Runs on a worker: every registered model whose file checks out, chained in one pass."""
+    from app.core.errors import ValidationError
+
+    usable = [i.ref for i in project.models(check=True) if i.registered and i.problem is None]
+    if not usable:
+        raise ValidationError("no usable registered model: register or train one first")
+    return usable
+
+
+class ModelsPanel(QWidget):
+    prelabels_changed = Signal()  # a pass stored pre-labels: the item on screen should reload
+    models_changed = Signal()  # a model was trained (registered)
+    notice = Signal(str)
+
+    def __init__(
+        self,
+        project: Project,
+        current_asset: Callable[[], int | None],
+        before_run: Callable[[], None] = lambda: None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.project = project
+        self.current_asset = current_asset  # id of the item on screen, or None
+        self.before_run = before_run  # save the open item first: a pass replaces untouched pre-labels
+        self.infos: list[ModelInfo] = []
+        self.quality: list[QualityRow] = []
+        self.job: ProgressJob | None = None
+        self._finished_job: ProgressJob | None = None
+        # the last jobs, so their signal objects die here on the UI thread, never on the pool's
+        self._jobs: deque[Job] = deque(maxlen=16)
+        self.last_result: object = None
+
+        self.models_table = _table(MODEL_COLUMNS, self, stretch=4)
+        self.models_table.setToolTip("Select the models to run (none selected: every usable model, chained)")
+        self.refresh_button = QPushButton("Refresh", self)
+        self.refresh_button.clicked.connect(self.refresh)
+        self.run_item_button = QPushButton(f"Pre-label this item ({RUN_ITEM_KEYS})", self)
+        self.run_item_button.clicked.connect(self.run_on_item)
+        self.run_all_button = QPushButton("Pre-label all items", self)
+        self.run_all_button.clicked.connect(self.run_on_all)
+        run_row = QHBoxLayout()
+        run_row.addWidget(self.run_item_button)
+        run_row.addWidget(self.run_all_button)
+        run_row.addWidget(self.refresh_button)
+        self.train_class = QComboBox(self)
+        for cls in project.ontology.classes:
+            if Kind.MASK in cls.kinds or Kind.POLYGON in cls.kinds:
+                self.train_class.addItem(cls.name)
+        self.train_button = QPushButton("Train micro-model", self)
+        self.train_button.setToolTip("From the human labels of the class so far (project admins)")
+        self.train_button.clicked.connect(self.train)
+        train_row = QHBoxLayout()
+        train_row.addWidget(QLabel("Class", self))
+        train_row.addWidget(self.train_class, 1)
+        train_row.addWidget(self.train_button)
+        self.progress = QProgressBar(self)
+        self.progress.setTextVisible(True)
+        self.cancel_button = QPushButton("Cancel", self)
+        self.cancel_button.clicked.connect(self.cancel)
+        progress_row = QHBoxLayout()
+        progress_row.addWidget(self.progress, 1)
+        progress_row.addWidget(self.cancel_button)
+        self.progress.hide()
+        self.cancel_button.hide()
+        self.message = QLabel(self)
+        self.message.setWordWrap(True)
+        self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        models_box = QGroupBox("Site models", self)
+        models_layout = QVBoxLayout(models_box)
+        models_layout.addWidget(self.models_table, 1)
+        models_layout.addLayout(run_row)
+        models_layout.addLayout(train_row)
+        models_layout.addLayout(progress_row)
+        models_layout.addWidget(self.message)
+        self.quality_table = _table(QUALITY_COLUMNS, self, stretch=2)
+        quality_box = QGroupBox("Pre-label quality (how much labelers changed them)", self)
+        quality_layout = QVBoxLayout(quality_box)
+        quality_layout.addWidget(self.quality_table)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(models_box, 3)
+        layout.addWidget(quality_box, 2)
+
+    def bindings(self) -> list[Binding]:
+        m = "Pre-&labels"
+        return [
+            Binding(m, "Pre-label this item with the chosen models", RUN_ITEM_KEYS, self.run_on_item),
+            Binding(m, "Models panel: show (and refresh) / hide", "F8", self.toggle_visible),
+        ]
+
+    def visibility_changed(self, shown: bool) -> None:
+        if shown:
+            self.refresh()
+
+    def toggle_visible(self) -> None:
+        dock = self.parentWidget()
+        if dock is None:
+            return
+        if dock.isVisible() and not dock.visibleRegion().isEmpty():
+            dock.hide()
+        else:
+            dock.show()
+            dock.raise_()  # tabbed behind the pre-labels: bring it to the front
+            self.refresh()
+
+    # --- reading --------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Reload the model list (hashes checked) and the quality table on the pool."""
+        project = self.project
+        self._jobs.append(
+            submit("models", lambda: project.models(check=True), self._models_loaded, self._read_failed)
+        )
+        self._jobs.append(submit("quality", project.model_quality, self._quality_loaded, self._read_failed))
+
+    def _models_loaded(self, _token: object, result: object) -> None:
+        if not isValid(self):  # the panel was closed while the job ran
+            return
+        self.infos = list(result) if isinstance(result, list) else []
+        rows = []
+        for info in self.infos:
+            classes = ", ".join(info.classes.values())
+            state = info.problem or ("hash ok" if info.registered else "not registered")
+            rows.append((info.name, info.version, info.task, classes, state))
+        _fill(self.models_table, rows)
+        for r, info in enumerate(self.infos):
+            item = self.models_table.item(r, 4)
+            if item is not None:
+                item.setToolTip(info.problem or info.sha256)
+                if info.problem:
+                    item.setForeground(Qt.GlobalColor.red)
+
+    def _quality_loaded(self, _token: object, result: object) -> None:
+        if not isValid(self):  # the panel was closed while the job ran
+            return
+        self.quality = list(result) if isinstance(result, list) else []
+        rows = [
+            (
+                q.model,
+                q.version,
+                q.label,
+                str(q.groups),
+                str(q.reviewed),
+                str(q.accepted),
+                _number(q.accept_rate, percent=True),
+                _number(q.mean_dice),
+                _number(q.mean_iou),
+            )
+            for q in self.quality
+        ]
+        _fill(self.quality_table, rows, numeric_from=3)
+
+    def _read_failed(self, token: object, message: str) -> None:
+        if not isValid(self):  # the panel was closed while the job ran
+            return
+        self._say(f"Could not read the {token}: {message}", error=True)
+
+    def _say(self, text: str, *, error: bool = False) -> None:
+        self.message.setStyleSheet(ERROR_STYLE if error else "")
+        self.message.setText(text)
+        self.notice.emit(text)
+
+    # --- running --------------------------------------------------------------------------------
+    def chosen_models(self) -> list[str] | None:
+        """The usable models selected in the table; None when none is selected (then the pass
+        runs every usable registered model, listed on the worker: the table may not be loaded)."""
+        rows = {index.row() for index in self.models_table.selectionModel().selectedRows()}
+        picked = [self.infos[r] for r in sorted(rows) if r < len(self.infos)]
+        if not picked:
+            return None
+        return [i.ref for i in picked if i.registered and i.problem is None]
+
+    def run_on_item(self) -> None:
+        asset_id = self.current_asset()
+        if asset_id is None:
+            self._say("Open an item first.", error=True)
+            return
+        self._run([asset_id], "this item")
+
+    def run_on_all(self) -> None:
+        self._run(None, "all items")
+
+    def _run(self, asset_ids: list[int] | None, what: str) -> None:
+        chosen = self.chosen_models()
+        if chosen == []:
+            self._say("The selected models cannot run here (see the File column).", error=True)
+            return
+        self.before_run()
+        project = self.project
+
+        def work(report: Callable[[int, int], bool]) -> object:
+            models = chosen or usable_models(project)
+            return project.prelabel(models, asset_ids, progress=report)
+
+        names = ", ".join(chosen) if chosen else "every usable model"
+        self._start(work, f"Pre-labelling {what} with {names}…", self._prelabelled)
+
+    def train(self) -> None:
+        label = self.train_class.currentText()
+        if not label:
+            self._say("The ontology has no mask or polygon class to train.", error=True)
+            return
+        project = self.project
+        self._start(
+            lambda report: project.train_micro_model(label, progress=report),
+            f"Training a micro-model for {label!r}…",
+            self._trained,
+        )
+
+    def _start(
+        self,
+        fn: Callable[[Callable[[int, int], bool]], object],
+        text: str,
+        done: Callable[[object], None],
+    ) -> None:
+        if self.job is not None:
+            self._say("Another model job is running: wait for it or cancel it.", error=True)
+            return
+        job = ProgressJob(fn)
+        job.signals.progressed.connect(self._progressed)
+        job.signals.done.connect(lambda result: self._finish(result, done))
+        job.signals.failed.connect(self._failed)
+        self.job = job
+        self.progress.setRange(0, 0)  # busy until the first report
+        self.progress.show()
+        self.cancel_button.setEnabled(True)
+        self.cancel_button.show()
+        self._set_busy(True)
+        self._say(text)
+        QThreadPool.globalInstance().start(job)
+
+    def _set_busy(self, busy: bool) -> None:
+        for button in (self.run_item_button, self.run_all_button, self.train_button):
+            button.setEnabled(not busy)
+
+    def _progressed(self, done: int, total: int) -> None:
+        if not isValid(self):  # the panel was closed while the job ran
+            return
+        if total > 0:
+            self.progress.setRange(0, total)
+            self.progress.setValue(done)
+
+    def cancel(self) -> None:
+        if self.job is not None:
+            self.job.cancelled = True
+            self.cancel_button.setEnabled(False)
+            self._say("Cancelling…")
+
+    def _stop(self) -> None:
+        # called from the job's own signal: keep it (and its signal object) alive past this slot
+        self._finished_job, self.job = self.job, None
+        self.progress.hide()
+        self.cancel_button.hide()
+        self._set_busy(False)
+
+    def _finish(self, result: object, done: Callable[[object], None]) -> None:
+        if not isValid(self):  # the panel was closed while the job ran
+            return
+        self._stop()
+        self.last_result = result
+        done(result)
+
+    def _failed(self, message: str) -> None:
+        if not isValid(self):  # the panel was closed while the job ran
+            return
+        self._stop()
+        self.last_result = message
+        self._say(message, error=True)
+
+    def _prelabelled(self, report: object) -> None:
+        from app.workflow.prelabel import PrelabelReport
+
+        assert isinstance(report, PrelabelReport)
+        head = "Pre-label pass cancelled" if report.cancelled else "Pre-label pass done"
+        skipped = f", {len(report.skipped)} skipped" if report.skipped else ""
+        self._say(
+            f"{head}: {report.annotations} pre-label(s) on {report.assets} item(s)"
+            f" ({report.frames} frame(s){skipped})."
+        )
+        self.prelabels_changed.emit()
+        self.refresh()
+
+    def _trained(self, report: object) -> None:
+        from app.workflow.training import TrainReport
+
+        assert isinstance(report, TrainReport)
+        self._say(
+            f"Trained and registered {report.model.ref} from {len(report.items)} labeled frame(s) "
+            f"in {report.result.seconds:.1f} s (training Dice {report.result.train_dice:.2f})."
+        )
+        self.models_changed.emit()
+        self.refresh()
