@@ -2,7 +2,7 @@
 PYTHON ?= python3
 export PYTHON
 
-.PHONY: run test bench setup setup-test lint clean installer bundle installer-check
+.PHONY: run test bench soak setup setup-test lint clean installer bundle installer-check
 
 setup:
 	@scripts/system-deps.sh run
@@ -17,6 +17,11 @@ run: setup
 
 test: setup-test
 	@scripts/test.sh
+
+# long fuzzing of the readers with fresh random inputs; new finds land in build/fuzz-finds
+soak: setup-test
+	SITELABEL_FUZZ_RANDOM=1 SITELABEL_FUZZ_EXAMPLES=$${SITELABEL_FUZZ_EXAMPLES:-20000} \
+	SITELABEL_FUZZ_SAVE=build/fuzz-finds QT_QPA_PLATFORM=offscreen .venv/bin/pytest tests/reliability -q
 
 bench: setup-test
 	@for b in bench/*.py; do echo "== $$b"; .venv/bin/python $$b || exit 1; done
