@@ -144,11 +144,8 @@ def _models(config: SiteConfig) -> Iterator[Check]:
     if problem:
         yield Check("fail", "models folder", f"{folder} {problem}")
         return
-    try:
-        from app.models.registry import ModelRegistry
-    except ImportError:  # the registry ships with the micro-models work; a plain folder check until then
-        yield Check("ok", "models folder", f"{folder} readable (manifests not checked in this version)")
-        return
+    from app.models.registry import ModelRegistry
+
     entries = ModelRegistry(folder).entries(check=True)
     good = [e for e in entries if e.ok]
     yield Check("ok", "models folder", f"{folder}: {len(good)} model(s) verified (sha256, graph, inputs)")

@@ -115,11 +115,8 @@ def _window_database(args: argparse.Namespace) -> str | None:
 
 
 def cmd_ontology_export(args: argparse.Namespace) -> int:
-    project = _open_project(args)
-    try:
+    with _open_project(args) as project:
         ontology = project.ontology
-    finally:
-        project.close()
     text = json.dumps(ontology.to_dict(), indent=2, ensure_ascii=False)
     if args.out:
         Path(args.out).write_text(text + "\n", encoding="utf-8")
@@ -131,11 +128,8 @@ def cmd_ontology_export(args: argparse.Namespace) -> int:
 
 def cmd_ontology_import(args: argparse.Namespace) -> int:
     data = _read_json(args.file)
-    project = _open_project(args)
-    try:
+    with _open_project(args) as project:
         stored = project.set_ontology(data)
-    finally:
-        project.close()
     print(f"ontology version {stored.version} stored in {project.name!r} ({len(stored.classes)} classes)")
     return 0
 

@@ -65,11 +65,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_models_list(args: argparse.Namespace) -> int:
-    project = _open_project(args)
-    try:
+    with _open_project(args) as project:
         infos = project.models(check=args.check)
-    finally:
-        project.close()
     if args.json:
         print(json.dumps([i.to_dict() for i in infos], indent=2))
         return 0
@@ -84,21 +81,15 @@ def cmd_models_list(args: argparse.Namespace) -> int:
 
 
 def cmd_models_add(args: argparse.Namespace) -> int:
-    project = _open_project(args)
-    try:
+    with _open_project(args) as project:
         info = project.register_model(args.path)
         print(f"registered {info.ref} ({info.task}, classes {list(info.classes.values())}) as {info.path}")
-    finally:
-        project.close()
     return 0
 
 
 def cmd_models_verify(args: argparse.Namespace) -> int:
-    project = _open_project(args)
-    try:
+    with _open_project(args) as project:
         infos = project.models(check=True)
-    finally:
-        project.close()
     bad = [i for i in infos if i.problem]
     for info in infos:
         detail = f": {info.problem}" if info.problem else ""
@@ -108,11 +99,8 @@ def cmd_models_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_models_quality(args: argparse.Namespace) -> int:
-    project = _open_project(args)
-    try:
+    with _open_project(args) as project:
         rows = project.model_quality()
-    finally:
-        project.close()
     if args.json:
         print(json.dumps([r.to_dict() for r in rows], indent=2))
         return 0

@@ -16,11 +16,8 @@ from app.cli._common import (
 
 
 def cmd_review_list(args: argparse.Namespace) -> int:
-    project = _open_project(args)
-    try:
+    with _open_project(args) as project:
         items = project.review_queue(limit=args.limit)
-    finally:
-        project.close()
     if args.json:
         rows = [
             {
@@ -43,28 +40,22 @@ def cmd_review_list(args: argparse.Namespace) -> int:
 
 
 def cmd_review_decide(args: argparse.Namespace) -> int:
-    project = _open_project(args)
-    try:
+    with _open_project(args) as project:
         if args.review_verb == "reject":
             review = project.reject(args.asset, args.labeler, args.reason)
             print(f"item {args.asset} sent back to {args.labeler}: {review.note}")
         else:
             project.accept(args.asset, note=args.note)
             print(f"item {args.asset} accepted")
-    finally:
-        project.close()
     return 0
 
 
 def cmd_consensus(args: argparse.Namespace) -> int:
-    project = _open_project(args)
-    try:
+    with _open_project(args) as project:
         if args.labeler:
             review = project.choose_consensus(args.asset, args.labeler)
         else:
             review = project.merge_consensus(args.asset, method=args.method)
-    finally:
-        project.close()
     count = len(review.details.get("annotations", ()))
     print(f"item {args.asset}: {review.note} ({count} consensus annotations); accepted")
     return 0
@@ -100,8 +91,7 @@ def cmd_users_list(args: argparse.Namespace) -> int:
 
 def cmd_activity(args: argparse.Namespace) -> int:
     """Items with their status, labelers, time, agreement and review; or, with --labelers, people."""
-    project = _open_project(args)
-    try:
+    with _open_project(args) as project:
         if args.labelers:
             people = project.labeler_activity()
             if args.json:
@@ -124,8 +114,6 @@ def cmd_activity(args: argparse.Namespace) -> int:
         page = project.activity(
             sort=args.sort, descending=args.desc, limit=args.limit or None, offset=args.offset, **filters
         )
-    finally:
-        project.close()
     if args.json:
         print(json.dumps({"total": page.total, "items": [r.as_dict() for r in page.rows]}, indent=2))
         return 0
