@@ -268,9 +268,45 @@ def read_labelme(path: Path, ontology: Ontology) -> Iterator[LabelItem]:
 
 
 # --- PNG masks -----------------------------------------------------------------------------------
-def read_png_masks(path: Path, ontology: Ontology) -> Iterator[LabelItem]:
+def _mask_pixels(png: Path, asset: Asset) -> np.ndarray:
+    """The class-index pixels of one mask file; an unreadable or misfit file skips its item.
+
+    Found by fuzzing: Pillow raises UnidentifiedImageError, OSError, SyntaxError or
+    DecompressionBombError (an IHDR declaring 2^31 x 2^31) on damaged files, and identified some as
+    PCX. Only the PNG decoder is tried, the size is compared with the asset's from the header before
+    any pixel is decoded, and a damaged file is one reason in the report, not a failed import.
+    """
+    import zlib
+
     from PIL import Image
 
+    try:
+        with Image.open(png, formats=["PNG"]) as image:
+            if image.size != (asset.width, asset.height):
+                raise SkipItem(f"its size {image.size[0]}x{image.size[1]} is not the asset's")
+            labels = np.asarray(image)
+    except SkipItem:
+        raise
+    except (
+        OSError,
+        ValueError,
+        SyntaxError,
+        EOFError,
+        zlib.error,
+        MemoryError,
+        Image.DecompressionBombError,
+    ) as exc:
+        raise SkipItem(
+            f"cannot read the PNG ({type(exc).__name__}: {' '.join(str(exc).split())[:200]})"
+        ) from None
+    if labels.ndim != 2:
+        raise SkipItem("it is not a single-channel class-index PNG (import the index/ masks)")
+    if labels.shape != (asset.height, asset.width):  # e.g. a file whose pixel data is shorter
+        raise SkipItem(f"its size {labels.shape[1]}x{labels.shape[0]} is not the asset's")
+    return labels
+
+
+def read_png_masks(path: Path, ontology: Ontology) -> Iterator[LabelItem]:
     folder = path
     legend_file = folder / "legend.json"
     if legend_file.is_file():
@@ -286,15 +322,10 @@ def read_png_masks(path: Path, ontology: Ontology) -> Iterator[LabelItem]:
     for png in sorted(folder.rglob("*.png")):
         rel = png.relative_to(folder).as_posix()
         parent, stem = png.parent.relative_to(folder).as_posix(), png.stem
-        fallback = (parent, int(stem)) if stem.isdigit() and parent != "." else None
+        fallback = (parent, int(stem)) if stem.isascii() and stem.isdigit() and parent != "." else None
 
         def build(asset: Asset, frame: int, png: Path = png) -> list[Annotation]:
-            with Image.open(png) as image:
-                labels = np.asarray(image)
-            if labels.ndim != 2:
-                raise SkipItem("it is not a single-channel class-index PNG (import the index/ masks)")
-            if labels.shape != (asset.height, asset.width):
-                raise SkipItem(f"its size {labels.shape[1]}x{labels.shape[0]} is not the asset's")
+            labels = _mask_pixels(png, asset)
             out = []
             for value in np.unique(labels):
                 if value == 0:

@@ -135,7 +135,11 @@ def read_nifti_items(
             raise SkipItem(str(exc)) from None
         finally:
             source.close()
-        return [a for anns in annotations_from_labels(labels, ontology).values() for a in anns]
+        try:
+            by_slice = annotations_from_labels(labels, ontology)
+        except SitelabelError as exc:  # a label value past the ontology skips this file, not the import
+            raise SkipItem(str(exc)) from None
+        return [a for anns in by_slice.values() for a in anns]
 
     for file in files:
         stem = file.name.removesuffix(".gz").removesuffix(".nii")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
+import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -152,6 +153,10 @@ def nifti_image(labels_zyx: np.ndarray, geometry: VolumeGeometry) -> nibabel.Nif
     return img
 
 
+def _one_line(exc: BaseException) -> str:
+    return " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+
+
 def _nibabel() -> Any:
     """nibabel, imported on first use (its partial type hints are not worth strict checking)."""
     import nibabel
@@ -230,7 +235,7 @@ def read_nifti_labels(
     try:
         img: Any = nib.load(path)
     except Exception as exc:
-        raise ValidationError(f"{path}: cannot read NIfTI: {exc}") from exc
+        raise ValidationError(f"{path}: cannot read NIfTI: {_one_line(exc)}") from exc
     if not isinstance(img, nib.Nifti1Image | nib.Nifti2Image):
         raise ValidationError(f"{path}: not a NIfTI image ({type(img).__name__})")
     shape = tuple(int(s) for s in img.shape)
@@ -243,6 +248,8 @@ def read_nifti_labels(
             f"{path}: the NIfTI has neither a qform nor an sform: its orientation is unknown"
         )
     file_affine = np.asarray(img.affine, dtype=float)
+    if not np.isfinite(file_affine).all():  # found by fuzzing: NaN pixdim/quatern/srow values
+        raise ValidationError(f"{path}: the NIfTI orientation (qform/sform) holds NaN or infinite values")
     expected = ras_affine(geometry)
     problem = _match_grid(file_affine, shape, expected, shape_zyx, atol_mm)
     if isinstance(problem, str):
@@ -252,7 +259,10 @@ def read_nifti_labels(
             f"series: {_grid_text(expected, shape_zyx[::-1] if shape_zyx else None)}"
         )
     perm, signs = problem
-    data = np.asanyarray(img.dataobj).reshape(shape)
+    try:  # nibabel reads the voxels lazily: a truncated file or a damaged gzip stream fails here
+        data = np.asanyarray(img.dataobj).reshape(shape)
+    except (OSError, EOFError, ValueError, zlib.error, MemoryError) as exc:
+        raise ValidationError(f"{path}: cannot read the NIfTI voxel data ({_one_line(exc)})") from None
     data = data.transpose(perm)
     flips = tuple(e for e in range(3) if signs[e] < 0)
     if flips:

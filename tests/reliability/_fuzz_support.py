@@ -363,3 +363,178 @@ def _deep_dumps(doc: Any) -> str:
         else:
             out.append(json.dumps(item))
     return "".join(out)
+
+
+# --- container fields that a structure-aware patch can lie about (video, NIfTI) --------------------
+#: (what, byte offset, width in bytes, byte order "<" or ">") of one header field in a seed
+Field = tuple[str, int, int, str]
+
+_MP4_CONTAINERS = {b"moov", b"trak", b"mdia", b"minf", b"stbl", b"dinf", b"edts", b"udta", b"mvex"}
+# payload offsets of the fields worth lying about, by box type and version (0 / 1)
+_MP4_PAYLOAD_FIELDS: dict[bytes, dict[int, list[tuple[str, int, int]]]] = {
+    b"mvhd": {0: [("timescale", 12, 4), ("duration", 16, 4)], 1: [("timescale", 20, 4), ("duration", 24, 8)]},
+    b"mdhd": {0: [("timescale", 12, 4), ("duration", 16, 4)], 1: [("timescale", 20, 4), ("duration", 24, 8)]},
+    b"tkhd": {0: [("duration", 20, 4), ("width", 76, 4), ("height", 80, 4)],
+              1: [("duration", 28, 8), ("width", 88, 4), ("height", 92, 4)]},
+    b"stsz": {0: [("sample_size", 4, 4), ("sample_count", 8, 4), ("entry0", 12, 4)]},
+    b"stco": {0: [("entry_count", 4, 4), ("offset0", 8, 4)]},
+    b"co64": {0: [("entry_count", 4, 4), ("offset0", 8, 8)]},
+    b"stts": {0: [("entry_count", 4, 4), ("sample_count0", 8, 4), ("delta0", 12, 4)]},
+    b"stsc": {0: [("entry_count", 4, 4), ("first_chunk0", 8, 4), ("per_chunk0", 12, 4)]},
+    b"stss": {0: [("entry_count", 4, 4), ("sync0", 8, 4)]},
+    b"ctts": {0: [("entry_count", 4, 4), ("count0", 8, 4)]},
+    b"stsd": {0: [("entry_count", 4, 4), ("entry_size", 8, 4),
+                  # visual sample entry: 8 header + 6 reserved + 2 index + 16 predefined, then w, h
+                  ("entry_width", 8 + 32, 2), ("entry_height", 8 + 34, 2)]},
+    b"elst": {0: [("entry_count", 4, 4), ("segment_duration0", 8, 4), ("media_time0", 12, 4)]},
+}  # fmt: skip
+
+
+def mp4_fields(data: bytes) -> list[Field]:
+    """Every box size of an MP4/MOV, plus timescales, durations, sample tables and frame sizes."""
+    out: list[Field] = []
+
+    def walk(start: int, end: int, depth: int) -> None:
+        at = start
+        while at + 8 <= end and depth < 8:
+            size, kind = struct.unpack_from(">I4s", data, at)
+            out.append((f"{kind.decode('latin-1')}.size", at, 4, ">"))
+            header = 16 if size == 1 else 8
+            if size == 1 and at + 16 <= end:
+                size = struct.unpack_from(">Q", data, at + 8)[0]
+            elif size == 0:
+                size = end - at
+            if size < header or at + size > end:
+                return
+            payload = at + header
+            if kind in _MP4_CONTAINERS:
+                walk(payload, at + size, depth + 1)
+            elif kind in _MP4_PAYLOAD_FIELDS and payload < at + size:
+                version = data[payload]
+                for name, off, width in _MP4_PAYLOAD_FIELDS[kind].get(version, []):
+                    if payload + off + width <= at + size:
+                        out.append((f"{kind.decode('latin-1')}.{name}", payload + off, width, ">"))
+            at += size
+
+    walk(0, len(data), 0)
+    return out
+
+
+_AVI_CHUNK_FIELDS: dict[bytes, list[tuple[str, int, int]]] = {
+    b"avih": [("usec_per_frame", 0, 4), ("total_frames", 16, 4), ("streams", 24, 4),
+              ("buffer_size", 28, 4), ("width", 32, 4), ("height", 36, 4)],
+    b"strh": [("scale", 20, 4), ("rate", 24, 4), ("start", 28, 4), ("length", 32, 4),
+              ("buffer_size", 36, 4), ("sample_size", 44, 4)],
+    b"strf": [("bi_size", 0, 4), ("width", 4, 4), ("height", 8, 4), ("bit_count", 14, 2),
+              ("size_image", 20, 4)],
+    b"idx1": [("offset0", 8, 4), ("size0", 12, 4)],
+    b"indx": [("entries_in_use", 4, 4), ("qw_offset0", 24, 8), ("size0", 32, 4)],
+    b"dmlh": [("total_frames", 0, 4)],
+}  # fmt: skip
+
+
+def avi_fields(data: bytes) -> list[Field]:
+    """RIFF/LIST/chunk sizes of an AVI plus the main and stream headers' counts, rates and sizes."""
+    out: list[Field] = []
+
+    def walk(start: int, end: int, depth: int) -> None:
+        at = start
+        while at + 8 <= end and depth < 6:
+            fourcc, size = struct.unpack_from("<4sI", data, at)
+            out.append((f"{fourcc.decode('latin-1')}.size", at + 4, 4, "<"))
+            payload = at + 8
+            stop = min(end, payload + size)
+            if fourcc in (b"RIFF", b"LIST"):
+                walk(payload + 4, stop, depth + 1)
+            else:
+                for name, off, width in _AVI_CHUNK_FIELDS.get(fourcc, []):
+                    if payload + off + width <= stop:
+                        out.append((f"{fourcc.decode('latin-1')}.{name}", payload + off, width, "<"))
+            at = payload + size + (size & 1)
+
+    walk(0, len(data), 0)
+    return out
+
+
+#: values a lying header field gets: zero, one, huge, the sign bit, and 10^9 (frames or samples)
+LIES = (0, 1, 0xFFFFFFFF, 0x7FFFFFFF, 0x80000000, 10**9, 0xFFFF, 0x10000, 7)
+
+
+def patch_field(data: bytes, field: Field, value: int) -> bytes:
+    """``field`` of ``data`` set to ``value`` (cut to the field's width)."""
+    _what, at, width, order = field
+    if at + width > len(data):
+        return data
+    raw = (value & ((1 << (8 * width)) - 1)).to_bytes(width, "little" if order == "<" else "big")
+    return data[:at] + raw + data[at + width :]
+
+
+@st.composite
+def field_patched(
+    draw: st.DrawFn,
+    seeds: dict[str, bytes],
+    fields: Mapping[str, list[Field]],
+    values: tuple[Any, ...] = LIES,
+) -> tuple[str, bytes]:
+    """(seed name, bytes) with 1-3 header fields lying, then sometimes 1-2 byte mutations on top."""
+    name = draw(st.sampled_from(sorted(n for n in seeds if fields.get(n))))
+    data = seeds[name]
+    for field in draw(st.lists(st.sampled_from(fields[name]), min_size=1, max_size=3)):
+        data = patch_field(data, field, draw(st.sampled_from(values)))
+    if draw(st.integers(0, 3)) == 0:
+        for op in draw(st.lists(_op(len(data)), min_size=1, max_size=2)):
+            data = apply_op(data, op)
+    return Case((name, data))
+
+
+def png_with_ihdr(
+    data: bytes,
+    *,
+    width: int | None = None,
+    height: int | None = None,
+    bit_depth: int | None = None,
+    color_type: int | None = None,
+) -> bytes:
+    """``data`` with IHDR fields replaced (CRC recomputed so the reader believes the lie)."""
+    if data[12:16] != b"IHDR" or len(data) < 33:
+        return data
+    ihdr = bytearray(data[16:29])
+    if width is not None:
+        struct.pack_into(">I", ihdr, 0, width & 0xFFFFFFFF)
+    if height is not None:
+        struct.pack_into(">I", ihdr, 4, height & 0xFFFFFFFF)
+    if bit_depth is not None:
+        ihdr[8] = bit_depth & 0xFF
+    if color_type is not None:
+        ihdr[9] = color_type & 0xFF
+    crc = struct.pack(">I", zlib.crc32(b"IHDR" + bytes(ihdr)) & 0xFFFFFFFF)
+    return data[:16] + bytes(ihdr) + crc + data[33:]
+
+
+#: NIfTI-1 header fields (little endian): (name, offset, struct code); dim and pixdim have 8 each
+NIFTI1_FIELDS: tuple[tuple[str, int, str], ...] = (
+    ("sizeof_hdr", 0, "i"),
+    *((f"dim[{i}]", 40 + 2 * i, "h") for i in range(8)),
+    ("intent_code", 68, "h"), ("datatype", 70, "h"), ("bitpix", 72, "h"), ("slice_start", 74, "h"),
+    *((f"pixdim[{i}]", 76 + 4 * i, "f") for i in range(8)),
+    ("vox_offset", 108, "f"), ("scl_slope", 112, "f"), ("scl_inter", 116, "f"),
+    ("slice_end", 120, "h"), ("cal_max", 124, "f"), ("cal_min", 128, "f"),
+    ("qform_code", 252, "h"), ("sform_code", 254, "h"),
+    ("quatern_b", 256, "f"), ("quatern_c", 260, "f"), ("quatern_d", 264, "f"),
+    ("qoffset_x", 268, "f"), ("qoffset_y", 272, "f"), ("qoffset_z", 276, "f"),
+    *((f"srow_{axis}[{i}]", off + 4 * i, "f") for axis, off in (("x", 280), ("y", 296), ("z", 312))
+      for i in range(4)),
+    ("magic", 344, "4s"),
+)  # fmt: skip
+#: lies per field type: huge, negative, zero, NaN/inf, and the NIfTI datatype codes nibabel knows
+NIFTI_INT_LIES = (0, -1, 1, 2, 3, 4, 7, 8, 9, 16, 64, 128, 255, 511, 768, 1536, 2304, 32767, -32768)
+NIFTI_FLOAT_LIES = (0.0, -1.0, 1e-30, 1e30, 3.4e38, float("nan"), float("inf"), float("-inf"), 352.0, 1e9)
+NIFTI_MAGIC_LIES = (b"ni1\0", b"n+2\0", b"\0\0\0\0", b"n+1\0")
+
+
+def patch_nifti1(raw: bytes, name: str, value: Any) -> bytes:
+    """The uncompressed NIfTI-1 header field ``name`` (see NIFTI1_FIELDS) set to ``value``."""
+    for field_name, at, code in NIFTI1_FIELDS:
+        if field_name == name and at + struct.calcsize("<" + code) <= len(raw):
+            return raw[:at] + struct.pack("<" + code, value) + raw[at + struct.calcsize("<" + code) :]
+    return raw
