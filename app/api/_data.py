@@ -8,11 +8,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app.api._project import Progress, ProjectBase
+from app.core.errors import NotFoundError
 from app.core.permissions import Action
 from app.core.records import Asset
 
 if TYPE_CHECKING:
     from app.ingest.watcher import FolderWatcher
+    from app.sources import Source
     from app.workflow.importing import ImportReport
 
 
@@ -47,7 +49,51 @@ class DataMixin(ProjectBase):
         self._enqueue(report.asset_ids)
         return report.asset_ids
 
+    def open_asset(self, asset: Asset | int) -> Source:
+        """The source (image, DICOM series, video) of an asset, opened in place.
+
+        When the asset's data folder is unreachable (a share unmounted or offline) this raises
+        :class:`app.sources.SourceUnavailable` naming the asset and the folder; the returned
+        source raises the same for frames it cannot read later, and reads again once the
+        folder is back. Annotations never depend on it.
+        """
+        from app.sources import SourceError, SourceOrigin, SourceUnavailable
+        from app.sources.dataroots import root_reachable
+        from app.workflow.importing import open_asset_source
+
+        # looked up again even when given a record: it may come from another project (or be made up)
+        record = self.asset(asset.id if isinstance(asset, Asset) else asset)
+        path = self.asset_path(record)  # NotFoundError when the data root is not configured here
+        root = self.config.all_data_roots[record.root]
+        member = record.member or ""
+        member = member if member.startswith("!") else ""  # a file inside an archive, not a series uid
+        name = (record.rel_path or record.root) + member
+        try:
+            source = open_asset_source(record, path, max_pixels=self.config.max_image_pixels)
+        except SourceUnavailable:
+            raise
+        except (NotFoundError, SourceError, OSError) as exc:
+            if not root_reachable(root):
+                raise SourceUnavailable(
+                    f"Cannot open {name}: the data folder {root} is not reachable (unmounted or offline?)",
+                    path=path,
+                    root=root,
+                ) from exc
+            raise
+        source.origin = SourceOrigin(name, root)
+        return source
+
+    def data_root_reachable(self, name: str) -> bool:
+        """Whether data root ``name`` can be read on this workstation now (False for an unmounted or
+        offline share, or a root not configured here). May block on a hung network mount: call it
+        off the UI thread."""
+        from app.sources.dataroots import root_reachable
+
+        root = self.config.all_data_roots.get(name)
+        return root is not None and root_reachable(root)
+
     def assets(self, dataset: str | None = None, *, limit: int | None = None, offset: int = 0) -> list[Asset]:
+        self.require(Action.VIEW)
         with self.db.unit_of_work() as uow:
             dataset_id = None
             if dataset is not None:

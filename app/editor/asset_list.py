@@ -12,11 +12,14 @@ from PySide6.QtCore import (
     Qt,
     Signal,
 )
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QLineEdit, QListView, QVBoxLayout, QWidget
 
 from app.core.records import Asset
+from app.editor.plain import plain_tip
 
 _KIND_MARK = {"image": "IMG", "dicom": "DCM", "dicom-series": "DCM", "video": "VID"}
+_UNAVAILABLE_COLOR = QColor("#8a8a8a")  # dimmed, still readable on the dark theme
 
 
 class AssetListModel(QAbstractListModel):
@@ -24,6 +27,21 @@ class AssetListModel(QAbstractListModel):
         super().__init__()
         self._assets: list[Asset] = list(assets or [])
         self._open_issues: dict[int, int] = {}
+        self._unavailable_roots: set[str] = set()  # data roots found unreachable (share unmounted)
+
+    def set_root_available(self, root: str, available: bool) -> None:
+        """Mark (or unmark) every asset of data root ``root`` as unavailable, keeping the selection."""
+        if available == (root not in self._unavailable_roots):
+            return
+        if available:
+            self._unavailable_roots.discard(root)
+        else:
+            self._unavailable_roots.add(root)
+        if self._assets:
+            self.dataChanged.emit(self.index(0, 0), self.index(len(self._assets) - 1, 0))
+
+    def unavailable(self, asset: Asset) -> bool:
+        return asset.root in self._unavailable_roots
 
     def set_assets(self, assets: list[Asset], open_issues: dict[int, int] | None = None) -> None:
         self.beginResetModel()
@@ -57,7 +75,10 @@ class AssetListModel(QAbstractListModel):
             frames = f"  [{asset.frame_count}]" if asset.frame_count > 1 else ""
             issues = self._open_issues.get(asset.id, 0)
             flag = f"  ({issues} open issue{'s' if issues > 1 else ''})" if issues else ""
-            return f"{_KIND_MARK.get(asset.kind, '?')}  {name}{frames}{flag}"
+            gone = "  (unavailable)" if asset.root in self._unavailable_roots else ""
+            return f"{_KIND_MARK.get(asset.kind, '?')}  {name}{frames}{flag}{gone}"
+        if role == Qt.ItemDataRole.ForegroundRole and asset.root in self._unavailable_roots:
+            return _UNAVAILABLE_COLOR
         if role == Qt.ItemDataRole.ToolTipRole:
             meta = asset.metadata or {}
             extra = ", ".join(
@@ -65,9 +86,11 @@ class AssetListModel(QAbstractListModel):
                 for k in ("Modality", "SeriesDescription", "BodyPartExamined")
                 if meta.get(k)
             )
-            return (
+            lost = asset.root in self._unavailable_roots
+            return plain_tip(  # file names and DICOM tags: never rendered as rich text
                 f"{asset.root}:{asset.rel_path}\n{asset.width}x{asset.height}, {asset.frame_count} frame(s)"
                 + (f"\n{extra}" if extra else "")
+                + ("\nits data folder is not reachable now (tried again when opened)" if lost else "")
             )
         if role == Qt.ItemDataRole.UserRole:
             return asset.id
@@ -103,6 +126,9 @@ class AssetListPanel(QWidget):
 
     def set_open_issues(self, open_issues: dict[int, int]) -> None:
         self.model.set_open_issues(open_issues)
+
+    def set_root_available(self, root: str, available: bool) -> None:
+        self.model.set_root_available(root, available)
 
     def select_row(self, row: int) -> None:
         if 0 <= row < self.proxy.rowCount():

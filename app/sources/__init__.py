@@ -16,6 +16,7 @@ from app.sources.base import (
     Source,
     SourceKind,
     SourceLimits,
+    SourceOrigin,
     SourceRef,
     VolumeGeometry,
 )
@@ -24,6 +25,7 @@ from app.sources.errors import (
     DecompressionBomb,
     SourceError,
     SourceNotFound,
+    SourceUnavailable,
     UnsafeArchive,
     UnsupportedFormat,
 )
@@ -41,7 +43,9 @@ __all__ = [
     "SourceKind",
     "SourceLimits",
     "SourceNotFound",
+    "SourceOrigin",
     "SourceRef",
+    "SourceUnavailable",
     "UnsafeArchive",
     "UnsupportedFormat",
     "VolumeGeometry",

@@ -4,11 +4,18 @@ A source is opened by reading headers only. ``frame(i)`` decodes on demand, keep
 result in a byte-bounded LRU cache and queues the neighbours of ``i`` on a small
 background pool so that scrolling or playing finds them ready. Frames come back
 read-only because they are shared with the cache: copy before changing them.
+
+Data folders come and go (a share unmounted, a network drop): a frame whose file cannot be
+reached raises ``SourceUnavailable`` with one line naming the file and, when the source knows
+its ``origin``, the data folder. Decoded frames stay usable, failures are never cached, and a
+reader that keeps a file open (TIFF, video) checks the path before each read and reopens the
+file when it was replaced (the share mounted again), so it never reads through a dead handle.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
@@ -19,7 +26,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
 from app.sources.cache import FrameCache
-from app.sources.errors import SourceError
+from app.sources.errors import SourceError, SourceUnavailable, one_line
 
 if TYPE_CHECKING:  # numpy is imported lazily so `import app.sources` stays cheap
     import numpy as np
@@ -101,6 +108,34 @@ class SourceRef:
         return open_ref(self, limits=limits)
 
 
+@dataclass(frozen=True)
+class SourceOrigin:
+    """Where a registered asset's source lives, for messages people can act on."""
+
+    name: str  # what people know it by: the path relative to its data root, e.g. "CT/series1"
+    root: Path  # the data-root folder on this workstation, e.g. /mnt/data
+
+
+#: errors of a file handle whose file system went away or was replaced (worth one reopen)
+_DEAD_HANDLE = frozenset(
+    {errno.EIO, errno.ESTALE, errno.ENOTCONN, errno.EBADF, errno.ENXIO, errno.ENODEV, errno.ENOENT}
+)
+
+
+def _dead_handle(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in _DEAD_HANDLE:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _file_identity(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_dev, st.st_ino
+
+
 @dataclass
 class ScanResult:
     items: list[SourceRef] = field(default_factory=list)
@@ -126,6 +161,12 @@ class Source(ABC):
 
     #: 1 keeps decoding ordered (video); readers safe to decode in parallel leave it None.
     _max_workers: int | None = None
+    #: set by whoever opened the source for an asset; makes unreachable-file messages name the data folder
+    origin: SourceOrigin | None = None
+    #: True for readers that keep a file open between frames (they implement ``_reopen``)
+    _keeps_handle = False
+    #: what one frame is called in messages ("slice 7 of ...")
+    _frame_noun = "frame"
 
     def __init__(self, limits: SourceLimits | None = None) -> None:
         self.limits = limits or SourceLimits()
@@ -138,6 +179,8 @@ class Source(ABC):
         self._generation = 0
         self._last_index = 0
         self._closed = False
+        self._identity: tuple[int, int] | None = None  # (st_dev, st_ino) of the file a handle is open on
+        self._reopens = 0
 
     # -- reader hooks -----------------------------------------------------------------
     @abstractmethod
@@ -146,6 +189,15 @@ class Source(ABC):
 
     def _release(self) -> None:  # noqa: B027 - optional hook
         """Free file handles; called once by close()."""
+
+    def _reopen(self) -> None:
+        """Readers with ``_keeps_handle``: drop the open file and open the path again."""
+        raise NotImplementedError
+
+    def _files_of(self, index: int) -> tuple[Path, ...]:
+        """The files frame ``index`` is read from (checked when a read fails)."""
+        path = getattr(self, "path", None)
+        return (path,) if isinstance(path, Path) else ()
 
     def _neighbours(self, index: int) -> list[int]:
         out: list[int] = []
@@ -201,6 +253,11 @@ class Source(ABC):
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def reopened(self) -> int:
+        """How many times a replaced or dead file handle was reopened (diagnostics)."""
+        return self._reopens
 
     def __enter__(self) -> Source:
         return self
@@ -259,7 +316,7 @@ class Source(ABC):
         if not owner:
             return fut.result()
         try:
-            arr = self._decode(index)
+            arr = self._decode_guarded(index)
             arr.flags.writeable = False
             self._cache.put(index, arr)
             fut.set_result(arr)
@@ -270,6 +327,81 @@ class Source(ABC):
         finally:
             with self._lock:
                 self._inflight.pop(index, None)
+
+    # -- vanished files and dead handles ----------------------------------------------
+    def _remember_file(self, path: Path) -> None:
+        """Readers with ``_keeps_handle`` call this once their file is open."""
+        self._identity = _file_identity(path)
+
+    def _decode_guarded(self, index: int) -> np.ndarray:
+        """``_decode`` that turns a vanished file into ``SourceUnavailable`` and reopens a file
+        replaced since it was opened, instead of reading through a dead handle."""
+        if self._keeps_handle:
+            self._check_handle(index)
+        try:
+            return self._decode(index)
+        except SourceUnavailable:
+            raise
+        except Exception as exc:
+            gone = self._unreachable_file(index)
+            if gone is not None:
+                raise self._unavailable(index, *gone) from exc
+            if not (self._keeps_handle and _dead_handle(exc)):
+                raise
+            self._reopen_handle(index)  # the handle died but the file is there: one fresh try
+            return self._decode(index)
+
+    def _check_handle(self, index: int) -> None:
+        files = self._files_of(index)
+        if not files or self._identity is None:
+            return
+        try:
+            now = _file_identity(files[0])
+        except OSError as exc:
+            raise self._unavailable(index, files[0], exc) from exc
+        if now != self._identity:
+            self._reopen_handle(index, now)
+
+    def _reopen_handle(self, index: int, replaced_by: tuple[int, int] | None = None) -> None:
+        files = self._files_of(index)
+        with self._lock:
+            if self._closed:
+                raise SourceError(f"{self.uri}: source is closed")
+            if replaced_by is not None and self._identity == replaced_by:
+                return  # another thread reopened it meanwhile
+            try:
+                self._reopen()
+                if files:
+                    self._identity = _file_identity(files[0])
+            except OSError as exc:
+                raise self._unavailable(index, files[0] if files else Path(self.uri), exc) from exc
+            self._reopens += 1
+
+    def _unreachable_file(self, index: int) -> tuple[Path, OSError] | None:
+        for path in self._files_of(index):
+            try:
+                path.stat()
+            except OSError as exc:
+                return path, exc
+        return None
+
+    def _unavailable(self, index: int, path: Path, exc: BaseException | None) -> SourceUnavailable:
+        from app.sources.dataroots import root_reachable
+
+        name = self.origin.name if self.origin is not None else self.uri
+        what = f"{self._frame_noun} {index + 1} of {name}" if self.frame_count > 1 else name
+        root = self.origin.root if self.origin is not None else None
+        if root is not None and not root_reachable(root):
+            return SourceUnavailable(
+                f"Cannot read {what}: the data folder {root} is not reachable (unmounted or offline?)",
+                path=path,
+                root=root,
+            )
+        reason = (exc.strerror if isinstance(exc, OSError) else None) or (one_line(exc) if exc else "gone")
+        return SourceUnavailable(
+            f"Cannot read {what}: {path} is not reachable ({reason}; moved, deleted or its share offline?)",
+            path=path,
+        )
 
     def _prefetch(self, index: int) -> None:
         if self.limits.prefetch <= 0 or self._closed:

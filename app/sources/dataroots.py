@@ -66,6 +66,17 @@ class DataRoots:
         return self._roots[root_name].joinpath(*parts)
 
 
+def root_reachable(root: str | os.PathLike[str]) -> bool:
+    """False when a data-root folder is gone, unreadable, or an empty mount point (an unmounted share
+    leaves its empty mount-point folder behind). May block on a hung network mount: call it off
+    the UI thread."""
+    try:
+        with os.scandir(root) as entries:
+            return next(entries, None) is not None
+    except OSError:
+        return False
+
+
 @dataclass(frozen=True)
 class FileFingerprint:
     """Cheap identity of a file: size, mtime and a hash of its first and last MiB plus its size."""

@@ -197,6 +197,8 @@ def _dataset(path: Path) -> Any:
 class DicomSeries(_DicomBase):
     """Single-frame files sorted into a volume (a lone file is a one-slice series)."""
 
+    _frame_noun = "slice"
+
     def __init__(self, headers: list[DicomHeader], uri: str, limits: SourceLimits | None = None) -> None:
         super().__init__(limits)
         for h in headers:
@@ -215,6 +217,9 @@ class DicomSeries(_DicomBase):
     @property
     def files(self) -> list[Path]:
         return [h.path for h in self._headers]
+
+    def _files_of(self, index: int) -> tuple[Path, ...]:
+        return (self._headers[index].path,)
 
     def _fast_native(self, h: DicomHeader) -> np.ndarray | None:
         if h.pixel_offset is None or self._photometric not in ("MONOCHROME1", "MONOCHROME2", "RGB"):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from app.core.errors import SitelabelError
 
 
@@ -27,6 +29,21 @@ class UnsafeArchive(SourceError):
 
 class SourceNotFound(SourceError, FileNotFoundError):
     """The path does not exist or cannot be opened as a file."""
+
+
+class SourceUnavailable(SourceError):
+    """The file behind an open source cannot be reached right now: its data folder was unmounted,
+    the network share went offline, or the file vanished. Nothing is wrong with the data; reading
+    again once the folder is back works (the source reopens its files).
+
+    ``path`` is the file that could not be read; ``root`` the data folder found unreachable, or
+    None when only the file itself is missing.
+    """
+
+    def __init__(self, message: str, *, path: Path | None = None, root: Path | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.root = root
 
 
 def one_line(exc: BaseException) -> str:

@@ -7,6 +7,7 @@ because our limit is configurable and larger (30k x 40k) than Pillow's default.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import struct
 import threading
@@ -200,6 +201,8 @@ class TiffImage(Source):
     """TIFF pages as frames (pages with the first page's shape; thumbnails/pyramid levels skipped)."""
 
     kind = "image"
+    _keeps_handle = True  # one TiffFile stays open: checked and reopened when its share comes back
+    _frame_noun = "page"
 
     def __init__(self, path: Path, limits: SourceLimits | None = None) -> None:
         super().__init__(limits)
@@ -224,6 +227,27 @@ class TiffImage(Source):
                 raise CorruptFile(f"{path}: corrupt TIFF page directory: {one_line(exc)}") from exc
             raise
         self._fh = fh
+        self._remember_file(path)
+
+    def _reopen(self) -> None:
+        """The file was replaced (a share mounted again) or its handle died: open it afresh."""
+        import tifffile
+
+        fh = self.path.open("rb")  # an OSError here means the file is unreachable
+        try:
+            tif = tifffile.TiffFile(fh)
+        except Exception as exc:
+            fh.close()
+            raise CorruptFile(f"{self.path}: not a readable TIFF: {one_line(exc)}") from exc
+        with self._io:
+            old_tif, old_fh = self._tif, self._fh
+            self._tif, self._fh = tif, fh
+            try:
+                self._init_pages(self.path)
+            finally:
+                with contextlib.suppress(Exception):  # the old handle may be dead already
+                    old_tif.close()
+                    old_fh.close()
 
     def _init_pages(self, path: Path) -> None:
         pages = self._tif.pages
@@ -280,11 +304,10 @@ class TiffImage(Source):
         return np.ascontiguousarray(arr)
 
     def _decode(self, index: int) -> np.ndarray:
-        page = self._pages[index]
         try:
-            with self._io:
-                arr = page.asarray()
-        except Exception as exc:
+            with self._io:  # the page list is replaced when the file is reopened
+                arr = self._pages[index].asarray()
+        except Exception as exc:  # a dead handle's OSError stays the cause: Source reopens then
             raise CorruptFile(f"{self.path}: cannot decode TIFF page {index}: {exc}") from exc
         return self._to_hwc(np.asarray(arr))
 
@@ -296,6 +319,8 @@ class TiffImage(Source):
         page = self._pages[index]
         if cached is not None or not self._contig or not page.dataoffsets:
             return super().read_region(index, x0, y0, x1, y1)
+        self._check_handle(index)
+        page = self._pages[index]  # again: the check may have reopened the file
         h, w = self.shape
         if self._tiled:
             tw, th = int(page.tilewidth), int(page.tilelength)
@@ -309,10 +334,7 @@ class TiffImage(Source):
         for ty in range(y0 // th, math.ceil(y1 / th)):
             for tx in range(x0 // tw, math.ceil(x1 / tw)):
                 seg = ty * ntx + tx
-                with self._io:
-                    fh = self._tif.filehandle
-                    fh.seek(page.dataoffsets[seg])
-                    data = fh.read(page.databytecounts[seg])
+                data = self._read_segment(index, page, seg)
                 try:
                     tile, (_, _, sy, sx, _), _ = page.decode(data, seg, jpegtables=page.jpegtables)
                 except Exception as exc:
@@ -327,6 +349,19 @@ class TiffImage(Source):
                 part = tile[ya - sy : yb - sy, xa - sx : xb - sx]
                 out[ya - y0 : yb - y0, xa - x0 : xb - x0] = part if self.channels > 1 else part[..., 0]
         return out
+
+    def _read_segment(self, index: int, page: Any, seg: int) -> bytes:
+        try:
+            with self._io:
+                fh = self._tif.filehandle
+                fh.seek(page.dataoffsets[seg])
+                data: bytes = fh.read(page.databytecounts[seg])
+                return data
+        except OSError as exc:
+            gone = self._unreachable_file(index)
+            if gone is not None:
+                raise self._unavailable(index, *gone) from exc
+            raise CorruptFile(f"{self.path}: cannot read TIFF segment {seg}: {one_line(exc)}") from exc
 
 
 @register_reader(name="tiff", kind="image", patterns=("*.tif", "*.tiff"), sniff=sniff_tiff, priority=10)

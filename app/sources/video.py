@@ -34,6 +34,7 @@ def sniff_video(head: bytes) -> bool:
 class VideoSource(Source):
     kind = "video"
     _max_workers = 1  # decoding is sequential by nature; one worker keeps read-ahead in order
+    _keeps_handle = True  # one capture stays open: checked and reopened when its share comes back
 
     def __init__(self, path: Path, limits: SourceLimits | None = None) -> None:
         super().__init__(limits)
@@ -54,6 +55,10 @@ class VideoSource(Source):
         if count <= 0 or width <= 0 or height <= 0:
             self._cap.release()
             raise CorruptFile(f"{path}: video reports no frames or no size (corrupt or truncated)")
+        size = path.stat().st_size
+        if count > size:  # found by fuzzing: a lying header (stts, avih) made 10^9 frames of 6 KB
+            self._cap.release()
+            raise CorruptFile(f"{path}: the header declares {count} frames in {size} bytes (corrupt header)")
         if width * height > self.limits.max_pixels:
             self._cap.release()
             raise DecompressionBomb(f"{path}: {width} x {height} video frames exceed the pixel limit")
@@ -72,6 +77,21 @@ class VideoSource(Source):
         self.metadata = {"fps": fps, "frame_count": count, "width": width, "height": height, "codec": codec,
                          "duration_s": count / fps if fps > 0 else None}  # fmt: skip
         self._cache.put(0, self._rgb(first))
+        self._remember_file(path)
+
+    def _reopen(self) -> None:
+        """The file was replaced (a share mounted again) or its handle died: a fresh capture."""
+        with self._cap_lock:
+            self._reopen_locked()
+
+    def _reopen_locked(self) -> None:
+        import cv2
+
+        self._cap.release()
+        self._cap = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG)
+        self._pos = -(10**9)  # force a seek on the next read
+        if not self._cap.isOpened():
+            raise CorruptFile(f"{self.path}: cannot open the video again")
 
     @staticmethod
     def _rgb(bgr: np.ndarray) -> np.ndarray:
@@ -94,18 +114,35 @@ class VideoSource(Source):
             if not self._pos <= index < self._pos + _SEQUENTIAL_WINDOW:
                 self._cap.set(cv2.CAP_PROP_POS_FRAMES, index)
                 self._pos = index
-            while self._pos < index:
-                if not self._cap.grab():
-                    raise CorruptFile(
-                        f"{self.uri}: cannot decode frame {self._pos} (stream ends or is corrupt)"
-                    )
+            ok, bgr = True, None
+            while ok and self._pos < index:
+                ok = bool(self._cap.grab())
                 self._pos += 1
-            ok, bgr = self._cap.read()
+            if ok:
+                ok, bgr = self._cap.read()
+            if not ok or bgr is None:
+                ok, bgr = self._read_again(index)
             if not ok or bgr is None:
                 self._pos = -(10**9)  # force a seek next time
-                raise CorruptFile(f"{self.uri}: cannot decode frame {index} of {self.frame_count}")
+                raise CorruptFile(
+                    f"{self.uri}: cannot decode frame {index} of {self.frame_count} "
+                    "(stream ends or is corrupt)"
+                )
             self._pos = index + 1
         return self._rgb(bgr)
+
+    def _read_again(self, index: int) -> tuple[bool, Any]:
+        """One more try on a fresh capture: FFmpeg reports a dead handle (EIO, ESTALE after a
+        share came back) only as a failed read. The file vanishing is reported by Source."""
+        import cv2
+
+        if not self.path.is_file():
+            return False, None
+        self._reopen_locked()
+        self._reopens += 1
+        self._cap.set(cv2.CAP_PROP_POS_FRAMES, index)
+        ok, bgr = self._cap.read()
+        return bool(ok), bgr
 
     def volume(self) -> np.ndarray:
         """All frames in order (a sequential decode, not parallel: codecs are sequential)."""

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import numpy.typing as npt
 from PySide6.QtCore import QPointF, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QPainter, QPaintEvent, QResizeEvent
+from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPaintEvent, QResizeEvent
 from PySide6.QtWidgets import QWidget
 
 from app.core.annotations import Annotation
@@ -29,6 +29,8 @@ from app.editor.canvas.raster_layers import RasterLayers
 from app.editor.canvas.view import ViewState
 
 BACKGROUND = QColor(11, 11, 13)
+LOCK_TEXT = QColor(235, 235, 235)  # the "image not loaded" notice: readable in a dark room
+LOCK_BOX = QColor(40, 40, 46, 220)
 Bbox = tuple[int, int, int, int]
 
 
@@ -39,6 +41,7 @@ class Canvas(CanvasInput, QWidget):
     window_changed = Signal(float, float)
     view_changed = Signal()
     pin_clicked = Signal(int)  # thread id of the comment pin clicked
+    refused = Signal(str)  # a press a tool would have taken while drawing is locked: why it is locked
 
     def __init__(self, parent: QWidget | None = None, *, use_gl: bool = False) -> None:
         QWidget.__init__(self, parent)
@@ -53,6 +56,8 @@ class Canvas(CanvasInput, QWidget):
         self._surface: GLSurface | None = GLSurface(self, self._fall_back) if use_gl else None
         self._tool: Tool | None = None
         self._auto_fit = True  # refit on resize until the user changes the view
+        self.locked = ""  # why tools take no input ("" when they do): the image on screen is not the item's
+        self._lock_shown = False  # the reason is also written over the frame
         self.setMouseTracking(True)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent, True)
@@ -208,6 +213,16 @@ class Canvas(CanvasInput, QWidget):
         self._update_tolerance()
         self.refresh_tool()
 
+    def lock_drawing(self, reason: str, *, shown: bool = False) -> None:
+        """Tools take no input while ``reason`` is set ("" unlocks): the frame on screen is not the
+        image of the item being edited (still opening, or it could not be opened). A press says
+        ``reason`` through ``refused``; ``shown`` also writes it over the frame. The view (pan,
+        zoom, frame steps) keeps working."""
+        if reason and self._tool is not None:
+            self._tool.cancel()  # a stroke in progress must not end on another image
+        self.locked, self._lock_shown = reason, bool(reason) and shown
+        self.refresh_tool()
+
     def refresh_tool(self) -> None:
         self.overlay.set_preview(self._tool.preview if self._tool is not None else Preview())
         self._repaint()
@@ -307,6 +322,26 @@ class Canvas(CanvasInput, QWidget):
                 painter, self.view.transform(), self.view.zoom, self.view.visible_image_rect(), (w, h)
             )
             paint_pins(painter, self.view.transform(), self.pins)
+            if self._lock_shown:
+                self._paint_lock_notice(painter)
+
+    def _paint_lock_notice(self, painter: QPainter) -> None:
+        """Why the frame is empty and drawing is off, in a box at the centre of the canvas."""
+        painter.save()
+        painter.resetTransform()
+        font = QFont(painter.font())
+        font.setPointSizeF(max(font.pointSizeF(), 9.0) * 1.15)
+        painter.setFont(font)
+        flags = int(Qt.AlignmentFlag.AlignCenter) | int(Qt.TextFlag.TextWordWrap)
+        width = min(self.width() - 40, 640)
+        area = self.rect().adjusted((self.width() - width) // 2, 0, -(self.width() - width) // 2, 0)
+        box = painter.boundingRect(area, flags, self.locked).adjusted(-14, -10, 14, 10)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(LOCK_BOX)
+        painter.drawRoundedRect(box, 6, 6)
+        painter.setPen(LOCK_TEXT)
+        painter.drawText(area, flags, self.locked)
+        painter.restore()
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         self.view.set_widget_size(self.width(), self.height())

@@ -76,7 +76,9 @@ class CanvasInput:
             self._drag, self._drag_button, self._drag_last = "pan", qt_button, pos
         else:
             button = _BUTTONS.get(qt_button)
-            tool = self.tool
+            tool = None if self.locked else self.tool  # no image of the item on screen: no drawing
+            if self.locked and button is Button.LEFT:
+                self.refused.emit(self.locked)
             consumed = (
                 tool is not None
                 and button is not None
@@ -110,7 +112,7 @@ class CanvasInput:
             self.set_window(centre, width)
             self.window_changed.emit(centre, width)
         x, y = self.widget_to_image(pos)
-        if self._drag is None and self.tool is not None:
+        if self._drag is None and self.tool is not None and not self.locked:
             self.tool.move(x, y)
             self.refresh_tool()
         event.accept()
@@ -122,7 +124,7 @@ class CanvasInput:
                 self._drag, self._drag_start = None, None
             event.accept()
             return
-        if self.tool is not None:
+        if self.tool is not None and not self.locked:
             x, y = self.widget_to_image(event.position())
             self.tool.release(x, y)
             self.refresh_tool()
@@ -136,6 +138,9 @@ class CanvasInput:
             event.accept()  # the press already selected the pin's thread
             return
         if event.button() == Qt.MouseButton.LeftButton and tool is not None and not self._space:
+            if self.locked:
+                event.accept()  # the press already said why
+                return
             if not tool.double_click(x, y):
                 tool.press(x, y, Button.LEFT, modifiers(event.modifiers()))
             self.refresh_tool()
@@ -166,7 +171,7 @@ class CanvasInput:
             self._space = True
             event.accept()
             return
-        if self.tool is not None and self.tool.key(key_name(event)):
+        if self.tool is not None and not self.locked and self.tool.key(key_name(event)):
             self.refresh_tool()
             event.accept()
             return
