@@ -7,8 +7,10 @@ import importlib.util
 import os
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -51,13 +53,8 @@ def _pgcluster() -> ModuleType:
     return sys.modules[name]
 
 
-@pytest.fixture(scope="session")
-def pg_server_url() -> Iterator[str]:
-    """URL of a PostgreSQL server for tests: $SITELABEL_TEST_PG_URL, else a cluster started here."""
-    given = os.environ.get("SITELABEL_TEST_PG_URL")
-    if given:
-        yield given
-        return
+def _pg_binaries() -> ModuleType:
+    """tests/pgcluster.py once the server binaries are known to be there (in CI their absence fails)."""
     pgcluster = _pgcluster()
     try:
         pgcluster.find_bin_dir()
@@ -65,6 +62,17 @@ def pg_server_url() -> Iterator[str]:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"CI=true but PostgreSQL is missing: {exc}")
         pytest.skip(f"PostgreSQL tests skipped: {exc}")
+    return pgcluster
+
+
+@pytest.fixture(scope="session")
+def pg_server_url() -> Iterator[str]:
+    """URL of a PostgreSQL server for tests: $SITELABEL_TEST_PG_URL, else a cluster started here."""
+    given = os.environ.get("SITELABEL_TEST_PG_URL")
+    if given:
+        yield given
+        return
+    pgcluster = _pg_binaries()
     base = tempfile.mkdtemp(prefix="sitelabel-pg-")  # not under pytest's root-only tmp dir
     try:
         url = pgcluster.start_cluster(base)
@@ -75,6 +83,57 @@ def pg_server_url() -> Iterator[str]:
         yield url
     finally:
         pgcluster.stop_cluster(base, remove=True)
+
+
+@dataclass
+class OwnCluster:
+    """A PostgreSQL cluster of one test module's own, which the fault tests stop and start again."""
+
+    base: Path
+    url: str
+
+    def stop(self) -> float:
+        """Kill the server (immediate mode: connections die mid-transaction); returns when it is down."""
+        _pgcluster().stop_server(self.base, mode="immediate")
+        return time.monotonic()
+
+    def start(self) -> float:
+        """Start it again on the same port; returns when it accepts connections."""
+        _pgcluster().start_server(self.base)
+        return time.monotonic()
+
+    @property
+    def running(self) -> bool:
+        return (self.base / "data" / "postmaster.pid").exists()
+
+    def database(self, name: str) -> str:
+        """A fresh database on this server."""
+        from sqlalchemy.engine import make_url
+
+        with _admin_connect(self.url) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return make_url(self.url).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="module")
+def own_pg_cluster() -> Iterator[OwnCluster]:
+    """This module's own PostgreSQL cluster, with synchronous commits (see start_server): stopping
+    it disturbs no other test."""
+    pgcluster = _pg_binaries()
+    base = Path(tempfile.mkdtemp(prefix="sitelabel-pgown-"))  # not under pytest's root-only tmp
+    try:
+        pgcluster.start_cluster(base)
+        yield OwnCluster(base, pgcluster.restart_server(base))
+    finally:
+        pgcluster.stop_cluster(base, remove=True)
+
+
+@pytest.fixture
+def pg_up(own_pg_cluster: OwnCluster) -> Iterator[OwnCluster]:
+    """The module's own cluster, started again at the end should a test fail while it is down."""
+    yield own_pg_cluster
+    if not own_pg_cluster.running:
+        own_pg_cluster.start()
 
 
 def _admin_connect(server_url: str) -> Any:

@@ -22,7 +22,15 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["PgBinariesMissing", "find_bin_dir", "start_cluster", "stop_cluster"]
+__all__ = [
+    "PgBinariesMissing",
+    "find_bin_dir",
+    "restart_server",
+    "start_cluster",
+    "start_server",
+    "stop_cluster",
+    "stop_server",
+]
 
 
 class PgBinariesMissing(RuntimeError):
@@ -168,6 +176,76 @@ def stop_cluster(base: str | Path, *, remove: bool = False) -> None:
     if remove:
         with contextlib.suppress(OSError):
             shutil.rmtree(base)
+
+
+# --- stopping and starting a running cluster on the same port (outage tests) ----------------------
+
+
+def _port_of(base: Path) -> int:
+    url = (base / "url").read_text(encoding="utf-8").strip()
+    match = re.search(r":(\d+)/", url)
+    if match is None:
+        raise RuntimeError(f"no port in {url!r}")
+    return int(match.group(1))
+
+
+def stop_server(base: str | Path, *, mode: str = "immediate") -> None:
+    """Stop the server of the cluster under ``base``; the data stays, ``start_server`` brings it back.
+
+    ``mode="immediate"`` kills the backends at once (connections die mid-transaction, the server
+    recovers from its WAL at the next start), like a crash or a power cut of the database host.
+    """
+    base = Path(base).resolve()
+    subprocess.run(
+        _as_server_user([str(find_bin_dir() / "pg_ctl"), "-D", str(base / "data"), "-m", mode, "-w", "stop"]),
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+
+
+def start_server(base: str | Path, *, synchronous_commit: bool = True) -> str:
+    """Start the stopped cluster under ``base`` again, on the port ``start_cluster`` chose; return its URL.
+
+    ``synchronous_commit`` defaults to on here (start_cluster turns it off for speed): an outage
+    test stops the server with ``-m immediate``, and a commit the client was told about must then
+    survive it, as on a production server. fsync stays off: the operating system keeps running.
+    """
+    base = Path(base).resolve()
+    port = _port_of(base)
+    options = (
+        f"-c listen_addresses=127.0.0.1 -c port={port} -c fsync=off "
+        f"-c synchronous_commit={'on' if synchronous_commit else 'off'} "
+        f"-c full_page_writes=off -c unix_socket_directories={base / 'sock'} -c max_connections=200"
+    )
+    subprocess.run(
+        _as_server_user(
+            [
+                str(find_bin_dir() / "pg_ctl"),
+                "-D",
+                str(base / "data"),
+                "-o",
+                options,
+                "-l",
+                str(base / "server.log"),
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ]
+        ),
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    _wait_ready(port)
+    return (base / "url").read_text(encoding="utf-8").strip()
+
+
+def restart_server(base: str | Path, *, mode: str = "fast", synchronous_commit: bool = True) -> str:
+    """``stop_server`` then ``start_server`` (same port, same data); returns the URL."""
+    stop_server(base, mode=mode)
+    return start_server(base, synchronous_commit=synchronous_commit)
 
 
 def main(argv: list[str]) -> int:

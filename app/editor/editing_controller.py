@@ -22,14 +22,18 @@ from app.core.records import Asset
 from app.core.tools import SelectTool, Tool, ToolContext
 from app.core.tracks import is_interpolated_id, shown_annotations
 from app.editor.conflict_dialog import ConflictDialog
+from app.editor.plain import plain_tip
 from app.editor.tool_registry import BY_NAME, FrameInfo
 from app.editor.workers import submit
-from app.workflow.editing import Conflict, EditSession, SaveResult
+from app.workflow.editing import Conflict, EditSession, SaveResult, SaveState
 
 if TYPE_CHECKING:
     from app.api import Project
     from app.editor.canvas import Canvas
     from app.workflow.journal import Journal
+
+# the status-bar label while the database is unreachable: amber, readable in a dark room
+OFFLINE_STYLE = "QLabel { background: #8a5a00; color: #fff4d6; font-weight: bold; padding: 1px 6px; }"
 
 
 class EditingController(QObject):
@@ -56,6 +60,10 @@ class EditingController(QObject):
         self.autosave.setInterval(int(project.config.autosave_seconds * 1000))
         self.autosave.timeout.connect(self.save)
         self.autosave.start()
+        # while the database is unreachable: retry sooner than the next autosave (1 s, 2 s, 4 s ...)
+        self._retry = QTimer(self)
+        self._retry.setSingleShot(True)
+        self._retry.timeout.connect(self.save)
 
     # --- asset and frame ------------------------------------------------------------------
     def open_asset(self, asset: Asset) -> None:
@@ -84,8 +92,10 @@ class EditingController(QObject):
             answer = QMessageBox.question(
                 self.parent_widget,
                 "Recover unsaved work",
-                f"Sitelabel found edits to {asset.rel_path.rsplit('/', 1)[-1]} that were not saved to the "
-                "database (the program was closed unexpectedly). Recover them?",
+                plain_tip(
+                    f"Sitelabel found edits to {asset.rel_path.rsplit('/', 1)[-1]} that were not saved to "
+                    "the database (the program was closed unexpectedly). Recover them?"
+                ),
             )
             if answer == QMessageBox.StandardButton.Yes:
                 session.recover()
@@ -237,8 +247,19 @@ class EditingController(QObject):
         if session is None or self._saving or session.pending_count == 0:
             return
         self._saving = True
-        self._emit_status("saving...")
+        if not self.offline:  # a retry while offline keeps saying offline, it does not flicker
+            self._emit_status("saving...")
         submit(session, session.flush, self._saved, self._save_failed)
+
+    @property
+    def offline(self) -> bool:
+        """The session's last save found the database unreachable (its edits wait in the journal)."""
+        return self.session is not None and self.session.status is SaveState.OFFLINE
+
+    def _retry_soon(self) -> None:
+        if self.session is not None and self.offline:
+            interval = self.autosave.interval() / 1000
+            self._retry.start(int(self.session.retry_delay(interval) * 1000))
 
     def _saved(self, session: object, result: object) -> None:
         self._saving = False
@@ -248,6 +269,7 @@ class EditingController(QObject):
             for conflict in result.conflicts:
                 self.ask_about(conflict)
         self._emit_status()
+        self._retry_soon()
 
     def ask_about(self, conflict: Conflict) -> None:
         """Show one conflict; the user's choice is applied, closing the dialog leaves it open."""
@@ -276,6 +298,7 @@ class EditingController(QObject):
     def _save_failed(self, session: object, message: str) -> None:
         self._saving = False
         self._emit_status(f"not saved: {message} (kept locally, retrying)")
+        self._retry_soon()
 
     def save_now(self) -> None:
         """Flush on this thread (before an export reads the database); conflicts are asked about."""

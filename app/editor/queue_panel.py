@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.editor.plain import plain_tip
 from app.editor.queue_controller import ItemState, QueueController, QueueHost, QueueItem
 
 if TYPE_CHECKING:
@@ -191,7 +192,7 @@ class QueuePanel(QWidget):
         else:
             self.name.setText(item.name)
             pos, total = c.position()
-            saving = "  (saving…)" if c.busy else ""
+            saving = "  (waiting for the database…)" if c.leases.waiting else "  (opening…)" if c.busy else ""
             self.position.setText(f"{pos} of {total} in your batch{saving}")
             self._show_badges(item)
         s = c.stats
@@ -225,7 +226,7 @@ class QueuePanel(QWidget):
             if item.note and not state:
                 state = "  (returned by review)"
             entry.setText(f"{_MARKS[item.state]}  {item.name}{state}")
-            entry.setToolTip(f"{item.asset.root}:{item.asset.rel_path}")
+            entry.setToolTip(plain_tip(f"{item.asset.root}:{item.asset.rel_path}"))  # file names
             font = entry.font()
             font.setBold(item.state is ItemState.CURRENT)
             entry.setFont(font)

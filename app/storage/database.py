@@ -50,6 +50,15 @@ def _jitter(attempt: int) -> float:
     return random.uniform(0.0, min(1.0, 0.02 * 2**attempt))
 
 
+def _quiet_rollback(session: Session) -> None:
+    """Roll back after a failure; a connection that died meanwhile (the server went away) must not
+    replace the first error with a raw driver error: the transaction is gone with it anyway."""
+    try:
+        session.rollback()
+    except DBAPIError as exc:
+        log.debug("rollback after a failed unit of work failed too: %s", driver_message(exc))
+
+
 class Database:
     """An open database. Make one with :meth:`open`; share it between threads; ``dispose()`` at the end."""
 
@@ -293,10 +302,10 @@ class Database:
             else:
                 session.commit()
         except DBAPIError as exc:
-            session.rollback()
+            _quiet_rollback(session)
             raise translate(exc, self._target) from exc
         except BaseException:
-            session.rollback()
+            _quiet_rollback(session)
             raise
         finally:
             session.close()

@@ -21,10 +21,16 @@ to the UI. ``flush`` writes the pending changes in one unit of work, version-che
 version becomes a :class:`Conflict` for the user to resolve and never overwrites anything.
 ``flush`` may run on a worker thread while the UI keeps editing: it snapshots under a lock,
 writes, and clears only what did not change meanwhile. Call everything else from the UI thread.
+
+When the database is unreachable a flush writes nothing and returns an offline result ("Offline, N
+edits waiting"); autosave retries after 1 s, 2 s, 4 s ... up to its interval. A flush whose commit
+got no answer is checked before anything is written again, by the session or, should it be killed
+first, by the next load of it (the check is journaled; :mod:`app.workflow.editing_recovery`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 import threading
@@ -40,8 +46,9 @@ from app.core.annotations import HUMAN, Annotation, Kind, MaskPatch
 from app.core.commands import NO_MERGE, Bbox, LabelDocument, UndoStack
 from app.core.errors import ConflictError, NotFoundError, ValidationError
 from app.core.ontology import Ontology
-from app.core.records import Asset, User
+from app.core.records import CONSENSUS_SOURCE, Asset, TaskStatus, User
 from app.storage import Database, StorageError, UnitOfWork
+from app.workflow.editing_recovery import Audit, InDoubt, JournalRecovery, went_through
 from app.workflow.editing_state import (
     Choice,
     Conflict,
@@ -53,21 +60,27 @@ from app.workflow.editing_state import (
     _Layer,
     _Op,
     _Snapshot,
+    ago,
+    retry_delay,
 )
 from app.workflow.journal import (
     LABELS,
     PUT,
     REMOVE,
     Journal,
-    decode_annotation,
-    decode_crop,
     encode_annotation,
     encode_crop,
 )
 
-__all__ = ["AcceptPrelabels", "Choice", "Conflict", "EditSession", "SaveResult", "SaveState"]
+__all__ = ["AcceptPrelabels", "Choice", "Conflict", "EditSession", "SaveResult", "SaveState", "unreachable"]
 
 log = logging.getLogger(__name__)
+
+
+def unreachable(exc: BaseException) -> bool:
+    """Is ``exc`` the database failing, the kind of error a flush reports as offline? (Lets the
+    editor treat a queue action the same way without importing the storage layer.)"""
+    return isinstance(exc, StorageError)
 
 
 def _own(annotation: Annotation) -> Annotation:
@@ -99,7 +112,7 @@ class AcceptPrelabels:
         return False
 
 
-class EditSession:
+class EditSession(JournalRecovery):
     """See the module doc. ``load()`` first; then edit through ``stack``; ``flush()`` or autosave."""
 
     def __init__(
@@ -141,9 +154,11 @@ class EditSession:
         self.journal_seconds: deque[float] = deque(maxlen=1000)  # duration of each journal write
         # save state
         self._conflicts: dict[ItemKey, Conflict] = {}
-        self._audits: list[tuple[str, int | None, dict[str, Any]]] = []
+        self._audits: list[Audit] = []
         self._saving = False
         self._offline: str | None = None
+        self._failures = 0  # failed flushes in a row (the retry back-off)
+        self._in_doubt: InDoubt | None = None  # a flush whose commit got no answer
         self.last_saved_at: float | None = None
         self._autosave: _Autosave | None = None
 
@@ -151,10 +166,17 @@ class EditSession:
     def load(self) -> EditSession:
         """Fill the document with this user's annotations and the asset's pre-labels; start listening."""
         with self.db.unit_of_work(readonly=True) as uow:
+            self._settle_recorded_doubt(uow)  # an earlier run killed with a save in doubt
             stored = uow.annotations.list(self.asset.id, author_id=self.user.id)
             mine = {a.id for a in stored}
+            # consensus labels only once the item is done, as the API and row security show them:
+            # a requeued item is labeled again blind
+            task = uow.tasks.for_asset(self.project_id, self.asset.id)
+            done = task is not None and task.status is TaskStatus.DONE
             stored += [
-                a for a in uow.annotations.list(self.asset.id) if a.source != HUMAN and a.id not in mine
+                a
+                for a in uow.annotations.list(self.asset.id)
+                if a.source != HUMAN and a.id not in mine and (a.source != CONSENSUS_SOURCE or done)
             ]
         stored.sort(key=lambda a: a.id or 0)
         for ann in stored:
@@ -300,9 +322,23 @@ class EditSession:
             return list(self._conflicts.values())
 
     @property
+    def edits_waiting(self) -> int:
+        """Edits (journal entries, e.g. strokes) not in the database yet; at least the pending items."""
+        try:
+            journaled = self.journal.count(self.key)
+        except sqlite3.Error:
+            journaled = 0
+        return max(journaled, self.pending_count)
+
+    def retry_delay(self, interval: float) -> float:
+        """Seconds until the next autosave: ``interval``, or a short back-off while offline."""
+        with self._lock:
+            return retry_delay(self._failures, interval)
+
+    @property
     def status(self) -> SaveState:
         with self._lock:
-            if self._saving:
+            if self._saving and self._offline is None:  # a retry while offline still says offline
                 return SaveState.SAVING
             if self._conflicts:
                 return SaveState.CONFLICT
@@ -314,22 +350,34 @@ class EditSession:
     def status_text(self) -> str:
         state, n = self.status, self.pending_count
         changes = f"{n} change{'s' if n != 1 else ''}"
-        text = {
-            SaveState.SAVED: "All changes saved",
-            SaveState.UNSAVED: f"{changes} not saved yet",
-            SaveState.SAVING: "Saving…",
-            SaveState.CONFLICT: f"{len(self._conflicts)} conflict(s) with another save: choose keep mine "
-            "or take theirs",
-            SaveState.OFFLINE: f"Database unreachable: {changes} kept on this computer, retrying",
-        }[state]
+        if state is SaveState.OFFLINE:
+            text = self._offline_text()
+        else:
+            text = {
+                SaveState.SAVED: "All changes saved",
+                SaveState.UNSAVED: f"{changes} not saved yet",
+                SaveState.SAVING: "Saving…",
+                SaveState.CONFLICT: f"{len(self._conflicts)} conflict(s) with another save: choose keep mine "
+                "or take theirs",
+            }[state]
         if self.journal_error:
             text += f" — WARNING: {self.journal_error}"
         return text
+
+    def _offline_text(self) -> str:
+        waiting = self.edits_waiting
+        last = f" (last saved {ago(time.time() - self.last_saved_at)})" if self.last_saved_at else ""
+        return (
+            f"Offline, {waiting} edit{'s' if waiting != 1 else ''} waiting — the database is unreachable; "
+            f"edits are kept on this computer and saved when it is back{last}"
+        )
 
     # --- saving ---------------------------------------------------------------------------------------
     def flush(self) -> SaveResult:
         """Write every pending change in one unit of work. Safe to call from a worker thread."""
         with self._flush_lock:
+            if self._in_doubt is not None and (offline := self._settle_doubt()) is not None:
+                return offline
             with self._lock:
                 self._saving = True
                 gens = dict(self._frame_gen)
@@ -346,22 +394,60 @@ class EditSession:
                 audits, self._audits = self._audits, []
                 prelabels = frozenset(self._prelabel_rows)
             ops, clean = self._plan(snap, prelabels)
+            committing = False
             try:
                 with self.db.unit_of_work() as uow:
                     outcomes = [self._apply(uow, op) for op in ops]
                     for action, entity_id, details in audits:
                         uow.audit.record(self.user.id, action, "annotation", entity_id, details)
+                    committing = True  # leaving the block commits: a failure from here on is in doubt
             except StorageError as exc:
+                doubt = InDoubt(snap, ops, outcomes, clean, audits) if committing else None
+                return self._went_offline(exc, audits, doubt)
+            except BaseException:  # a bug, not the database: never stay "saving" with the audits lost
                 with self._lock:
-                    self._saving, self._offline = False, str(exc)
+                    self._saving = False
                     self._audits = audits + self._audits
-                log.warning("autosave failed, edits stay in the local journal: %s", exc)
-                return SaveResult(0, (), str(exc), self.status)
+                raise
             with self._lock:
                 result = self._settle(snap, ops, outcomes, clean)
-                self._saving, self._offline = False, None
+                self._saving, self._offline, self._failures = False, None, 0
                 self.last_saved_at = time.time()
                 return SaveResult(result[0], tuple(result[1]), None, self.status)
+
+    def _went_offline(self, exc: StorageError, audits: list[Audit], doubt: InDoubt | None) -> SaveResult:
+        with self._lock:
+            self._saving, self._offline = False, str(exc)
+            self._failures += 1
+            self._audits = audits + self._audits
+            self._in_doubt = doubt or self._in_doubt
+            first = self._failures == 1  # the retries every few seconds need no warning each
+        if doubt is not None:
+            self._record_doubt(doubt)  # durably: a kill before the next save must not lose the check
+        (log.warning if first else log.debug)("save failed, edits stay in the local journal: %s", exc)
+        return SaveResult(0, (), str(exc), self.status)
+
+    def _settle_doubt(self) -> SaveResult | None:
+        """Before writing again: settle the flush in doubt as saved if it went through (see
+        app.workflow.editing_recovery). Returns the offline result when the database is still away."""
+        doubt = self._in_doubt
+        assert doubt is not None
+        try:
+            with self.db.unit_of_work(readonly=True) as uow:
+                done = went_through(uow, doubt)
+        except StorageError as exc:
+            return self._went_offline(exc, [], None)
+        with self._lock:
+            self._in_doubt = None
+            if done:
+                del self._audits[: len(doubt.audits)]  # they were written then (and put back first)
+                self._settle(doubt.snap, doubt.ops, doubt.outcomes, doubt.clean)
+        if not done:
+            with contextlib.suppress(sqlite3.Error):  # a stale record only costs a check at load
+                self.journal.clear_doubt(self.key)
+        outcome = "went through" if done else "did not go through: saving it again"
+        log.warning("a save whose commit got no answer %s", outcome)
+        return None
 
     def _plan(
         self, snap: _Snapshot, prelabels: frozenset[int] = frozenset()
@@ -588,86 +674,6 @@ class EditSession:
         if touched.area:
             h, w = touched.bits.shape
             self.doc.emit(frame, (touched.x0, touched.y0, touched.x0 + w, touched.y0 + h))
-
-    # --- recovery -------------------------------------------------------------------------------------
-    def recoverable(self) -> int:
-        """How many journal entries of this session are not in the database (offer recovery if > 0)."""
-        return self.journal.count(self.key)
-
-    def discard_recovery(self) -> None:
-        self.journal.discard(self.key)
-        self.key = self.journal.open_session(self.db.url, self.project_id, self.asset.id, self.user.name)
-        self._based.clear()
-
-    def recover(self) -> int:
-        """Replay this session's journal onto the loaded document; returns the entries replayed.
-
-        The replayed edits are pending (the next flush saves them) against the database versions
-        they were based on, so another workstation's newer save comes back as a Conflict.
-        """
-        entries = self.journal.entries(self.key)
-        if not entries:
-            return 0
-        bases = self.journal.bases(self.key)
-        by_db_id = {ids[0]: aid for aid, ids in self._db_ids.items()}
-        aid_of: dict[str, int] = {}
-        for frame in {e.frame for e in entries if e.kind == LABELS}:
-            self._rebase_frame(frame, bases.get(f"L{frame}"))
-        self._replaying = True
-        try:
-            for entry in entries:
-                if entry.kind == LABELS:
-                    x0, y0, crop = decode_crop(entry.payload)
-                    h, w = crop.shape
-                    self.doc.label_map(entry.frame)[y0 : y0 + h, x0 : x0 + w] = crop
-                    self.doc.emit(entry.frame, (x0, y0, x0 + w, y0 + h))
-                    continue
-                aid = aid_of.get(entry.ref)
-                if aid is None:
-                    aid = self._adopt_ref(entry.ref, bases.get(entry.ref), by_db_id)
-                    aid_of[entry.ref] = aid
-                if entry.kind == PUT:
-                    self.doc.put_annotation(aid, decode_annotation(entry.payload))
-                elif aid in self._mirror:
-                    self.doc.pop_annotation(aid)
-                else:
-                    with self._lock:
-                        self._vec_dirty.add(aid)  # a deletion of a stored one the document lacks
-        finally:
-            self._replaying = False
-        with self._lock:
-            self._seq = max(self._seq, entries[-1].seq)
-            self._based |= set(bases)
-            for entry in entries:
-                self._ref_seq[entry.ref] = entry.seq
-        self.stack.clear()
-        return len(entries)
-
-    def _adopt_ref(self, ref: str, base: Mapping[str, Any] | None, by_db_id: Mapping[int, int]) -> int:
-        db_id = base.get("id") if base else None
-        aid = by_db_id.get(db_id) if db_id is not None else None
-        if aid is None:
-            aid = self.doc.new_id()
-        with self._lock:
-            self._refs[aid] = ref
-            if db_id is not None and base is not None:
-                self._db_ids[aid] = (int(db_id), int(base.get("version", 0)))  # the version edited
-        return aid
-
-    def _rebase_frame(self, frame: int, base: Mapping[str, Any] | None) -> None:
-        """Save a recovered frame against the versions it was edited from (see Journal bases)."""
-        if base is None:
-            return
-        with self._lock:
-            for (f, label), item in list(self._layer.items()):
-                if f == frame and label not in base:  # added elsewhere meanwhile
-                    self._layer[(f, label)] = _Layer(item.id, 0, item.mask)
-            for label, (db_id, version) in base.items():
-                loaded = self._layer.get((frame, label))
-                if loaded is None or loaded.id != db_id:  # deleted (or replaced) elsewhere meanwhile
-                    self._layer[(frame, label)] = _Layer(int(db_id), int(version), None)
-                else:
-                    self._layer[(frame, label)] = _Layer(loaded.id, int(version), loaded.mask)
 
     # --- autosave and closing -------------------------------------------------------------------------
     def start_autosave(self, interval: float | None = None) -> None:

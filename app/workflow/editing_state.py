@@ -91,8 +91,28 @@ class _Op:
     version: int
 
 
+def retry_delay(failures: int, interval: float) -> float:
+    """Seconds before the next save attempt after ``failures`` failed ones in a row: 1, 2, 4 ...
+    capped at the autosave ``interval`` (a database back after a restart is noticed quickly)."""
+    if failures <= 0:
+        return interval
+    return min(interval, 2.0 ** min(failures - 1, 16))
+
+
+def ago(seconds: float) -> str:
+    """A short "how long ago" for the status bar."""
+    if seconds < 10:
+        return "just now"
+    if seconds < 60:
+        return f"{int(seconds)} s ago"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min ago"
+    return f"{int(seconds // 3600)} h ago"
+
+
 class _Autosave:
-    """A daemon thread flushing pending edits; retries after the database was unreachable."""
+    """A daemon thread flushing pending edits; while the database is unreachable it retries with a
+    short back-off (:func:`retry_delay`) instead of a whole interval."""
 
     def __init__(self, session: EditSession, interval: float) -> None:
         self._session, self._interval = session, interval
@@ -101,12 +121,14 @@ class _Autosave:
         self._thread.start()
 
     def _run(self) -> None:
-        while not self._stop.wait(self._interval):
+        delay = self._interval
+        while not self._stop.wait(delay):
             if self._session.pending_count:
                 try:
                     self._session.flush()
                 except Exception:  # never let the thread die: the journal keeps the edits
                     log.exception("autosave failed")
+            delay = self._session.retry_delay(self._interval)
 
     def stop(self) -> None:
         self._stop.set()

@@ -15,6 +15,14 @@ Tables:
   "version": ..}`` for a vector annotation, ``{label: [id, version]}`` for a label frame). Recovery
   saves against these versions, so a change another workstation made meanwhile becomes a conflict
   instead of being overwritten.
+* ``doubts``: per session, at most one flush whose commit got no answer (the connection died while
+  it committed: the server may have made it durable). It names one row that flush wrote (``row_id``
+  at ``version`` with ``content``, or deleted) and the bases its items have if it went through. The
+  next save, or recovery at the next start, checks that row and, if the flush went through, counts
+  its entries up to ``upto`` as saved (:meth:`Journal.saved`) instead of writing them twice.
+
+The schema only ever grows by ``CREATE ... IF NOT EXISTS``, so a journal file an older Sitelabel
+wrote opens as it is and gains the new tables.
 
 Entries are deleted once the database holds them (:meth:`Journal.saved`); whatever is left after a
 crash is offered for recovery (:meth:`Journal.pending`).
@@ -58,6 +66,10 @@ CREATE INDEX IF NOT EXISTS entries_session ON entries (session, ref, seq);
 CREATE TABLE IF NOT EXISTS bases (
     session TEXT NOT NULL, ref TEXT NOT NULL, base TEXT NOT NULL, PRIMARY KEY (session, ref)
 );
+CREATE TABLE IF NOT EXISTS doubts (
+    session TEXT PRIMARY KEY, created REAL NOT NULL, upto INTEGER NOT NULL, row_id INTEGER NOT NULL,
+    version INTEGER NOT NULL, content BLOB NOT NULL, bases TEXT NOT NULL
+);
 """
 
 
@@ -77,6 +89,18 @@ class PendingSession:
     user_name: str
     count: int  # journal entries not yet in the database
     newest: float  # time.time() of the newest entry
+
+
+@dataclass(frozen=True, slots=True)
+class Doubt:
+    """A flush whose commit got no answer (see the module doc): how to tell whether it went through,
+    and what it leaves saved if it did."""
+
+    upto: int  # the last journal seq that flush covered
+    row_id: int  # a row it wrote ...
+    version: int  # ... the version it gave that row ...
+    content: bytes  # ... and the content (encode_annotation), or b"" when it deleted the row
+    bases: dict[str, dict[str, Any]]  # per item it saved: the base after it (as Journal.saved takes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,10 +222,11 @@ class Journal:
 
         Their entries up to ``upto`` go; an item with later entries keeps its base row, moved to
         the new database state given here; an item without gets its base row dropped too.
+        The session's commit-in-doubt record goes too: a session saves again only after settling
+        the flush in doubt, so whatever it described is decided now.
         """
-        if not bases:
-            return
         with self._transaction() as c:
+            c.execute("DELETE FROM doubts WHERE session = ?", (key,))
             for ref, base in bases.items():
                 c.execute("DELETE FROM entries WHERE session = ? AND ref = ? AND seq <= ?", (key, ref, upto))
                 left = c.execute(
@@ -214,9 +239,31 @@ class Journal:
                 else:
                     c.execute("DELETE FROM bases WHERE session = ? AND ref = ?", (key, ref))
 
+    def record_doubt(self, key: str, doubt: Doubt) -> None:
+        """Durably remember a flush whose commit got no answer (replaces an older one)."""
+        with self._transaction() as c:
+            c.execute(
+                "INSERT OR REPLACE INTO doubts VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    key,
+                    time.time(),
+                    doubt.upto,
+                    doubt.row_id,
+                    doubt.version,
+                    doubt.content,
+                    json.dumps(doubt.bases),
+                ),
+            )
+
+    def clear_doubt(self, key: str) -> None:
+        """The flush in doubt did not go through: its entries stay and are written again."""
+        with self._transaction() as c:
+            c.execute("DELETE FROM doubts WHERE session = ?", (key,))
+
     def discard(self, key: str) -> None:
         """Forget a session's unsaved edits (the user declined to recover them)."""
         with self._transaction() as c:
+            c.execute("DELETE FROM doubts WHERE session = ?", (key,))
             c.execute("DELETE FROM entries WHERE session = ?", (key,))
             c.execute("DELETE FROM bases WHERE session = ?", (key,))
             c.execute("DELETE FROM sessions WHERE key = ?", (key,))
@@ -243,6 +290,17 @@ class Journal:
                 (key,),
             ).fetchall()
         return [Entry(int(s), float(t), str(k), int(f), str(r), bytes(p)) for s, t, k, f, r, p in rows]
+
+    def doubt(self, key: str) -> Doubt | None:
+        """The session's flush in doubt, if one is recorded."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT upto, row_id, version, content, bases FROM doubts WHERE session = ?", (key,)
+            ).fetchone()
+        if row is None:
+            return None
+        upto, row_id, version, content, bases = row
+        return Doubt(int(upto), int(row_id), int(version), bytes(content), json.loads(bases))
 
     def bases(self, key: str) -> dict[str, dict[str, Any]]:
         with self._lock:
