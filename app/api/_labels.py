@@ -109,11 +109,18 @@ class LabelsMixin(ProjectBase):
     def _require_edit(self, annotation: Annotation) -> None:
         """Anyone labeling may change their own labels; changing someone else's is a reviewer's fix."""
         self.require(Action.ANNOTATE)
-        if annotation.id is not None:
-            with self.db.unit_of_work(readonly=True) as uow:
-                stored = uow.annotations.get(annotation.id)
-            if stored.author not in (None, self.user_name):
-                self.require(Action.REVIEW)
+        if annotation.id is None:
+            if annotation.asset_id is not None:
+                self.asset(annotation.asset_id)  # NotFoundError for another project's asset
+            return
+        with self.db.unit_of_work(readonly=True) as uow:
+            stored = uow.annotations.get(annotation.id)
+        # the stored row decides, not what the caller passed: it may name another project's asset
+        if stored.asset_id is None or (annotation.asset_id not in (None, stored.asset_id)):
+            raise ValidationError(f"annotation {annotation.id} belongs to asset {stored.asset_id}")
+        self.asset(stored.asset_id)
+        if stored.author not in (None, self.user_name):
+            self.require(Action.REVIEW)
 
     def render(self, asset_id: int, frame: int = 0, *, labeler: str | None = None) -> npt.NDArray[np.uint8]:
         """The frame with its annotations drawn as the canvas shows them: RGBA uint8 (H, W, 4)."""

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from app.api._project import ProjectBase
-from app.core.errors import PermissionDenied, ValidationError
-from app.core.permissions import Action
-from app.core.records import Comment, Role, Thread, ThreadStatus, User
+from app.core.errors import NotFoundError, PermissionDenied, ValidationError
+from app.core.permissions import Action, allowed, effective_role
+from app.core.records import Comment, Role, TaskStatus, Thread, ThreadStatus, User
 
 if TYPE_CHECKING:
     from app.workflow.queue import Lease
@@ -50,20 +50,54 @@ class TeamMixin(ProjectBase):
         if asset_id is not None:
             self.asset(asset_id)
         with self.db.unit_of_work(readonly=True) as uow:
-            return uow.threads.list(
+            found = uow.threads.list(
                 asset_id, project_id=self.id, status=ThreadStatus.OPEN if open_only else None
             )
+        return self._visible_threads(found)
 
     def open_thread_counts(self) -> dict[int, int]:
         """Open issues per asset id, shown beside the assets in queues and lists."""
         self.require(Action.VIEW)
+        if not self.can(Action.SEE_ALL_LABELS):  # blind items: count only the threads shown
+            counts: dict[int, int] = {}
+            for thread in self.threads(open_only=True):
+                counts[thread.asset_id] = counts.get(thread.asset_id, 0) + 1
+            return counts
         with self.db.unit_of_work(readonly=True) as uow:
             return uow.threads.open_counts(self.id)
+
+    def _visible_threads(self, threads: list[Thread]) -> list[Thread]:
+        """Labelers stay blind on consensus items: another labeler's thread there (its pin and words
+        describe their labels) shows only once the item is done. Own threads and those of reviewers
+        and admins always show, so questions to a lead and the lead's answers get through."""
+        if self.can(Action.SEE_ALL_LABELS):
+            return threads
+        others = {t.author for t in threads if t.author not in (None, self.user_name)}
+        if not others:
+            return threads
+        with self.db.unit_of_work(readonly=True) as uow:
+            labelers: set[str] = set()
+            for name in others:
+                assert name is not None
+                user = uow.users.get_by_name(name)
+                if not allowed(
+                    effective_role(user.role, uow.users.role_in(user.id, self.id)), Action.SEE_ALL_LABELS
+                ):
+                    labelers.add(name)
+            blind: dict[int, bool] = {}
+            for asset_id in {t.asset_id for t in threads if t.author in labelers}:
+                task = uow.tasks.for_asset(self.id, asset_id)
+                blind[asset_id] = (
+                    task is not None and task.required_labelers > 1 and task.status is not TaskStatus.DONE
+                )
+        return [t for t in threads if not (t.author in labelers and blind.get(t.asset_id, False))]
 
     def _thread_here(self, thread_id: int) -> Thread:
         with self.db.unit_of_work(readonly=True) as uow:
             thread = uow.threads.get(thread_id)
         self.asset(thread.asset_id)  # NotFoundError when the thread belongs to another project
+        if not self._visible_threads([thread]):  # a blind item's thread reads as not there
+            raise NotFoundError(f"comment thread {thread_id} does not exist")
         return thread
 
     # --- the labeling queue ---------------------------------------------------------------
@@ -125,5 +159,6 @@ class TeamMixin(ProjectBase):
             return target
 
     def users(self) -> list[tuple[User, Role | None]]:
+        self.require(Action.VIEW)
         with self.db.unit_of_work() as uow:
             return [(u, uow.users.role_in(u.id, self.id)) for u in uow.users.list()]

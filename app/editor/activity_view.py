@@ -40,6 +40,7 @@ from PySide6.QtWidgets import (
 from app.core.permissions import Action
 from app.editor.actions import Binding
 from app.editor.charts import HistogramChart, LineChart
+from app.editor.plain import plain_tip
 from app.editor.workers import ProgressJob, submit
 from app.workflow.activity import (
     STATUSES,
@@ -185,7 +186,7 @@ class RecordTableModel(QAbstractTableModel):
             return QColor(color) if color else None
         if role == Qt.ItemDataRole.ToolTipRole and isinstance(row, ItemActivity):
             series = f"\n{row.series}" if row.series else ""
-            return f"{row.path}{series}"  # plain text: paths and tags are never rendered as rich text
+            return plain_tip(f"{row.path}{series}")  # paths and DICOM tags: never rendered as rich text
         if role == Qt.ItemDataRole.UserRole:
             return getattr(row, "asset_id", None)
         return None
@@ -278,6 +279,7 @@ class ActivityView(QWidget):
         self.requeue_button.clicked.connect(lambda _checked=False: self.requeue_selected())
         self.requeue_button.setVisible(self.can_requeue)  # the API refuses labelers anyway
         self.summary = QLabel(self)
+        self.summary.setTextFormat(Qt.TextFormat.PlainText)  # error messages carry names and paths
 
         self.items = RecordTableModel(ITEM_COLUMNS, self)
         self.items.server_sort.connect(self._sort_on_server)

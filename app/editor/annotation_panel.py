@@ -42,6 +42,7 @@ class AnnotationPanel(QWidget):
         heading = QLabel("Whole asset")
         # who proposed the selected annotation: a model's name and confidence for a pre-label
         self.prelabel_info = QLabel(self)
+        self.prelabel_info.setTextFormat(Qt.TextFormat.PlainText)  # model and class names: plain
         self.prelabel_info.setObjectName("prelabel-info")
         self.prelabel_info.setWordWrap(True)
         self.prelabel_info.hide()

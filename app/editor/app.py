@@ -7,6 +7,7 @@ import sys
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from app.editor.main_window import MainWindow
+from app.editor.plain import plain_tip
 from app.editor.theme import apply_dark_theme
 
 
@@ -39,7 +40,7 @@ def run_editor(
     try:
         opened = api.open_project(db, project, user=user, create=False)
     except SitelabelError as exc:
-        QMessageBox.critical(None, "Sitelabel", f"Cannot open the project:\n\n{exc}")
+        QMessageBox.critical(None, "Sitelabel", plain_tip(f"Cannot open the project:\n\n{exc}"))
         raise
     window = MainWindow(opened)
     for warning in opened.db.warnings:

@@ -8,6 +8,7 @@ from PySide6.QtWidgets import QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
 from app.core.annotations import Kind
 from app.core.ontology import LabelClass, Ontology
+from app.editor.plain import plain_tip
 
 
 def swatch(color: str, size: int = 14) -> QIcon:
@@ -41,7 +42,8 @@ class ClassPanel(QWidget):
             kinds = ", ".join(k.value for k in cls.kinds)
             key = f"[{cls.hotkey}]  " if cls.hotkey else ""
             item = QListWidgetItem(swatch(cls.color), f"{key}{cls.name}")
-            item.setToolTip(f"{cls.name}: {kinds}" + (f"\n{cls.description}" if cls.description else ""))
+            tip = f"{cls.name}: {kinds}" + (f"\n{cls.description}" if cls.description else "")
+            item.setToolTip(plain_tip(tip))  # names and descriptions come from people
             item.setData(Qt.ItemDataRole.UserRole, cls.name)
             self.list.addItem(item)
         if self._classes:

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.editor.plain import plain_tip
 from app.editor.workers import ProgressJob
 
 if TYPE_CHECKING:
@@ -93,10 +94,11 @@ class ExportDialog(QDialog):
         self.result_text = (
             f"{written} files written, {unchanged} unchanged, in {getattr(report, 'out_dir', '')}"
         )
-        QMessageBox.information(self, "Export finished", self.result_text)
+        QMessageBox.information(self, "Export finished", plain_tip(self.result_text))
         self.accept()
 
     def _failed(self, progress: QProgressDialog, message: str) -> None:
         progress.reset()
         self.result_text = message
-        QMessageBox.warning(self, "Export not done", f"{message}\n\nThe previous export was left as it was.")
+        text = f"{message}\n\nThe previous export was left as it was."
+        QMessageBox.warning(self, "Export not done", plain_tip(text))  # messages quote paths and names

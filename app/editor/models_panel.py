@@ -31,6 +31,7 @@ from shiboken6 import isValid
 
 from app.core.annotations import Kind
 from app.editor.actions import Binding
+from app.editor.plain import plain_tip
 from app.editor.workers import Job, ProgressJob, submit
 
 if TYPE_CHECKING:
@@ -149,6 +150,7 @@ class ModelsPanel(QWidget):
         self.progress.hide()
         self.cancel_button.hide()
         self.message = QLabel(self)
+        self.message.setTextFormat(Qt.TextFormat.PlainText)  # API messages name models, classes and people
         self.message.setWordWrap(True)
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         models_box = QGroupBox("Site models", self)
@@ -211,7 +213,7 @@ class ModelsPanel(QWidget):
         for r, info in enumerate(self.infos):
             item = self.models_table.item(r, 4)
             if item is not None:
-                item.setToolTip(info.problem or info.sha256)
+                item.setToolTip(plain_tip(info.problem or info.sha256))
                 if info.problem:
                     item.setForeground(Qt.GlobalColor.red)
 

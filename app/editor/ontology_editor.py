@@ -54,6 +54,7 @@ from app.editor.ontology_drafts import (
     normal_key,
     row_texts,
 )
+from app.editor.plain import plain_tip
 
 if TYPE_CHECKING:
     from app.api import Project
@@ -98,6 +99,7 @@ def _line(parent: QWidget, placeholder: str, width: int = 0) -> QLineEdit:
 
 def _error_label(parent: QWidget) -> QLabel:
     label = QLabel(parent)
+    label.setTextFormat(Qt.TextFormat.PlainText)  # problems quote class names people typed
     label.setStyleSheet(ERROR_STYLE)
     label.setWordWrap(True)
     label.hide()
@@ -238,7 +240,7 @@ class AttributeEditor(QWidget):
             problem = self.problems.get(id(draft), "") if draft is not None else ""
             for column in range(4):
                 item.setForeground(column, QColor("#ff8a80" if problem else "#d8d8d8"))
-            item.setToolTip(0, problem)
+            item.setToolTip(0, plain_tip(problem))
         ref = self.selected()
         text = self.problems.get(id(ref[1]), "") if ref is not None and ref[1] is not None else ""
         self.error.setText(text)
@@ -519,6 +521,7 @@ class OntologyEditor(QWidget):
         )
         self.summary = QLabel(self)
         self.summary.setWordWrap(True)
+        self.summary.setTextFormat(Qt.TextFormat.PlainText)
         keys = QLabel("Ctrl+N new class · Ctrl+Shift+N new attribute · Del remove · Alt+Up/Down move", self)
         keys.setStyleSheet("color: #9a9a9a;")
         bottom = QHBoxLayout()
@@ -632,7 +635,7 @@ class OntologyEditor(QWidget):
             try:
                 self.import_json(path)
             except SitelabelError as exc:
-                QMessageBox.warning(self, "Ontology not imported", str(exc))
+                QMessageBox.warning(self, "Ontology not imported", plain_tip(str(exc)))
 
     def _export_clicked(self) -> None:
         path, _ = QFileDialog.getSaveFileName(
@@ -642,7 +645,7 @@ class OntologyEditor(QWidget):
             try:
                 self.export_json(path)
             except SitelabelError as exc:
-                QMessageBox.warning(self, "Ontology not exported", str(exc))
+                QMessageBox.warning(self, "Ontology not exported", plain_tip(str(exc)))
 
     # --- display ----------------------------------------------------------------------------------
     def _refresh_list(self, select: int) -> None:
@@ -666,7 +669,7 @@ class OntologyEditor(QWidget):
             color = draft["color"].strip()
             item.setIcon(swatch(color if QColor.isValidColorName(color) else "#000000"))
             item.setForeground(QColor("#ff8a80" if problems else "#d8d8d8"))
-            item.setToolTip("\n".join(problems.values()))
+            item.setToolTip(plain_tip("\n".join(problems.values())))
 
     def _select(self, row: int) -> None:
         draft = self._drafts[row] if 0 <= row < len(self._drafts) else None
@@ -750,7 +753,9 @@ def edit_project_ontology(project: Project, parent: QWidget | None = None) -> On
 
     if not project.can(Action.EDIT_ONTOLOGY):
         QMessageBox.information(
-            parent, "Edit ontology", f"Only project admins can change the ontology of {project.name!r}."
+            parent,
+            "Edit ontology",
+            plain_tip(f"Only project admins can change the ontology of {project.name!r}."),
         )
         return None
     dialog = OntologyDialog(project.ontology, parent, reserved=reserved_keys(getattr(parent, "bindings", ())))
@@ -759,5 +764,5 @@ def edit_project_ontology(project: Project, parent: QWidget | None = None) -> On
     try:
         return project.set_ontology(dialog.editor.ontology())
     except SitelabelError as exc:
-        QMessageBox.warning(parent, "Ontology not saved", str(exc))
+        QMessageBox.warning(parent, "Ontology not saved", plain_tip(str(exc)))
         return None

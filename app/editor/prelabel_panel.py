@@ -175,6 +175,7 @@ class PrelabelPanel(QWidget):
         self.legend.setTextFormat(Qt.TextFormat.RichText)  # built from constants only
         self.legend.hide()
         self.message = QLabel(self)
+        self.message.setTextFormat(Qt.TextFormat.PlainText)  # API messages name models, classes and people
         self.message.setWordWrap(True)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.records import Asset
+from app.editor.plain import plain_tip
 from app.workflow.agreement import ItemAgreement
 
 LOW_SCORE, MID_SCORE = 0.5, 0.8
@@ -181,7 +182,7 @@ class QueueBox(QGroupBox):
             name = QTableWidgetItem(entry.name)
             name.setToolTip(f"asset {entry.asset_id}")
             labelers = QTableWidgetItem(str(len(entry.labelers)))
-            labelers.setToolTip(", ".join(entry.labelers))
+            labelers.setToolTip(plain_tip(", ".join(entry.labelers)))
             score = QTableWidgetItem("n/a" if entry.agreement is None else f"{entry.agreement:.2f}")
             score.setData(Qt.ItemDataRole.UserRole, entry.agreement)
             issues = QTableWidgetItem(str(entry.open_threads) if entry.open_threads else "")

@@ -44,6 +44,7 @@ from app.core.errors import SitelabelError
 from app.core.ontology import Ontology
 from app.core.records import ProjectSettings
 from app.editor.ontology_editor import OntologyEditor
+from app.editor.plain import plain_tip
 from app.editor.workers import ProgressJob, submit
 
 if TYPE_CHECKING:
@@ -149,6 +150,7 @@ class NamePage(QWizardPage):
         (self.postgres if is_url else self.sqlite).setChecked(True)
         self.test_button = QPushButton("Test connection", self)
         self.test_result = QLabel(self)
+        self.test_result.setTextFormat(Qt.TextFormat.PlainText)  # paths, names, driver messages
         self.test_result.setWordWrap(True)
         self.share = QDoubleSpinBox(self)
         self.share.setRange(0.0, 100.0)
@@ -293,6 +295,7 @@ class DataPage(QWizardPage):
         self.scan_button = QPushButton("Scan (dry run)", self)
         self.scan_button.setToolTip("Count what would be registered; nothing is stored")
         self.scan_result = QLabel("Nothing added yet: a project may start empty.", self)
+        self.scan_result.setTextFormat(Qt.TextFormat.PlainText)  # file names and reader errors
         self.scan_result.setWordWrap(True)
         self.scan_result.setStyleSheet(HINT_STYLE)
         side = QHBoxLayout()
@@ -319,7 +322,7 @@ class DataPage(QWizardPage):
             if (kind, str(path)) not in known:
                 item = QTreeWidgetItem(self.entries, [label, str(path)])
                 item.setData(0, ROLE, kind)
-                item.setToolTip(1, str(path))
+                item.setToolTip(1, plain_tip(str(path)))
         self.last_scan = None
         self._show_counts()
 
@@ -547,7 +550,7 @@ class SetupWizard(QWizard):
         self.error_text = message
         self.button(QWizard.WizardButton.FinishButton).setEnabled(True)
         self.button(QWizard.WizardButton.BackButton).setEnabled(True)
-        QMessageBox.warning(self, "Project not created", message)
+        QMessageBox.warning(self, "Project not created", plain_tip(message))
 
     def _close_progress(self) -> None:
         if self.progress is not None:

@@ -181,6 +181,7 @@ class TrackPanel(QWidget):
         self.project, self.canvas, self.editing, self.source_of = project, canvas, editing, source_of
         self.timeline = TimelineWidget(self)
         self.status = QLabel(self)
+        self.status.setTextFormat(Qt.TextFormat.PlainText)  # track and class names come from people
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.NoTextInteraction)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)

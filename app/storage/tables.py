@@ -253,11 +253,14 @@ class CommentRow(Base):
 
 
 class AuditRow(Base):
+    """Append-only (migration 0005: triggers refuse UPDATE/DELETE); no foreign key, so the rows
+    outlive a deleted user and keep naming who acted."""
+
     __tablename__ = "audit_log"
     __table_args__ = (Index("ix_audit_entity", "entity", "entity_id"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[datetime] = _created()
-    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    user_id: Mapped[int | None] = mapped_column(Integer)
     action: Mapped[str] = mapped_column(String(60))
     entity: Mapped[str] = mapped_column(String(60))
     entity_id: Mapped[int | None] = mapped_column(BigInteger)

@@ -69,7 +69,7 @@ def test_track_fields_round_trip_and_filter(db: Database) -> None:
 def test_0004_downgrades_and_upgrades_again_keeping_annotations(db_url: str) -> None:
     db = Database.open(db_url)
     try:
-        assert migrate.HEAD_REVISION == "0004" and migrate.script_heads() == ("0004",)
+        assert "0004" in migrate.KNOWN_REVISIONS and migrate.script_heads() == (migrate.HEAD_REVISION,)
         project, _ = make_project(db)
         (asset,) = add_assets(db, project, 1)
         with db.unit_of_work() as uow:
@@ -86,7 +86,7 @@ def test_0004_downgrades_and_upgrades_again_keeping_annotations(db_url: str) -> 
         assert {"ix_annotations_asset_frame", "ix_annotations_author"} <= _indexes(engine)
 
         _migrate(engine, "head", down=False)
-        assert db.current_revision() == "0004"
+        assert db.current_revision() == migrate.HEAD_REVISION
         assert migrate.compare_schema(engine) == []
         assert "ix_annotations_asset_track" in _indexes(engine)
         with db.unit_of_work(readonly=True) as uow:
