@@ -136,3 +136,68 @@ def upgrade_database(
     finally:
         db.dispose()
     return 0
+
+
+# --- sitelabel db secure -----------------------------------------------------------------------------
+def secure_database(
+    location: str,
+    *,
+    group: str | None = None,
+    sync_users: bool = False,
+    password_file: Path | None = None,
+    dry_run: bool = False,
+) -> int:
+    """Run ``sitelabel db secure``: the group role, grants, functions and row-security policies
+    (PostgreSQL only), and with ``sync_users`` a role per Sitelabel user; returns the exit code.
+
+    Connect as the schema owner (the role ``sitelabel db upgrade`` uses). Passwords come only from
+    ``password_file`` (``name:password`` lines); they are sent as SCRAM verifiers, never printed.
+    """
+    import psycopg
+
+    from app.storage import row_security
+
+    target = parse_target(location)
+    if target.dialect != "postgresql":
+        raise SitelabelError(
+            "row-level security needs PostgreSQL: a SQLite file has no database roles, so anyone who "
+            "can read the file reads every label. Move a team to PostgreSQL (sitelabel init postgresql://...)"
+        )
+    passwords: dict[str, str] = {}
+    if password_file is not None:
+        try:
+            if password_file.stat().st_mode & 0o077:
+                print(
+                    f"warning: {password_file} can be read by other accounts; chmod 600 it",
+                    file=sys.stderr,
+                )
+            passwords = row_security.read_password_file(password_file.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise SitelabelError(f"cannot read the password file {password_file}: {exc.strerror}") from None
+    args = target.url.translate_connect_args(username="user", database="dbname")
+    for key, value in target.url.query.items():  # e.g. ?sslmode=require or ?host=/run/postgresql
+        args[key] = value if isinstance(value, str) else value[-1]
+    try:
+        conn = psycopg.connect(**args, connect_timeout=10, application_name="sitelabel-admin")
+    except psycopg.Error as exc:
+        raise translate(exc, target) from None
+    try:
+        plan = row_security.plan(
+            conn, group=group or row_security.DEFAULT_GROUP, sync_users=sync_users, passwords=passwords
+        )
+        conn.rollback()  # the plan only read
+        if dry_run:
+            for line in row_security.shown(conn, plan.statements):
+                print(line)
+        else:
+            count = row_security.apply(conn, plan.statements)
+            print(f"{target.redacted}: row-level security set up ({count} statements)")
+        for note in plan.notes:
+            print(f"  {note}")
+        for problem in plan.problems:
+            print(f"sitelabel: {problem}", file=sys.stderr)
+    except psycopg.Error as exc:
+        raise translate(exc, target) from None
+    finally:
+        conn.close()
+    return 1 if plan.problems else 0

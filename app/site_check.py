@@ -106,6 +106,18 @@ def _database(config: SiteConfig) -> Iterator[Check]:
     yield Check("warn" if found.needs_upgrade else "ok", "database", found.summary())
     for warning in found.warnings:
         yield Check("warn", "database", warning)
+    if found.exists and written.dialect == "postgresql":
+        yield _row_security(url)
+
+
+def _row_security(url: str) -> Check:
+    """Whether PostgreSQL row-level security (``sitelabel db secure``) is set up."""
+    from app.storage import row_security
+
+    try:
+        return Check("ok", "row security", row_security.describe(url))
+    except SitelabelError as exc:
+        return Check("warn", "row security", str(exc))
 
 
 def _readable_folder(path: Path) -> str | None:

@@ -144,8 +144,9 @@ def create_project(
 ) -> Project:
     """Create a project (the acting user becomes its admin) and return it open."""
     database = _database(db)
-    acting = user or current_user_name()
+    acting = user or _default_user(database)
     with database.unit_of_work() as uow:
+        _check_acting_user(uow.session, acting)  # row security: only as the login role
         try:
             uow.projects.by_name(name)
         except NotFoundError:
@@ -183,7 +184,7 @@ def open_project(
     A new, empty database gets a project called ``name`` (or "default") when ``create`` is true.
     """
     database = _database(db, create=create)
-    acting = user or current_user_name()
+    acting = user or _default_user(database)
     with database.unit_of_work() as uow:
         projects = uow.projects.list()
     if name is not None:
@@ -212,8 +213,9 @@ def set_site_role(
     In a database with no users yet, the acting user becomes its first admin.
     """
     database = _database(db)
-    acting = user or current_user_name()
+    acting = user or _default_user(database)
     with database.unit_of_work() as uow:
+        _check_acting_user(uow.session, acting)  # row security: only as the login role
         if not uow.users.list():
             uow.users.set_role(uow.users.ensure(acting).id, Role.ADMIN)
         me = next((u for u in uow.users.list() if u.name == acting), None)
@@ -223,6 +225,25 @@ def set_site_role(
         uow.users.set_role(target.id, Role(role))
         uow.audit.record(me.id, "user.site_role", "user", target.id, {"role": Role(role).value})
         return uow.users.get(target.id)
+
+
+def _default_user(database: Database) -> str:
+    """Who acts when no user is named: the login role where PostgreSQL row security binds the
+    connection to one (so the OS account name need not match it), else the OS user."""
+    from app.storage.row_security import restricted_login
+
+    if database.dialect != "postgresql":
+        return current_user_name()
+    with database.unit_of_work(readonly=True) as uow:
+        login = restricted_login(uow.session)
+    return login if login is not None else current_user_name()
+
+
+def _check_acting_user(session: Any, acting: str) -> None:
+    """PermissionDenied when row security binds this connection to another user than ``acting``."""
+    from app.storage.row_security import check_acting_user as check
+
+    check(session, acting)
 
 
 def _database(db: str | os.PathLike[str] | Database, *, create: bool = True) -> Database:

@@ -285,6 +285,7 @@ class ModelsMixin(ProjectBase):
         from app.workflow.training import retrain_check
 
         self.require(Action.VIEW)
+        self._require_all_labels("whether a retrain is due")
         return retrain_check(self.db, self.id, label, every=every)
 
     def model_quality(self) -> list[QualityRow]:
@@ -292,4 +293,18 @@ class ModelsMixin(ProjectBase):
         from app.workflow.model_quality import model_quality
 
         self.require(Action.VIEW)
+        self._require_all_labels("model quality")
         return model_quality(self.db, self.id)
+
+    def _require_all_labels(self, what: str) -> None:
+        """Figures over every labeler's labels: refused where PostgreSQL row security shows this
+        user only their own (the figure would be silently wrong), i.e. to labelers there."""
+        from app.storage.row_security import sees_all_labels
+
+        with self.db.unit_of_work(readonly=True) as uow:
+            if sees_all_labels(uow.session, self.id):
+                return
+        raise PermissionDenied(
+            f"{what} is computed from every labeler's labels, and under the database's row-level "
+            f"security {self.user_name} reads only their own; ask a reviewer"
+        )

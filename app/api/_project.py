@@ -15,7 +15,6 @@ from app.core.records import Asset, ProjectSettings, Role
 from app.core.records import Project as ProjectRecord
 
 if TYPE_CHECKING:
-    from app.sources import Source
     from app.storage import Database
     from app.workflow.upkeep import AssetCheck
 
@@ -31,13 +30,20 @@ class ProjectBase:
     """One labeling project in a database, acting as one user."""
 
     def __init__(self, database: Database, project_id: int, user_name: str) -> None:
+        from app.storage.row_security import check_acting_user
+
         self.db = database
         self.id = project_id
         self.user_name = user_name
         self._config: SiteConfig | None = None
-        with database.unit_of_work() as uow:
+        with database.unit_of_work(readonly=True) as uow:
+            # under PostgreSQL row security, acting as someone else than the login role is refused
+            check_acting_user(uow.session, user_name.strip())
             self._record = uow.projects.get(project_id)
-            self.user = uow.users.ensure(user_name)
+            known = [u for u in uow.users.list() if u.name == user_name.strip()]
+        if not known:  # a stranger is refused without leaving a user row behind
+            require(None, Action.VIEW, user=user_name, project=self._record.name)
+        self.user = known[0]
         self.require(Action.VIEW)
 
     # --- permissions ----------------------------------------------------------------------
@@ -129,9 +135,12 @@ class ProjectBase:
         """Check every asset's files against what was recorded at import: ok, missing, changed, moved?."""
         from app.workflow.upkeep import verify_assets
 
+        self.require(Action.VIEW)
         return verify_assets(self.db, self.id, self.config.all_data_roots)
 
     def asset(self, asset_id: int) -> Asset:
+        """One asset of this project (NotFoundError for another project's); members only."""
+        self.require(Action.VIEW)
         with self.db.unit_of_work() as uow:
             found = uow.assets.get(asset_id)
         if found.project_id != self.id:
@@ -140,7 +149,8 @@ class ProjectBase:
 
     def asset_path(self, asset: Asset | int) -> Path:
         """Where an asset's file or folder is on this workstation (through the data-root mapping)."""
-        record = asset if isinstance(asset, Asset) else self.asset(asset)
+        # a record is looked up again: it may come from another project (or be made up)
+        record = self.asset(asset.id if isinstance(asset, Asset) else asset)
         roots = self.config.all_data_roots
         if record.root not in roots:
             raise NotFoundError(
@@ -148,10 +158,3 @@ class ProjectBase:
                 f"[data_roots] in the site config"
             )
         return roots[record.root] / Path(record.rel_path)
-
-    def open_asset(self, asset: Asset | int) -> Source:
-        """The source (image, DICOM series, video) of an asset, opened in place."""
-        from app.workflow.importing import open_asset_source
-
-        record = asset if isinstance(asset, Asset) else self.asset(asset)
-        return open_asset_source(record, self.asset_path(record), max_pixels=self.config.max_image_pixels)

@@ -270,6 +270,18 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return upgrade_database(_database_arg(args), assume_yes=args.yes)
 
 
+def cmd_db_secure(args: argparse.Namespace) -> int:
+    from app.db_admin import secure_database
+
+    return secure_database(
+        _database_arg(args),
+        group=args.group,
+        sync_users=args.sync_users,
+        password_file=args.password_file,
+        dry_run=args.dry_run,
+    )
+
+
 def cmd_config_check(args: argparse.Namespace) -> int:
     from app import site_check
     from app.config import read_site_config
@@ -281,11 +293,12 @@ def cmd_config_check(args: argparse.Namespace) -> int:
 
 
 def cmd_db_status(args: argparse.Namespace) -> int:
-    from app.storage import Database
+    from app.storage import Database, row_security
 
     db = Database.open(_database_arg(args), create=False, upgrade=False)
     print(f"database  {db.url} ({db.dialect})")
     print(f"schema    {db.current_revision()} (current for this Sitelabel)")
+    print(f"row security  {row_security.describe(_database_arg(args))}")
     for warning in db.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     db.dispose()
@@ -420,6 +433,18 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(handler=handler)
         if name == "upgrade":
             sub.add_argument("--yes", action="store_true", help="do not ask (scripts; back up first)")
+    secure = db_verbs.add_parser(
+        "secure",
+        help="PostgreSQL: per-user database roles and row-level security (run as the schema owner)",
+        description="PostgreSQL: create the app's group role, grants and row-level security policies "
+        "so that labelers connecting as themselves cannot read each other's blind labels",
+    )
+    secure.add_argument("db", nargs="?", help="postgresql:// URL of the schema owner")
+    secure.add_argument("--sync-users", action="store_true", help="a login role per active Sitelabel user")
+    secure.add_argument("--password-file", type=Path, help="name:password lines (roles without: NOLOGIN)")
+    secure.add_argument("--group", help="the group role's name (default sitelabel_app)")
+    secure.add_argument("--dry-run", action="store_true", help="print the SQL, change nothing")
+    secure.set_defaults(handler=cmd_db_secure)
 
     cfg_parser = verbs.add_parser(
         "config", help="the site configuration", description="the site configuration"

@@ -18,7 +18,8 @@ Rules (the UI and the API rely on them):
   ``rejected`` and that labeler's submission ``returned``. Nobody else can claim it; the labeler's
   next claim hands it back first (with the reason in :attr:`Lease.note`), and their new submit puts
   the task back to ``submitted`` for review. A consensus task's agreement score is (re)computed
-  whenever it reaches ``submitted``.
+  whenever it reaches ``submitted`` (under PostgreSQL row security, where a labeler cannot read
+  the others' labels, by the next review-queue load of a reviewer instead).
 * Claims and submits are audited (one audit row per claim call, however big the batch).
 
 Claims on PostgreSQL use ``SELECT ... FOR UPDATE SKIP LOCKED`` (see app.storage.repo_tasks); on
@@ -202,6 +203,7 @@ def renew(db: Database, lease: Lease, *, lease_seconds: int | None = None, now: 
 def submit(db: Database, lease: Lease, *, now: Clock = utcnow) -> None:
     """Record the labeler's work on the item as done. Submitting the same lease again is a no-op;
     a late submit raises LeaseExpired. Work a review sent back goes back to review."""
+    from app.storage.row_security import sees_all_labels
 
     def work(uow: UnitOfWork) -> bool:
         t = _now(now)
@@ -220,7 +222,9 @@ def submit(db: Database, lease: Lease, *, now: Clock = utcnow) -> None:
             uow.tasks.set_status(task.id, TaskStatus.SUBMITTED, t)
         details = {"task_id": task.id, "assignment_id": lease.assignment_id, "for_review": ready}
         uow.audit.record(lease.user_id, "queue.submit", "asset", lease.asset_id, details)
-        return ready and task.required_labelers > 1
+        # under PostgreSQL row security a labeler reads only their own labels: the agreement would
+        # be wrong, so it is left for the review queue, which a reviewer (who sees all) loads
+        return ready and task.required_labelers > 1 and sees_all_labels(uow.session, task.project_id)
 
     if db.run(work):
         _score_consensus(db, lease.task_id)

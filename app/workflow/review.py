@@ -26,6 +26,7 @@ pre-labels uploaded by someone else count for nobody.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
     from app.storage import Database
     from app.storage.uow import UnitOfWork
 
+_log = logging.getLogger(__name__)
 CONSENSUS = CONSENSUS_SOURCE  # the source of consensus annotations (exports pick them by it)
 _LABELER_STATES = (AssignmentStatus.SUBMITTED, AssignmentStatus.RETURNED, AssignmentStatus.ACTIVE)
 
@@ -244,10 +246,31 @@ def store_agreement(db: Database, task_id: int) -> float | None:
     return overall
 
 
+def _score_unscored(db: Database, project_id: int) -> None:
+    """Store the agreement of waiting consensus items without one, if this connection sees all."""
+    from app.storage.row_security import sees_all_labels
+
+    def unscored(uow: UnitOfWork) -> list[int]:
+        if not sees_all_labels(uow.session, project_id):
+            return []
+        waiting = uow.reviews.waiting(project_id, limit=None)
+        return [t.id for t, _ in waiting if t.required_labelers > 1 and t.agreement is None]
+
+    for task_id in db.run(unscored, readonly=True):
+        try:
+            store_agreement(db, task_id)
+        except Exception:  # e.g. a label the ontology lost: the pane computes it live
+            _log.warning("could not compute the agreement of task %s", task_id, exc_info=True)
+
+
 def review_queue(
     db: Database, project_id: int, *, limit: int | None = 50, offset: int = 0
 ) -> list[ReviewQueueItem]:
-    """Items waiting for review: lowest agreement first (unscored items after), then oldest."""
+    """Items waiting for review: lowest agreement first (unscored items after), then oldest.
+
+    Consensus items nobody scored yet are scored first: under PostgreSQL row security the last
+    labeler's submit cannot (they read only their own labels); the reviewer reads them all."""
+    _score_unscored(db, project_id)
 
     def work(uow: UnitOfWork) -> list[ReviewQueueItem]:
         waiting = uow.reviews.waiting(project_id, limit=limit, offset=offset)
