@@ -18,10 +18,16 @@ run: setup
 test: setup-test
 	@scripts/test.sh
 
-# long fuzzing of the readers with fresh random inputs; new finds land in build/fuzz-finds
+# The long runs: the fuzzers with fresh random inputs (new finds land in build/fuzz-finds) and
+# 16 simulated labelers on PostgreSQL for SITELABEL_LOAD_SECONDS (figures in build/reliability/load.json).
+# Only these files: the other reliability tests run in `make test`. The PostgreSQL cluster is the
+# tests' own throwaway one (tests/conftest.py pg_server_url), or $SITELABEL_TEST_PG_URL when set.
+SOAK_TESTS = tests/reliability/test_fuzz_*.py tests/reliability/test_load_*.py
 soak: setup-test
 	SITELABEL_FUZZ_RANDOM=1 SITELABEL_FUZZ_EXAMPLES=$${SITELABEL_FUZZ_EXAMPLES:-20000} \
-	SITELABEL_FUZZ_SAVE=build/fuzz-finds QT_QPA_PLATFORM=offscreen .venv/bin/pytest tests/reliability -q
+	SITELABEL_FUZZ_SAVE=build/fuzz-finds SITELABEL_LOAD_SECONDS=$${SITELABEL_LOAD_SECONDS:-300} \
+	QT_QPA_PLATFORM=offscreen .venv/bin/pytest -p no:cacheprovider -q $(SOAK_TESTS); \
+	rc=$$?; cat build/reliability/load.json 2>/dev/null; exit $$rc
 
 bench: setup-test
 	@for b in bench/*.py; do echo "== $$b"; .venv/bin/python $$b || exit 1; done
