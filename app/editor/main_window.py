@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import traceback
-from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-from PySide6.QtCore import QByteArray, QEvent, QObject, QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QCloseEvent, QFontMetrics
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QDockWidget,
     QLabel,
     QMainWindow,
     QPlainTextEdit,
-    QSizeGrip,
     QSizePolicy,
     QToolBar,
     QWidget,
@@ -33,6 +30,7 @@ from app.editor.canvas import create_canvas
 from app.editor.class_panel import ClassPanel
 from app.editor.comments_panel import CommentsPanel
 from app.editor.editing_controller import OFFLINE_STYLE, EditingController
+from app.editor.frame_loader import FrameLoader, LoadedFrame
 from app.editor.help_overlay import HelpOverlay
 from app.editor.models_panel import ModelsPanel
 from app.editor.mpr_view import open_mpr_for
@@ -40,9 +38,9 @@ from app.editor.plain import plain_label, plain_tip
 from app.editor.prelabel_panel import PrelabelPanel
 from app.editor.queue_panel import SKIP_KEYS, START_KEYS, SUBMIT_KEYS, QueuePanel
 from app.editor.review_pane import ReviewPane
+from app.editor.status_messages import StatusMessages
 from app.editor.timeline import TrackPanel
 from app.editor.tool_registry import TOOLS
-from app.editor.workers import submit
 
 if TYPE_CHECKING:
     from app.api import Project
@@ -51,74 +49,6 @@ if TYPE_CHECKING:
     from app.workflow.journal import Journal
 
 WINDOW_PRESET_KEYS = ("lung", "mediastinum", "bone", "brain", "abdomen")
-
-
-@dataclass
-class LoadedFrame:
-    asset: Asset
-    source: Source
-    index: int
-    raw: npt.NDArray[Any]
-    root_ok: bool = True  # False: shown from the cache while the asset's data folder is still gone
-
-
-@dataclass
-class FrameFailed:
-    """A frame that could not be read: its data folder unmounted or offline, the file gone, corrupt
-    or unsupported, or a decoder's bug."""
-
-    asset: Asset
-    index: int
-    message: str  # one line for the status bar
-    details: str  # the whole text, for the details pane
-    reason: str  # why, in a few words ("its data folder is not reachable", "cannot decode PNG pixels: ...")
-    path: str = ""  # the folder or file named in ``message``: elided first when the line is too long
-    unreachable: bool = False  # the file or its data folder cannot be reached now (nothing is wrong with it)
-    root_lost: bool = False  # the asset's whole data root is unreachable, not just this file
-
-
-@dataclass(frozen=True, eq=False)
-class _Request:
-    """One frame asked of a worker; compared by identity (a newer request supersedes it)."""
-
-    asset: Asset
-    index: int
-    opening: bool  # the asset is being opened, not stepped through: a failure must not leave the last image
-
-
-def elide_path(text: str, path: str, metrics: QFontMetrics, width: int) -> str:
-    """``text`` fitting ``width`` pixels by eliding ``path`` in it in the middle, so that the
-    sentence's end (what to do, that the labels are safe) stays readable."""
-    if not path or path not in text or metrics.horizontalAdvance(text) <= width:
-        return text
-    count = text.count(path)
-    rest = metrics.horizontalAdvance(text.replace(path, ""))
-    room = max((width - rest) // count, metrics.horizontalAdvance("/.../"))
-    return text.replace(path, metrics.elidedText(path, Qt.TextElideMode.ElideMiddle, room))
-
-
-def _name(asset: Asset) -> str:
-    """What people know an asset by: its path under its data root (an archive member after "!")."""
-    member = asset.member or ""
-    return (asset.rel_path or asset.root) + (member if member.startswith("!") else "")
-
-
-def _failure_details(asset: Asset, message: str, exc: BaseException, path: object) -> str:
-    """The details pane's account of a failed read: what, where, the whole error chain, what next."""
-    from app.core.errors import SitelabelError
-
-    lines = [f"{asset.root}:{_name(asset)}"]
-    if path is not None:
-        lines.append(f"file: {path}")
-    lines += ["", message, ""]
-    if isinstance(exc, SitelabelError | OSError):
-        seen: BaseException | None = exc
-        while seen is not None and len(lines) < 40:
-            lines.append(f"{type(seen).__name__}: {seen}")
-            seen = seen.__cause__ or seen.__context__
-    else:  # a bug: the traceback helps whoever reports it
-        lines += "".join(traceback.format_exception(exc)).rstrip().splitlines()
-    return "\n".join(lines)
 
 
 class MainWindow(QMainWindow):
@@ -133,19 +63,6 @@ class MainWindow(QMainWindow):
         self.project = project
         self.setWindowTitle(f"Sitelabel - {project.name}")
         self.resize(1500, 950)
-        self._pending: object = None
-        self.current: LoadedFrame | None = None
-        self.window_level: tuple[float, float] | None = None
-        self._sources: dict[int, Source] = {}
-        # a data folder gone (share unmounted): one message per asset and outage, retried on navigation
-        self._told: dict[int, str] = {}  # asset id -> data root, told about in this outage
-        self._lost_roots: set[str] = set()
-        self._retry: Asset | None = None  # could not be opened: the next navigation opens it again
-        self._failure: FrameFailed | None = None  # why the item chosen is not on screen
-        # asset id -> why its last open failed, until its image loads (the queue refuses to submit it)
-        self._unopened: dict[int, str] = {}
-        self._details = ""  # the details pane's text about the item on screen, without failure notes
-
         self.canvas = create_canvas(self)
         self.setCentralWidget(self.canvas)
         self.editing = EditingController(project, self.canvas, self, journal or Journal())
@@ -229,15 +146,23 @@ class MainWindow(QMainWindow):
         self.statusBar().addWidget(where, 1)
         # a long message keeps its end readable: a path in it is elided to the room left, whole in
         # the tooltip; fitted again when that room changes (a resize, a permanent label's new text)
-        self._status_full: tuple[str, str, str, int] | None = None  # (shown, whole text, path, timeout)
-        self._status_fit = QTimer(self)
-        self._status_fit.setSingleShot(True)
-        self._status_fit.timeout.connect(self._refit_status)
-        self.statusBar().messageChanged.connect(self._status_message_changed)
-        self.statusBar().installEventFilter(self)
-        self.canvas.refused.connect(
-            lambda why: self._tell(why, self._failure.path if self._failure is not None else "")
+        self.status_messages = StatusMessages(
+            self.statusBar(), (self.save_label, self.frame_label, self.position_label), self
         )
+        # reads frames on workers and shows them, or why not (an empty frame, drawing refused)
+        self.loader = FrameLoader(
+            project,
+            canvas=self.canvas,
+            editing=self.editing,
+            assets=self.assets,
+            comments=self.comments,
+            info=self.info,
+            frame_label=self.frame_label,
+            status=self.status_messages,
+            parent=self,
+        )
+        self.loader.frame_shown.connect(self.frame_shown)
+        self.canvas.refused.connect(self.loader.refused)
         self.help = HelpOverlay(self.canvas)
         self.player = QTimer(self)
         self.player.timeout.connect(lambda: self.step_frame(1, wrap=True))
@@ -426,8 +351,7 @@ class MainWindow(QMainWindow):
         settings = self._settings()
         settings.setValue("geometry", self.saveGeometry())
         settings.setValue("state", self.saveState())
-        for source in self._sources.values():
-            source.close()
+        self.loader.close()
         super().closeEvent(event)
 
     # --- data -------------------------------------------------------------------------------
@@ -443,10 +367,7 @@ class MainWindow(QMainWindow):
         self.player.stop()
         self.editing.open_asset(asset)
         self.comments.set_asset(asset)
-        # the last image stays until this one is decoded: nothing drawn meanwhile may land on it
-        name = _name(asset).rsplit("/", 1)[-1]
-        self.canvas.lock_drawing(f"{name} is still opening: drawing starts when its image shows.")
-        self._load(asset, 0, refit=True)
+        self.loader.open(asset)
 
     def open_asset_id(self, asset_id: int) -> None:
         """Open an item by id (the activity view): selected in the asset list when listed there."""
@@ -468,60 +389,39 @@ class MainWindow(QMainWindow):
         self.player.stop()
         self.editing.open_session(session)
         self.comments.set_asset(asset)
-        kept = self._sources.setdefault(asset.id, source)
-        if kept is not source:  # the editor had it open already: keep that one
-            submit(None, source.close, lambda *_: None, lambda *_: None)
-        token = _Request(asset, 0, True)
-        self._pending = token
-        # decoded ahead, maybe before its data folder went: that proves nothing about the folder now
-        self._loaded(token, LoadedFrame(asset, kept, 0, raw, root_ok=asset.root not in self._lost_roots))
+        self.loader.show_prepared(asset, source, raw)
+
+    # the queue (QueueHost), the timeline and the comments ask these of the window
+    @property
+    def current(self) -> LoadedFrame | None:
+        """The frame on screen; None before the first and while the item chosen could not be opened."""
+        return self.loader.current
+
+    @property
+    def window_level(self) -> tuple[float, float] | None:
+        return self.loader.window_level
+
+    @window_level.setter
+    def window_level(self, window: tuple[float, float] | None) -> None:
+        self.loader.window_level = window
 
     def data_unavailable(self, asset: Asset, message: str) -> None:
-        """The queue could not decode ``asset`` ahead: its data folder is unreachable. The list
-        marks the folder's assets and the user is told once per outage; the screen stays as it is."""
-        if asset.root in self._lost_roots:
-            return  # told already; the list is marked
-        self._lost_roots.add(asset.root)
-        self.assets.set_root_available(asset.root, False)
-        folder = self.project.config.all_data_roots.get(asset.root)
-        self._tell(f"{message}. Your labels are safe.", str(folder) if folder is not None else "")
+        self.loader.data_unavailable(asset, message)
 
     def open_failure(self, asset_id: int) -> str | None:
-        """Why the asset could not be opened, while its image has not loaded since (else None)."""
-        return self._unopened.get(asset_id)
+        return self.loader.open_failure(asset_id)
 
     def is_opening(self, asset_id: int) -> bool:
-        """The asset's image is being read to be shown (the last image may still be on screen)."""
-        pending = self._pending
-        return isinstance(pending, _Request) and pending.opening and pending.asset.id == asset_id
+        return self.loader.is_opening(asset_id)
 
     def forget_source(self, asset_id: int) -> None:
-        """Close an asset's source once the queue moved past it (on a worker: closing waits for
-        its decoding threads)."""
-        if self.current is not None and self.current.asset.id == asset_id:
-            return
-        source = self._sources.pop(asset_id, None)
-        if source is not None:
-            submit(None, source.close, lambda *_: None, lambda *_: None)
+        self.loader.forget_source(asset_id)
 
     def step_frame(self, delta: int, *, wrap: bool = False) -> None:
-        pending = self._pending
-        if isinstance(pending, _Request) and pending.opening:
-            return  # an asset is opening: a step now would show the last one under the new one's labels
-        if self.current is None:
-            if self._retry is not None:
-                self._load(self._retry, 0, refit=True)
-            return
-        count = self.current.source.frame_count
-        index = self.current.index + delta
-        if wrap:
-            index %= count
-        if 0 <= index < count and index != self.current.index:
-            self._load(self.current.asset, index, refit=False)
+        self.loader.step_frame(delta, wrap=wrap)
 
     def show_frame(self, index: int) -> None:
-        if self.current is not None:
-            self.step_frame(index - self.current.index)
+        self.loader.show_frame(index)
 
     def toggle_play(self) -> None:
         if self.player.isActive() or self.current is None or self.current.source.frame_count < 2:
@@ -540,205 +440,6 @@ class MainWindow(QMainWindow):
 
     def _toggle_outline(self) -> None:
         self.canvas.set_label_style(outline=not getattr(self.canvas, "outline", False))
-
-    def _load(self, asset: Asset, index: int, *, refit: bool) -> None:
-        token = _Request(asset, index, refit)
-        self._pending = token
-        submit(token, lambda: self._read(asset, index), self._loaded, self._failed)
-
-    def _read(self, asset: Asset, index: int) -> LoadedFrame | FrameFailed:
-        """Runs on a worker thread: opening and decoding only; touches no widget."""
-        from app.sources import SourceUnavailable
-
-        source = self._sources.get(asset.id)
-        opened = source is not None  # before this read
-        try:
-            if source is None:
-                source = self.project.open_asset(asset)
-                self._sources[asset.id] = source
-            raw = source.frame(index)
-        except SourceUnavailable as exc:
-            where = exc.root if exc.root is not None else exc.path
-            lost = exc.root is not None
-            return FrameFailed(
-                asset,
-                index,
-                f"{exc}. Your labels are safe.",
-                _failure_details(asset, f"{exc}. Your labels are safe.", exc, exc.path),
-                "its data folder is not reachable" if lost else "its file cannot be reached",
-                str(where) if where is not None else "",
-                unreachable=True,
-                root_lost=lost,
-            )
-        except Exception as exc:  # corrupt, unsupported, a decoder's bug: said, never hidden
-            if not opened and source is not None:  # the next try opens the file afresh (it may be fixed)
-                self._sources.pop(asset.id, None)
-                source.close()
-            return self._describe_failure(asset, index, exc, opened=opened)
-        # a frame from the cache proves nothing: while its root is lost, look at the folder itself
-        root_ok = asset.root not in self._lost_roots or self.project.data_root_reachable(asset.root)
-        return LoadedFrame(asset, source, index, raw, root_ok)
-
-    def _describe_failure(self, asset: Asset, index: int, exc: Exception, *, opened: bool) -> FrameFailed:
-        """Worker side: a failure other than an unreachable file, in one line and in full."""
-        from app.core.errors import SitelabelError
-        from app.sources.errors import one_line
-
-        if not isinstance(exc, SitelabelError | OSError):
-            traceback.print_exc()  # a bug: shown, logged, the app keeps working
-        try:
-            path = self.project.asset_path(asset)
-        except Exception:  # an unknown root: the message says so already
-            path = None
-        if isinstance(exc, SitelabelError):
-            reason = one_line(exc)
-        elif isinstance(exc, OSError):
-            reason = f"{exc.strerror or one_line(exc)}: {exc.filename or ''}".rstrip(": ")
-        else:
-            reason = f"{type(exc).__name__}: {one_line(exc)}"
-        reason = reason.removeprefix(f"{path}: ") if path is not None else reason
-        what = f"frame {index + 1} of {_name(asset)}" if opened and asset.frame_count > 1 else _name(asset)
-        verb = "read" if opened and asset.frame_count > 1 else "open"
-        message = f"Could not {verb} {what}: {reason}"
-        details = _failure_details(asset, message, exc, path)
-        # the longest path the line names is elided first when it is too long for the status bar
-        named = [text for text in (str(path or ""), _name(asset)) if text and text in message]
-        return FrameFailed(asset, index, message, details, reason, max(named, key=len, default=""))
-
-    def _loaded(self, token: object, result: object) -> None:
-        if token is not self._pending:
-            return  # a newer request superseded this one
-        self._pending = None
-        if isinstance(result, FrameFailed):
-            self._show_failure(result, isinstance(token, _Request) and token.opening)
-        if not isinstance(result, LoadedFrame):
-            return
-        self._retry, self._failure = None, None
-        self._unopened.pop(result.asset.id, None)
-        self.canvas.lock_drawing("")  # the item's own image is on screen
-        if result.root_ok:
-            self._reachable(result.asset)
-        first = self.current is None or self.current.asset.id != result.asset.id
-        self.current = result
-        if first:
-            self.window_level = result.source.window
-        invert = str(result.source.metadata.get("photometric", "")) == "MONOCHROME1"
-        self.canvas.set_image(result.raw, window=self.window_level, invert=invert, keep_view=not first)
-        self.editing.show_frame(result.index, result.raw, self.window_level or self.canvas.window)
-        self.comments.set_frame(result.index)
-        count = result.source.frame_count
-        self.frame_label.setText(f"frame {result.index + 1}/{count}" if count > 1 else "")
-        if first:
-            self._show_details(result)
-        elif result.root_ok and self.info.toPlainText() != self._details:
-            self.info.setPlainText(self._details)  # a failure noted above the details is over
-        self.frame_shown.emit(result.asset.id, result.index)
-
-    def _show_failure(self, failed: FrameFailed, opening: bool) -> None:
-        """An item that could not be opened shows an empty frame of its size under its own labels,
-        never the last image, and takes no drawing until its image loads (the next navigation tries
-        again); a frame of the item on screen that could not be read leaves that one where it is.
-        The status bar says why; a lost data folder is marked in the list and told once an outage."""
-        asset = failed.asset
-        if failed.root_lost:
-            self._lost_roots.add(asset.root)
-            self.assets.set_root_available(asset.root, False)
-        if opening or self.current is None or self.current.asset.id != asset.id:
-            self.current, self._retry, self._failure = None, asset, failed
-            self._unopened[asset.id] = failed.reason
-            blank = np.zeros((max(1, asset.height), max(1, asset.width)), np.uint8)
-            self.canvas.set_image(blank)
-            self.canvas.set_overlay_image(None)
-            self.editing.show_frame(0, blank, None)
-            self.canvas.lock_drawing(  # the file's name: its whole path is in the details pane
-                f"Drawing is off: {_name(asset).rsplit('/', 1)[-1]} could not be opened ({failed.reason}). "
-                "Press Down to try again.",
-                shown=True,
-            )
-            self.frame_label.setText("")
-            then = "Drawing is off until its image loads: press Down to try again. Your labels are safe."
-            self.info.setPlainText(f"{failed.details}\n\n{then}")
-        else:
-            then = "The frame on screen still takes labels; stepping to this one tries again."
-            self.info.setPlainText(f"{failed.details}\n\n{then}\n\n{self._details}")
-            if failed.unreachable and asset.id in self._told:
-                return  # one message per asset and outage, not one per key press
-        if failed.unreachable:
-            self._told[asset.id] = asset.root
-        self._tell(failed.message, failed.path)
-
-    def _reachable(self, asset: Asset) -> None:
-        self._told.pop(asset.id, None)
-        if asset.root in self._lost_roots:
-            self._lost_roots.discard(asset.root)
-            self._told = {a: root for a, root in self._told.items() if root != asset.root}
-            self.assets.set_root_available(asset.root, True)
-            folder = self.project.config.all_data_roots.get(asset.root, asset.root)
-            self._tell(f"The data folder {folder} is reachable again.", str(folder), 10_000)
-
-    def _failed(self, token: object, message: str) -> None:
-        """The worker itself failed (``_read`` says what a read did): shown as a failed read."""
-        if token is self._pending and isinstance(token, _Request):
-            self._pending = None
-            name = _name(token.asset)
-            text = f"Could not open {name}: {message}"
-            details = f"{token.asset.root}:{name}\n\n{text}"
-            self._show_failure(FrameFailed(token.asset, token.index, text, details, message), token.opening)
-
-    # --- status bar -------------------------------------------------------------------------
-    def _tell(self, text: str, path: str = "", timeout: int = 0) -> None:
-        """Show ``text`` in the status bar; a long ``path`` in it is elided in the middle so that its
-        end stays readable; the whole text is the tooltip."""
-        bar = self.statusBar()
-        shown = elide_path(text, path, bar.fontMetrics(), self._message_width())
-        self._status_full = (shown, text, path, timeout)
-        bar.setToolTip(plain_tip(text))
-        bar.showMessage(shown, timeout)
-
-    def _message_width(self) -> int:
-        """The room QStatusBar gives a message: left of its permanent labels and the size grip."""
-        bar = self.statusBar()
-        right = bar.width() - 12
-        grip = bar.findChild(QSizeGrip)
-        if grip is not None and grip.isVisible():
-            right = grip.x()
-        labels = [w.x() for w in (self.save_label, self.frame_label, self.position_label) if w.isVisible()]
-        if labels:
-            right = min(right, min(labels) - 2)
-        return max(80, right - 6 - 4)
-
-    def _refit_status(self) -> None:
-        kept = self._status_full
-        if kept is None or self.statusBar().currentMessage() != kept[0]:
-            return
-        _shown, text, path, timeout = kept
-        refitted = elide_path(text, path, self.statusBar().fontMetrics(), self._message_width())
-        if refitted != kept[0]:
-            self._tell(text, path, timeout)
-
-    def _status_message_changed(self, text: str) -> None:
-        if self._status_full is not None and text != self._status_full[0]:
-            self._status_full = None  # another message (or none): its tooltip goes with it
-            self.statusBar().setToolTip("")
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        relaid = event.type() in (QEvent.Type.Resize, QEvent.Type.LayoutRequest)
-        if relaid and self._status_full is not None and watched is self.statusBar():
-            self._status_fit.start()  # once the bar has laid out its labels
-        return super().eventFilter(watched, event)
-
-    def _show_details(self, frame: LoadedFrame) -> None:
-        a, s = frame.asset, frame.source
-        lines = [f"{a.root}:{a.rel_path}", f"{s.kind}, {a.width} x {a.height}, {s.frame_count} frame(s)"]
-        if s.spacing:
-            lines.append("spacing (z, y, x) mm: " + ", ".join(f"{v:.3g}" for v in s.spacing))
-        if s.window:
-            lines.append(f"window C/W: {s.window[0]:.0f} / {s.window[1]:.0f}")
-        lines += [f"warning: {w}" for w in s.warnings]
-        lines.append("")
-        lines += [f"{k}: {v}" for k, v in sorted(s.metadata.items())]
-        self._details = "\n".join(lines)
-        self.info.setPlainText(self._details)
 
     def _show_save_status(self, text: str) -> None:
         self.save_label.setText(text)

@@ -22,10 +22,11 @@ from PySide6.QtWidgets import QApplication, QDockWidget
 
 from app import api, sample_data
 from app.core.records import Asset
-from app.editor.main_window import MainWindow, elide_path
+from app.editor.main_window import MainWindow
 from app.editor.plain import plain_tip
 from app.editor.qimages import to_array
 from app.editor.queue_controller import ItemState
+from app.editor.status_messages import elide_path
 from app.workflow.journal import Journal
 
 ONTOLOGY = {
@@ -226,7 +227,7 @@ def test_a_long_data_folder_is_elided_in_the_middle_of_the_status_message(
     share.rename(share.with_name("gone"))  # the share vanished
 
     _select(window, coins)
-    bar = window.statusBar()
+    bar, room = window.statusBar(), window.status_messages.message_width  # the room for a message
     qtbot.waitUntil(lambda: bar.currentMessage().startswith("Cannot open coins.png"), timeout=WAIT)
     full = f"Cannot open coins.png: the data folder {share} is not reachable (unmounted or offline?). {SAFE}"
     shown = bar.currentMessage()
@@ -234,16 +235,16 @@ def test_a_long_data_folder_is_elided_in_the_middle_of_the_status_message(
     assert "\u2026" in shown  # the path elided in the middle: both of its ends stay
     assert shown.startswith("Cannot open coins.png: the data folder /")
     assert share.name[-6:] in shown
-    assert bar.fontMetrics().horizontalAdvance(shown) <= window._message_width()
+    assert bar.fontMetrics().horizontalAdvance(shown) <= room()
     assert bar.toolTip() == plain_tip(full) and full in window.info.toPlainText()
     assert _list_text(window, coins).endswith("(unavailable)")
 
     # the room shrinks (the pointer's position shows beside the message): the path is elided more
-    before = window._message_width()
+    before = room()
     window.position_label.setText("x 1023  y 1023  value (255, 255, 255, 255)")
-    qtbot.waitUntil(lambda: window._message_width() < before, timeout=WAIT)
+    qtbot.waitUntil(lambda: room() < before, timeout=WAIT)
     qtbot.waitUntil(
-        lambda: bar.fontMetrics().horizontalAdvance(bar.currentMessage()) <= window._message_width(),
+        lambda: bar.fontMetrics().horizontalAdvance(bar.currentMessage()) <= room(),
         timeout=WAIT,
     )
     assert bar.currentMessage().endswith(SAFE) and bar.toolTip() == plain_tip(full)
