@@ -13,6 +13,12 @@ A project of 2,000 assets x 35 annotations (10 per labeler x 3 labelers, 5 machi
   (the per-row policy cost over the whole table).
 * ``api``: ``Project.annotation_objects(asset)`` for the labeler through app.api on her own login
   (RLS) vs on the owner's login (the API filters in Python).
+* ``threads``: then 300 comment threads (3 comments each) on 100 assets, by the 3 labelers and the
+  reviewer, half of those items unfinished consensus items: ``Project.threads()`` (the whole project)
+  and ``Project.threads(asset)`` for the labeler on her own login (the thread and comment policies)
+  vs on the owner's login (the API's ``_visible_threads`` filter in Python); both return the same.
+  ``count_comments_labeler``: ``SELECT count(*) FROM comments`` as the labeler (each comment checks
+  its thread's policy) vs the owner (every comment, no policy).
 
 Prints ONE JSON object. PostgreSQL: $SITELABEL_TEST_PG_URL if set, else a throwaway cluster from
 tests/pgcluster.py.
@@ -40,6 +46,9 @@ PER_LABELER = 10
 MACHINE = 5
 LABELERS = ("alice", "bob", "carol")
 RUNS = 300
+THREAD_ASSETS = 100
+THREADS_PER_ASSET = 3
+COMMENTS_PER_THREAD = 3
 
 LIST = (
     "SELECT a.id, a.asset_id, a.frame, a.kind, a.label, a.geometry, a.mask, a.attributes, a.source, "
@@ -170,8 +179,86 @@ def measure(url: str) -> dict[str, Any]:
         "peer_owner_login_ms": peer * 1e3,
         "ratio": rls / peer,
     }
+    out.update(measure_threads(url, mine, theirs, ids, users))
     mine.close()
     ada.close()
+    return out
+
+
+def add_threads(url: str, ids: list[int], users: dict[str, int]) -> list[int]:
+    """Threads by every labeler and the reviewer on the first assets; half of them consensus
+    items not done yet (another labeler's threads there are blind). Returns those asset ids."""
+    on = ids[:THREAD_ASSETS]
+    authors = [users[n] for n in (*LABELERS, "rita")]
+    with _connect(url, "postgres") as conn:
+        conn.execute(
+            "INSERT INTO threads (asset_id, frame, status, author_id, created_at) "
+            "SELECT a, 0, 'open', (%s::integer[])[1 + (a + g) %% 4], now() "
+            "FROM unnest(%s::integer[]) a, generate_series(1, %s) g",
+            (authors, on, THREADS_PER_ASSET),
+        )
+        conn.execute(
+            "INSERT INTO comments (thread_id, author_id, body, created_at) "
+            "SELECT t.id, CASE WHEN g = 1 THEN t.author_id ELSE (%s::integer[])[1 + (t.id + g) %% 4] END, "
+            "'a remark about the rim, number ' || g, now() FROM threads t, generate_series(1, %s) g",
+            (authors, COMMENTS_PER_THREAD),
+        )
+        conn.execute(
+            "UPDATE tasks SET required_labelers = 2, status = 'new' "
+            "WHERE asset_id = ANY (%s) AND id %% 2 = 0",
+            (on,),
+        )
+        conn.execute("ANALYZE")
+    return on
+
+
+def measure_threads(
+    url: str, mine: Any, theirs: Any, ids: list[int], users: dict[str, int]
+) -> dict[str, Any]:
+    on = add_threads(url, ids, users)
+    out: dict[str, Any] = {}
+
+    def seen(project: Any, asset_id: int | None = None) -> list[tuple[int, int]]:
+        return [(t.id, len(t.comments)) for t in project.threads(asset_id)]
+
+    shown = seen(mine)
+    assert shown == seen(theirs), "the labeler's login and the owner's disagree"
+    for asset_id in on[:10]:
+        assert seen(mine, asset_id) == seen(theirs, asset_id)
+    out["threads_total"] = THREAD_ASSETS * THREADS_PER_ASSET
+    out["threads_shown_to_labeler"] = len(shown)
+    with _connect(url, "alice") as alice:
+        plan = "\n".join(
+            r[0]
+            for r in alice.execute("EXPLAIN SELECT id FROM threads WHERE asset_id = %s ORDER BY id", (on[0],))
+        )
+        out["labeler_thread_plan_uses_asset_index"] = "ix_threads_asset" in plan
+        with _connect(url, "postgres") as owner:  # the per-row cost of the nested comment policy
+
+            def count(conn: Any) -> float:
+                return median_seconds(lambda: conn.execute("SELECT count(*) FROM comments").fetchone(), 50)
+
+            rls, peer = count(alice), count(owner)
+        out["count_comments_labeler"] = {
+            "rls_ms": rls * 1e3,
+            "peer_owner_ms": peer * 1e3,
+            "ratio": rls / peer,
+        }
+    rls = median_seconds(mine.threads, 15)
+    peer = median_seconds(theirs.threads, 15)
+    out["api_threads_project_labeler"] = {
+        "rls_ms": rls * 1e3,
+        "peer_owner_login_ms": peer * 1e3,
+        "ratio": rls / peer,
+    }
+    rng = random.Random(13)
+    rls = median_seconds(lambda: mine.threads(rng.choice(on)), 100)
+    peer = median_seconds(lambda: theirs.threads(rng.choice(on)), 100)
+    out["api_threads_asset_labeler"] = {
+        "rls_ms": rls * 1e3,
+        "peer_owner_login_ms": peer * 1e3,
+        "ratio": rls / peer,
+    }
     return out
 
 

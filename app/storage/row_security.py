@@ -4,8 +4,9 @@ Convention: a Sitelabel user who connects to PostgreSQL directly logs in as a ro
 name as their Sitelabel user name. Every such role is a member of one group role (``sitelabel_app``
 by default) that holds exactly the privileges the app needs: SELECT, INSERT and UPDATE on the app
 tables (DELETE only where the app deletes rows; no TRUNCATE, no DDL, no ownership), SELECT + INSERT
-only on the audit log, USAGE on the sequences. The schema owner (the role that ran ``sitelabel db
-upgrade``) keeps ownership and is not subject to row security; it is for upgrades and admins only.
+only on the audit log and comments, USAGE on the sequences. The schema owner (the role that ran
+``sitelabel db upgrade``) keeps ownership and is not subject to row security; it is for upgrades and
+admins only.
 
 Row-level security (policies apply to the group role's members):
 
@@ -21,6 +22,12 @@ Row-level security (policies apply to the group role's members):
 * ``users`` / ``project_members`` - readable by all; only site admins change users and roles, project
   admins their project's members, so nobody can make themselves a reviewer to see blind rows.
 * ``tasks`` - a labeler cannot mark a task done (that would reveal the consensus rows).
+* ``threads`` / ``comments`` - the API's rule (``app.api._team`` ``_visible_threads``): in their
+  projects labelers read every thread except another labeler's on an unfinished consensus item (its
+  pin and words describe their labels); own threads and those opened by people who see all labels of
+  the project always show. A comment shows iff its thread does. Members open threads and reply to
+  visible ones as themselves; only the author or a reviewer resolves or reopens; comments are
+  append-only and a thread's pin cannot move.
 * Columns tying rows to people and projects (``assets.project_id``, ``assignments.user_id`` ...)
   are not updatable by the group role at all (column privileges).
 
@@ -58,19 +65,28 @@ MAX_ROLE_BYTES = 63  # PostgreSQL's NAMEDATALEN - 1: longer identifiers are sile
 HUMAN = "human"  # app.core.annotations.HUMAN (kept literal: the policies are SQL)
 
 # tables with row-level security, and the columns the group may never update
-RLS_TABLES = ("annotations", "reviews", "audit_log", "users", "project_members", "tasks")
+RLS_TABLES = (
+    "annotations",
+    "reviews",
+    "audit_log",
+    "users",
+    "project_members",
+    "tasks",
+    "threads",
+    "comments",
+)
 FROZEN_COLUMNS: dict[str, tuple[str, ...]] = {
     "annotations": ("id", "asset_id", "created_at"),
     "assets": ("id", "project_id"),
     "tasks": ("id", "project_id", "asset_id"),
     "assignments": ("id", "task_id", "user_id"),
     "reviews": ("id",),
-    "threads": ("id", "asset_id", "author_id"),
-    "comments": ("id", "thread_id", "author_id"),
+    # the app only resolves and reopens a thread (status, resolved_at)
+    "threads": ("id", "asset_id", "author_id", "frame", "x", "y", "created_at"),
     "project_members": (),
     "users": ("id",),
 }
-APPEND_ONLY = ("audit_log",)
+APPEND_ONLY = ("audit_log", "comments")  # SELECT + INSERT only (the app never edits a comment)
 # the app never hard-deletes elsewhere (annotations are soft-deleted); DELETE on assets or projects
 # would let anyone wipe everyone's labels through ON DELETE CASCADE, which runs past row security
 DELETABLE = ("predictions",)
@@ -220,6 +236,7 @@ def _policies() -> dict[str, list[tuple[str, str, str | None, str | None]]]:
     task_ok = f"tasks.status <> {done} OR {every} OR tasks.project_id = ANY ({review})"
     task_admin = f"{every} OR tasks.project_id = ANY ({review})"
     member_admin = f"{admin} OR project_members.project_id = ANY ({padmin})"
+    thread_read, thread_add, thread_change, comment_read, comment_add = _thread_rules()
     return {
         "annotations": [
             ("sitelabel_read", "SELECT", read, None),
@@ -266,7 +283,60 @@ def _policies() -> dict[str, list[tuple[str, str, str | None, str | None]]]:
             ("sitelabel_change", "UPDATE", "true", task_ok),
             ("sitelabel_remove", "DELETE", task_admin, None),
         ],
+        # no DELETE policy or grant on either; no UPDATE on comments (append-only)
+        "threads": [
+            ("sitelabel_read", "SELECT", thread_read, None),
+            ("sitelabel_add", "INSERT", None, thread_add),
+            ("sitelabel_change", "UPDATE", thread_change, thread_change),
+        ],
+        "comments": [
+            ("sitelabel_read", "SELECT", comment_read, None),
+            ("sitelabel_add", "INSERT", None, comment_add),
+        ],
     }
+
+
+def _thread_rules() -> tuple[str, str, str, str, str]:
+    """Policies of ``threads`` and ``comments`` (read, open, resolve; read, reply), the API's rule
+    of ``app.api._team`` ``_visible_threads``: another labeler's thread on an unfinished consensus
+    item is blind; own threads, a deleted user's and those of people who see all labels of the
+    project (reviewers, project admins, site admins) always show, as do threads on other items.
+    Reading another's thread also needs membership, as the API's VIEW does."""
+    me = "(SELECT {s}.sitelabel_user_id())"
+    admin = "(SELECT {s}.sitelabel_is_admin())"
+    every = "(SELECT {s}.sitelabel_sees_every_project())"
+    review = "(SELECT {s}.sitelabel_review_projects())::integer[]"
+    member = "(SELECT {s}.sitelabel_member_projects())::integer[]"
+    reviewish = ", ".join(f"'{r}'" for r in _REVIEW_ROLES)
+    # each test below is a lookup by primary key or unique index (tasks: project_id, asset_id)
+    consensus_open = (
+        "EXISTS (SELECT 1 FROM {s}.tasks t WHERE t.project_id = a.project_id AND t.asset_id = a.id "
+        f"AND t.required_labelers > 1 AND t.status <> '{TaskStatus.DONE.value}')"
+    )
+    lead_author = (
+        "EXISTS (SELECT 1 FROM {s}.project_members m WHERE m.project_id = a.project_id "
+        f"AND m.user_id = threads.author_id AND m.role IN ({reviewish})) OR EXISTS (SELECT 1 FROM "
+        f"{{s}}.users u WHERE u.id = threads.author_id AND u.role = '{Role.ADMIN.value}')"
+    )
+
+    def on_asset(condition: str) -> str:
+        return f"EXISTS (SELECT 1 FROM {{s}}.assets a WHERE a.id = threads.asset_id AND ({condition}))"
+
+    read = f"threads.author_id = {me} OR {every} OR " + on_asset(
+        f"a.project_id = ANY ({review}) OR (a.project_id = ANY ({member}) AND "
+        f"(threads.author_id IS NULL OR NOT {consensus_open} OR {lead_author}))"
+    )
+    add = f"threads.author_id = {me} AND ({admin} OR " + on_asset(f"a.project_id = ANY ({member})") + ")"
+    change = f"threads.author_id = {me} OR {every} OR " + on_asset(f"a.project_id = ANY ({review})")
+    # the sub-select on threads is itself filtered by threads' read policy: a comment shows iff
+    # its thread does, and one can reply only to a thread one sees
+    comment_read = f"{every} OR EXISTS (SELECT 1 FROM {{s}}.threads h WHERE h.id = comments.thread_id)"
+    comment_add = (
+        f"comments.author_id = {me} AND EXISTS (SELECT 1 FROM {{s}}.threads h JOIN {{s}}.assets a "
+        f"ON a.id = h.asset_id WHERE h.id = comments.thread_id "
+        f"AND ({admin} OR a.project_id = ANY ({member})))"
+    )
+    return read, add, change, comment_read, comment_add
 
 
 def _table_columns(name: str) -> list[str]:

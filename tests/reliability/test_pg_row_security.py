@@ -520,3 +520,189 @@ def test_the_editor_loads_the_same_rows_on_a_labelers_login_as_through_the_owner
     finally:
         alice.close()
         team.ada.close()
+
+
+# --- comment threads ------------------------------------------------------------------------------------
+@dataclass
+class Pins:
+    """Threads on the team's items (ids), opened through the owner's connection."""
+
+    alice: int  # alice's on the blind consensus item, with a reply by the reviewer: hidden from bob
+    lead: int  # the reviewer's on the blind item, with alice's reply: shown to every labeler
+    admin: int  # on the blind item by a site admin who is no member of the project: shown
+    bob: int  # bob's own on the blind item
+    orphan: int  # on the blind item by a since deleted user (author NULL): shown, as in the API
+    plain: int  # alice's on the fresh (single-labeler) item
+    merged: int  # alice's on the merged (done) consensus item
+
+
+def make_threads(team: Team) -> Pins:
+    a = team.assets
+    api.set_site_role(team.ada.db, "sam", "admin", user="ada")
+    alice, bob, carol, rita, sam = (team.as_owner(n) for n in ("alice", "bob", "carol", REVIEWER, "sam"))
+    pins = Pins(
+        alice=alice.comment(a["blind"], "the coin edge here is blurred", x=40.0, y=50.0).id,
+        lead=rita.comment(a["blind"], "label the outer rim, @alice @bob").id,
+        admin=sam.comment(a["blind"], "the scanner was recalibrated today").id,
+        bob=bob.comment(a["blind"], "is the shadow part of it?").id,
+        orphan=carol.comment(a["blind"], "my outline follows the glare").id,
+        plain=alice.comment(a["fresh"], "a scratch on this one").id,
+        merged=alice.comment(a["merged"], "merged fine").id,
+    )
+    rita.reply(pins.alice, "blurred edges: take the inner line")
+    alice.reply(pins.lead, "will do")
+    with psql_as(team.url, "postgres") as conn:  # as if carol had been deleted (ON DELETE SET NULL)
+        conn.execute("UPDATE threads SET author_id = NULL WHERE id = %s", (pins.orphan,))
+    return pins
+
+
+def ids(conn: psycopg.Connection[Any], query: str, *params: Any) -> set[int]:
+    return {int(r[0]) for r in rows(conn, query, *params)}
+
+
+def test_a_labeler_with_direct_sql_reads_only_the_comment_threads_the_app_shows(
+    pg_url: str, tmp_path: Path
+) -> None:
+    team = make_team(pg_url)
+    a = team.assets
+    pins = make_threads(team)
+    secure(pg_url, tmp_path)
+    with psql_as(pg_url, "postgres") as conn:  # what an earlier `db secure` granted on them
+        conn.execute("GRANT UPDATE (body) ON comments TO sitelabel_app")
+        conn.execute("GRANT UPDATE (x, y, frame) ON threads TO sitelabel_app")
+    secure(pg_url, tmp_path)  # idempotent, and takes those back
+    users = {n: _user_id(team, n) for n in ("alice", "bob", REVIEWER)}
+    per_thread = (
+        "SELECT t.id, count(c.id) FROM threads t LEFT JOIN comments c ON c.thread_id = t.id GROUP BY t.id"
+    )
+    with psql_as(pg_url, "postgres") as conn:
+        conn.execute("ANALYZE")  # comment words must not leak through the planner statistics
+        every_thread = ids(conn, "SELECT id FROM threads")
+        every_comment = ids(conn, "SELECT id FROM comments")
+        hidden_comments = ids(conn, "SELECT id FROM comments WHERE thread_id = %s", pins.alice)
+        counts = dict(rows(conn, per_thread))
+    assert len(hidden_comments) == 2 and len(every_thread) == 7
+
+    with psql_as(pg_url, "bob") as conn:
+        assert ids(conn, "SELECT id FROM threads") == every_thread - {pins.alice}
+        assert ids(conn, "SELECT id FROM comments") == every_comment - hidden_comments
+        assert rows(conn, "SELECT count(*) FROM threads WHERE author_id = %s", users["alice"]) == [(2,)]
+        assert rows(conn, "SELECT count(*) FROM comments WHERE thread_id = %s", pins.alice) == [(0,)]
+        assert rows(conn, "SELECT count(*) FROM comments WHERE body LIKE '%%blurred%%'") == [(0,)]
+        # the reviewer's reply in alice's thread stays hidden, her own thread shows
+        by_rita = "SELECT c.body FROM comments c JOIN users u ON u.id = c.author_id WHERE u.name = %s"
+        assert rows(conn, by_rita, REVIEWER) == [("label the outer rim, @alice @bob",)]
+        assert dict(rows(conn, per_thread)) == {t: n for t, n in counts.items() if t != pins.alice}
+        on_blind = "SELECT t.id FROM threads t JOIN assets s ON s.id = t.asset_id WHERE s.id = %s"
+        assert ids(conn, on_blind, a["blind"]) == {pins.lead, pins.admin, pins.bob, pins.orphan}
+        with conn.cursor().copy("COPY comments (thread_id) TO STDOUT") as copy:
+            assert pins.alice not in {int(r[0]) for r in copy.rows()}
+        stats = "SELECT count(*) FROM pg_stats WHERE tablename IN ('threads', 'comments')"
+        assert rows(conn, stats) == [(0,)]
+
+        # writes: no reply into the blind thread, no forged author, no status change on others'
+        reply = "INSERT INTO comments (thread_id, author_id, body, created_at) VALUES (%s, %s, %s, now())"
+        assert "row-level security" in refused(conn, reply, pins.alice, users["bob"], "same here")
+        assert "row-level security" in refused(conn, reply, pins.lead, users["alice"], "forged")
+        assert conn.execute(reply, (pins.lead, users["bob"], "ok")).rowcount == 1
+        open_ = (
+            "INSERT INTO threads (asset_id, frame, status, author_id, created_at) "
+            "VALUES (%s, 0, 'open', %s, now()) RETURNING id"
+        )
+        assert "row-level security" in refused(conn, open_, a["blind"], users["alice"])
+        (own,) = rows(conn, open_, a["blind"], users["bob"])[0]
+        resolve = "UPDATE threads SET status = 'resolved', resolved_at = now() WHERE id = %s"
+        assert conn.execute(resolve, (pins.alice,)).rowcount == 0
+        assert conn.execute(resolve, (pins.lead,)).rowcount == 0  # not his, and he is no reviewer
+        assert conn.execute(resolve, (pins.plain,)).rowcount == 0
+        assert conn.execute(resolve, (pins.bob,)).rowcount == 1
+        assert conn.execute(resolve, (own,)).rowcount == 1
+        assert "permission denied" in refused(conn, "UPDATE comments SET body = 'x'")
+        assert "permission denied" in refused(conn, "UPDATE threads SET x = 0 WHERE id = %s", pins.bob)
+        assert "permission denied" in refused(conn, "UPDATE threads SET asset_id = %s", a["fresh"])
+        assert "permission denied" in refused(conn, "DELETE FROM comments")
+        assert "permission denied" in refused(conn, "DELETE FROM threads")
+
+    with psql_as(pg_url, "alice") as conn:  # alice is blind to bob's thread, sees her own
+        assert ids(conn, "SELECT id FROM threads") == every_thread - {pins.bob, own}
+        assert ids(conn, "SELECT thread_id FROM comments WHERE thread_id = %s", pins.alice) == {pins.alice}
+    with psql_as(pg_url, REVIEWER) as conn:  # the reviewer reads and resolves everything
+        assert ids(conn, "SELECT id FROM threads") == every_thread | {own}
+        assert hidden_comments <= ids(conn, "SELECT id FROM comments")
+        assert conn.execute(resolve, (pins.alice,)).rowcount == 1
+        conn.execute("UPDATE threads SET status = 'open', resolved_at = NULL WHERE id = %s", (pins.alice,))
+
+    # both labeled, the reviewer merged: the item is done and nothing on it is blind any more
+    labeled(team.as_owner("alice"), a["blind"], [square(0, 0, 20, 20)])
+    labeled(team.as_owner("bob"), a["blind"], [square(2, 0, 22, 20)])
+    team.as_owner(REVIEWER).merge_consensus(a["blind"])
+    with psql_as(pg_url, "bob") as conn:
+        assert pins.alice in ids(conn, "SELECT id FROM threads")
+        assert hidden_comments <= ids(conn, "SELECT id FROM comments")
+        assert conn.execute(reply, (pins.alice, users["bob"], "agreed")).rowcount == 1
+        assert conn.execute(resolve, (pins.alice,)).rowcount == 0  # still not his to resolve
+    team.ada.close()
+
+
+def test_comment_threads_through_the_api_on_a_labelers_login_match_the_owners_connection(
+    pg_url: str, tmp_path: Path
+) -> None:
+    team = make_team(pg_url)
+    a = team.assets
+    pins = make_threads(team)
+    secure(pg_url, tmp_path)
+    bob = api.open_project(url_as(pg_url, "bob"), PROJECT, user="bob", create=False)
+    rita = api.open_project(url_as(pg_url, REVIEWER), PROJECT, user=REVIEWER, create=False)
+    through_owner = team.as_owner("bob")
+
+    def seen(project: api.Project, asset_id: int | None = None, open_only: bool = False) -> list[Any]:
+        return [
+            (t.id, t.asset_id, t.author, t.status, tuple((c.author, c.body) for c in t.comments))
+            for t in project.threads(asset_id, open_only=open_only)
+        ]
+
+    def same() -> list[Any]:
+        found = seen(bob)
+        assert found == seen(through_owner)
+        assert seen(bob, open_only=True) == seen(through_owner, open_only=True)
+        for asset_id in a.values():
+            assert seen(bob, asset_id) == seen(through_owner, asset_id)
+        assert bob.open_thread_counts() == through_owner.open_thread_counts()
+        return found
+
+    try:
+        shown = {pins.lead, pins.admin, pins.bob, pins.orphan, pins.plain, pins.merged}
+        assert {t[0] for t in same()} == shown
+        assert bob.open_thread_counts() == {a["blind"]: 4, a["fresh"]: 1, a["merged"]: 1}
+        for project in (bob, through_owner):
+            with pytest.raises(NotFoundError):
+                project.reply(pins.alice, "same here")
+            with pytest.raises(NotFoundError):
+                project.resolve(pins.alice)
+            with pytest.raises(PermissionDenied):  # the lead's thread: only she or a reviewer
+                project.resolve(pins.lead)
+        bob.reply(pins.lead, "on it")
+        bob.resolve(pins.bob)
+        asked = bob.comment(a["blind"], "which rim, @rita?", x=5.0, y=6.0)
+        after = same()
+        assert ("bob", "on it") in next(t for t in after if t[0] == pins.lead)[4]
+        assert asked.id in {t[0] for t in after}
+        bob.resolve(pins.bob, reopen=True)
+        same()
+
+        # the reviewer on her login reads what the owner's connection reads, and resolves any
+        assert seen(rita) == seen(team.as_owner(REVIEWER))
+        assert rita.open_thread_counts() == team.ada.open_thread_counts()
+        rita.resolve(pins.alice)
+        rita.resolve(pins.alice, reopen=True)
+
+        labeled(team.as_owner("alice"), a["blind"], [square(0, 0, 20, 20)])
+        labeled(bob, a["blind"], [square(2, 0, 22, 20)])
+        rita.merge_consensus(a["blind"])
+        assert pins.alice in {t[0] for t in same()}
+        bob.reply(pins.alice, "agreed")
+        same()
+    finally:
+        for project in (bob, rita):
+            project.close()
+        team.ada.close()
