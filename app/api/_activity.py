@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 
 
 class ActivityMixin(ProjectBase):
+    if TYPE_CHECKING:  # TeamMixin's, composed beside this one in Project
+
+        def open_thread_counts(self) -> dict[int, int]: ...
+
     def _activity_viewer(self) -> int | None:
         """None for people who see everything; the acting labeler's id for a labeler's own view."""
         self.require(Action.VIEW)
@@ -45,7 +49,7 @@ class ActivityMixin(ProjectBase):
         ``labeler``, ``label`` (a class), ``dataset``, ``modality``, ``body_part``, ``study_from``,
         ``study_to``, ``search``. Sorted and paged in the database; ``.total`` counts all matches.
         """
-        from dataclasses import asdict
+        from dataclasses import asdict, replace
 
         from app.workflow.activity import ItemFilters, item_rows
 
@@ -53,7 +57,7 @@ class ActivityMixin(ProjectBase):
         chosen = ItemFilters.of(**{**(asdict(filters) if filters is not None else {}), **fields})
         if viewer is not None and chosen.labeler not in (None, self.user_name):
             self.require(Action.SEE_ALL_LABELS)  # a labeler asking for someone else's items
-        return item_rows(
+        page = item_rows(
             self.db,
             self.id,
             chosen,
@@ -63,6 +67,12 @@ class ActivityMixin(ProjectBase):
             offset=offset,
             viewer_id=viewer,
         )
+        if viewer is None:
+            return page
+        # a labeler's issue counts leave out the threads kept from them on blind items
+        shown = self.open_thread_counts()
+        rows = [replace(row, open_threads=shown.get(row.asset_id, 0)) for row in page.rows]
+        return replace(page, rows=rows)
 
     def labeler_activity(
         self, *, since: datetime | None = None, until: datetime | None = None

@@ -36,6 +36,9 @@ def test_a_labeler_does_not_see_another_labelers_thread_on_an_unfinished_consens
     work_on(lee, consensus_item, [square(0, 0, 20, 20)])
     work_on(kim, consensus_item, [square(2, 0, 22, 20)])
     assert lee_pin.id not in {t.id for t in kim.threads()}  # submitted but not reviewed: still blind
+    # the activity list's issue counts leave the hidden thread out too (a labeler sees own items)
+    assert {r.asset_id: r.open_threads for r in kim.activity().rows}[consensus_item] == 1
+    assert {r.asset_id: r.open_threads for r in rey.activity().rows} == {consensus_item: 2, single_item: 1}
     rey.choose_consensus(consensus_item, "lee")
     assert {t.id for t in kim.threads(consensus_item)} == {lee_pin.id, lead_pin.id}
     kim.reply(lee_pin.id, "agreed")
