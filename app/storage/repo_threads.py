@@ -15,6 +15,7 @@ from app.storage.tables import AssetRow, CommentRow, ThreadRow, UserRow
 
 _MENTION = re.compile(r"(?<![\w@])@([A-Za-z0-9_.\-]+)")
 MAX_BODY = 20_000
+_CHUNK = 500  # thread ids per IN (...): well under SQLite's bound-parameter limit
 
 
 def mentions_in(body: str) -> tuple[str, ...]:
@@ -85,7 +86,7 @@ class ThreadRepository:
             )
         if status is not None:
             query = query.where(ThreadRow.status == status.value)
-        return [self._thread(r) for r in self._s.execute(query.order_by(ThreadRow.id)).scalars()]
+        return self._threads(builtins.list(self._s.execute(query.order_by(ThreadRow.id)).scalars()))
 
     def open_counts(self, project_id: int) -> dict[int, int]:
         """Open threads per asset, for the queue and review lists."""
@@ -115,21 +116,38 @@ class ThreadRepository:
         return Comment(row.id, row.thread_id, author, row.body, row.created_at, mentions_in(row.body))
 
     def _thread(self, row: ThreadRow) -> Thread:
-        comments = self._s.execute(
-            select(CommentRow, UserRow.name)
-            .outerjoin(UserRow, UserRow.id == CommentRow.author_id)
-            .where(CommentRow.thread_id == row.id)
-            .order_by(CommentRow.id)
-        ).all()
-        return Thread(
-            id=row.id,
-            asset_id=row.asset_id,
-            frame=row.frame,
-            x=row.x,
-            y=row.y,
-            status=ThreadStatus(row.status),
-            author=self._name(row.author_id),
-            created_at=row.created_at,
-            resolved_at=row.resolved_at,
-            comments=tuple(self._comment(c, name) for c, name in comments),
-        )
+        return self._threads([row])[0]
+
+    def _threads(self, rows: builtins.list[ThreadRow]) -> builtins.list[Thread]:
+        """Threads with their comments: one query for all the comments (not one per thread)."""
+        by_thread: dict[int, builtins.list[Comment]] = {row.id: [] for row in rows}
+        ids = builtins.list(by_thread)
+        for start in range(0, len(ids), _CHUNK):
+            found = self._s.execute(
+                select(CommentRow, UserRow.name)
+                .outerjoin(UserRow, UserRow.id == CommentRow.author_id)
+                .where(CommentRow.thread_id.in_(ids[start : start + _CHUNK]))
+                .order_by(CommentRow.id)
+            ).all()
+            for comment, name in found:
+                by_thread[comment.thread_id].append(self._comment(comment, name))
+        authors = {row.author_id for row in rows if row.author_id is not None}
+        names: dict[int, str] = {}
+        if authors:
+            query = select(UserRow.id, UserRow.name).where(UserRow.id.in_(authors))
+            names = {int(user_id): str(name) for user_id, name in self._s.execute(query)}
+        return [
+            Thread(
+                id=row.id,
+                asset_id=row.asset_id,
+                frame=row.frame,
+                x=row.x,
+                y=row.y,
+                status=ThreadStatus(row.status),
+                author=None if row.author_id is None else names.get(row.author_id),
+                created_at=row.created_at,
+                resolved_at=row.resolved_at,
+                comments=tuple(by_thread[row.id]),
+            )
+            for row in rows
+        ]
