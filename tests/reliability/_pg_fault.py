@@ -166,3 +166,19 @@ DOUBT = {
         ["DROP TRIGGER slow_commit ON annotations"],
     ),
 }
+
+
+def wait_for_commit_to_hang(url: str, waits_on: str) -> None:
+    """Block until one app connection sits inside its COMMIT on ``waits_on`` (a DOUBT wait event)."""
+    with admin_connect(url) as watcher:
+        wait_for(
+            lambda: (
+                watcher.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event = %s "
+                    "AND application_name = 'sitelabel'",
+                    (waits_on,),
+                ).fetchone()
+                == (1,)
+            ),
+            f"the commit to wait ({waits_on})",
+        )

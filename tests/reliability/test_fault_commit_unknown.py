@@ -102,18 +102,7 @@ def test_a_commit_without_an_answer_then_a_kill_is_settled_at_the_next_start(
         assert child.stdin is not None
         child.stdin.write("flush\n")
         child.stdin.flush()
-        with fault.admin_connect(url) as watcher:
-            fault.wait_for(
-                lambda: (
-                    watcher.execute(
-                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event = %s "
-                        "AND application_name = 'sitelabel'",
-                        (waits_on,),
-                    ).fetchone()
-                    == (1,)
-                ),
-                f"the commit to wait ({waits_on})",
-            )
+        fault.wait_for_commit_to_hang(url, waits_on)
         up.stop()
         words = _wait_line(child, err_path, "offline")
         assert words[1] == "error"  # the flush came back with the connection error
@@ -200,18 +189,7 @@ def test_the_session_that_lived_on_settles_the_recorded_check_and_forgets_it(
         results: list[Any] = []
         flusher = threading.Thread(target=lambda: results.append(session.flush()))
         flusher.start()
-        with fault.admin_connect(url) as watcher:
-            fault.wait_for(
-                lambda: (
-                    watcher.execute(
-                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event = %s "
-                        "AND application_name = 'sitelabel'",
-                        (waits_on,),
-                    ).fetchone()
-                    == (1,)
-                ),
-                f"the commit to wait ({waits_on})",
-            )
+        fault.wait_for_commit_to_hang(url, waits_on)
         up.stop()
         flusher.join(WAIT_S)
         assert results[0].error is not None

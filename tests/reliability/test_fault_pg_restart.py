@@ -46,6 +46,7 @@ from _pg_fault import (
     stored_as_loaded,
     versions,
     wait_for,
+    wait_for_commit_to_hang,
 )
 
 from app import api
@@ -270,18 +271,7 @@ def test_a_commit_without_an_answer_is_settled_not_written_twice(how: str, up: A
         results: list[Any] = []
         flusher = threading.Thread(target=lambda: results.append(session.flush()))
         flusher.start()
-        with admin_connect(url) as watcher:
-            wait_for(
-                lambda: (
-                    watcher.execute(
-                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event = %s "
-                        "AND application_name = 'sitelabel'",
-                        (waits_on,),
-                    ).fetchone()
-                    == (1,)
-                ),
-                f"the commit to wait ({waits_on})",
-            )
+        wait_for_commit_to_hang(url, waits_on)
         up.stop()
         flusher.join(WAIT_S)
         (result,) = results
