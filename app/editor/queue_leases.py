@@ -140,9 +140,14 @@ class LeaseActions:
         o.advance()
 
     def _submit_job(self, lease: Lease) -> Outcome:
+        return self._lease_job(lambda: self.owner.project.submit(lease))
+
+    def _lease_job(self, action: Callable[[], None]) -> Outcome:
+        """Submit or skip on a worker: an expired lease (the item is back in the pool) and an
+        unreachable database are outcomes the UI handles, anything else is a failure."""
         project = self.owner.project
         try:
-            project.submit(lease)
+            action()
         except LeaseExpired as exc:
             return Expired(str(exc)), project.queue_stats()
         except SitelabelError as exc:
@@ -237,16 +242,7 @@ class LeaseActions:
         self._run(job, self._skipped, self._skip_failed, item.key)
 
     def _skip_job(self, lease: Lease, reason: str) -> Outcome:
-        project = self.owner.project
-        try:
-            project.skip(lease, reason)
-        except LeaseExpired as exc:  # the item is no longer this user's: it is back in the pool
-            return Expired(str(exc)), project.queue_stats()
-        except SitelabelError as exc:
-            if not unreachable(exc):
-                raise
-            return Offline(str(exc)), None
-        return None, project.queue_stats()
+        return self._lease_job(lambda: self.owner.project.skip(lease, reason))
 
     def _skipped(self, token: object, result: object) -> None:
         assert isinstance(token, Token) and isinstance(result, tuple)
