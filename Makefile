@@ -2,7 +2,7 @@
 PYTHON ?= python3
 export PYTHON
 
-.PHONY: run test bench soak setup setup-test lint clean installer bundle installer-check
+.PHONY: run test bench soak setup setup-test lint lock clean installer bundle installer-check
 
 setup:
 	@scripts/system-deps.sh run
@@ -17,6 +17,11 @@ run: setup
 
 test: setup-test
 	@scripts/test.sh
+
+# Re-resolve uv.lock to the newest versions pyproject.toml allows, export requirements/*.txt from it and
+# list what changed. The lock, not pyproject.toml's ranges, is what the venv, CI and the installers use.
+lock:
+	@scripts/lock.sh update
 
 # The long runs: the fuzzers with fresh random inputs (new finds land in build/fuzz-finds) and
 # 16 simulated labelers on PostgreSQL for SITELABEL_LOAD_SECONDS (figures in build/reliability/load.json).

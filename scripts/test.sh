@@ -18,6 +18,9 @@ trap cleanup EXIT INT TERM
 step() { printf '\n== %s\n' "$*"; }
 fail=0
 
+step "lock"
+scripts/lock.sh check || fail=1
+
 step "ruff"
 ruff check app tests bench || fail=1
 ruff format --check app tests bench || fail=1

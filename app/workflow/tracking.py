@@ -276,18 +276,9 @@ def track_box(
 def _flow(a: Gray, b: Gray) -> npt.NDArray[np.float32]:
     import cv2
 
-    flow = cv2.calcOpticalFlowFarneback(
-        a.astype(np.uint8),
-        b.astype(np.uint8),
-        None,
-        0.5,
-        3,
-        21,
-        3,
-        5,
-        1.1,
-        0,  # type: ignore[call-overload]
-    )
+    # An output array rather than None: OpenCV 4's stubs have no overload taking None here, 5's do.
+    out = np.zeros((*a.shape[:2], 2), dtype=np.float32)
+    flow = cv2.calcOpticalFlowFarneback(a.astype(np.uint8), b.astype(np.uint8), out, 0.5, 3, 21, 3, 5, 1.1, 0)
     return np.asarray(flow, dtype=np.float32)
 
 
