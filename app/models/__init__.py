@@ -7,6 +7,6 @@ are imported inside the functions that need them.
   checks before anything runs (:class:`app.models.errors.ModelRefused`);
 * :mod:`app.models.runner` — preprocessing, batching, tiling, segmentation/detection/classification
   decoding;
-* :mod:`app.models.trainer` and :mod:`app.models.onnx_export` — filter bank + MLP micro-models
-  exported as one ONNX graph.
+* :mod:`app.models.features`, :mod:`app.models.trainer` and :mod:`app.models.onnx_export` — the
+  filter bank, the MLP micro-models trained on it, and both exported as one ONNX graph.
 """

@@ -3,7 +3,7 @@
 image (N, 1, H, W) -> per scale: Pad(edge) -> Conv 1xK -> Conv Kx1 (separable Gaussian)
 -> Pad(edge) -> dilated Conv 3x3 (dx, dy, dxx, dyy, dxy) -> gradient magnitude, Laplacian, Hessian
 eigenvalues; DoG between scales -> Concat -> Conv 1x1 -> Relu -> Conv 1x1 -> Sigmoid
--> probability (N, 1, H, W). The numpy twin is :func:`app.models.trainer.features`.
+-> probability (N, 1, H, W). The numpy twin is :func:`app.models.features.features`.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def micro_model_graph(
     import onnx
     from onnx import TensorProto, helper
 
-    from app.models.trainer import _DERIVATIVES, derivative_step, gaussian_kernel
+    from app.models.features import DERIVATIVES, derivative_step, gaussian_kernel
 
     g = _Graph()
     image = "image"
@@ -69,14 +69,14 @@ def micro_model_graph(
         smooth.append(g.one("Conv", [rows, g.const("gauss_v", k.reshape(1, 1, -1, 1))], f"gauss{s:g}"))
     feats = [image, *smooth]
     feats += [g.one("Sub", [a, b], "dog") for a, b in itertools.pairwise(smooth)]
-    kernels = np.stack([np.asarray(_DERIVATIVES[n], dtype=np.float32) for n in _DERIVATIVES])[:, None]
+    kernels = np.stack([np.asarray(DERIVATIVES[n], dtype=np.float32) for n in DERIVATIVES])[:, None]
     deriv_w = g.const("deriv_w", kernels)
-    split = g.const("split", [1] * len(_DERIVATIVES), np.int64)
+    split = g.const("split", [1] * len(DERIVATIVES), np.int64)
     half = g.const("half", np.float32(0.5))
     for sm, s in zip(smooth, sigmas, strict=True):
         step = derivative_step(s)
         d = g.one("Conv", [g.pad_edge(sm, step), deriv_w], "derivs", dilations=[step, step])
-        dx, dy, dxx, dyy, dxy = g.op("Split", [d, split], "d", outputs=len(_DERIVATIVES), axis=1)
+        dx, dy, dxx, dyy, dxy = g.op("Split", [d, split], "d", outputs=len(DERIVATIVES), axis=1)
         grad2 = g.one("Add", [g.one("Mul", [dx, dx], "dx2"), g.one("Mul", [dy, dy], "dy2")], "grad2")
         lap = g.one("Add", [dxx, dyy], "laplace")
         half_trace = g.one("Mul", [lap, half], "half_trace")

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from app import sample_data
-from app.models import trainer
+from app.models import features, trainer
 from app.models.registry import verify
 from app.models.runner import Runner
 
@@ -105,8 +105,8 @@ def test_features_match_their_names_and_the_graph_has_only_standard_ops(trained:
     import onnx
 
     x = np.random.default_rng(1).random((40, 50), dtype=np.float32)
-    feats = trainer.features(x)
-    assert feats.shape == (len(trainer.feature_names()), 40, 50) and feats.dtype == np.float32
+    feats = features.features(x)
+    assert feats.shape == (len(features.feature_names()), 40, 50) and feats.dtype == np.float32
     assert np.array_equal(feats[0], x)
     model = onnx.load_model_from_string(trained.model.to_onnx())
     assert {n.domain for n in model.graph.node} == {""}
