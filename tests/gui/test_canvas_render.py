@@ -123,7 +123,7 @@ def test_gl_screenshots_fit_and_pixel_grid(qtbot: QtBot, screenshot_dir: Path) -
     canvas.set_label_style(outline=True)
     centre = canvas.image_to_widget(300.0, 254.0)
     canvas.view.zoom_at(16.0 / canvas.zoom, centre)
-    canvas._view_changed()
+    canvas.refresh_view()
     assert canvas.zoom == pytest.approx(16.0)
     canvas.repaint_now()
     zoomed = canvas.grab().toImage()

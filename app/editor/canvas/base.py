@@ -2,6 +2,7 @@
 
 Only drawing the image + label layers differs: ``RasterLayers`` in ``paintEvent``, or a
 ``GLSurface`` child widget (QOpenGLWidget) filling the canvas. Vectors use ``OverlayPainter``.
+Events go to a ``CanvasInput``; it and the surface see the canvas as a host Protocol (``host``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,17 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import numpy.typing as npt
 from PySide6.QtCore import QPointF, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPaintEvent, QResizeEvent
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QImage,
+    QKeyEvent,
+    QMouseEvent,
+    QPainter,
+    QPaintEvent,
+    QResizeEvent,
+    QWheelEvent,
+)
 from PySide6.QtWidgets import QWidget
 
 from app.core.annotations import Annotation
@@ -34,7 +45,7 @@ LOCK_BOX = QColor(40, 40, 46, 220)
 Bbox = tuple[int, int, int, int]
 
 
-class Canvas(CanvasInput, QWidget):
+class Canvas(QWidget):
     pointer_pressed = Signal(float, float)
     hovered = Signal(float, float)
     frame_step = Signal(int)
@@ -44,7 +55,7 @@ class Canvas(CanvasInput, QWidget):
     refused = Signal(str)  # a press a tool would have taken while drawing is locked: why it is locked
 
     def __init__(self, parent: QWidget | None = None, *, use_gl: bool = False) -> None:
-        QWidget.__init__(self, parent)
+        super().__init__(parent)
         self.layers = LayerState()
         self.view = ViewState()
         self.overlay = OverlayPainter()
@@ -53,11 +64,12 @@ class Canvas(CanvasInput, QWidget):
         self.fallback_reason = ""
         self.data_span = 255.0  # max - min of the frame, scales the W/L drag
         self._raster = RasterLayers(self.layers)
-        self._surface: GLSurface | None = GLSurface(self, self._fall_back) if use_gl else None
+        self._surface: GLSurface | None = GLSurface(self, self._fall_back, self) if use_gl else None
         self._tool: Tool | None = None
         self._auto_fit = True  # refit on resize until the user changes the view
         self.locked = ""  # why tools take no input ("" when they do): the image on screen is not the item's
         self._lock_shown = False  # the reason is also written over the frame
+        self.input = CanvasInput(self)
         self.setMouseTracking(True)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent, True)
@@ -131,7 +143,7 @@ class Canvas(CanvasInput, QWidget):
         self._raster.invalidate()
         if self._surface is not None:
             self._surface.image_changed()
-        self._view_changed(user=False)
+        self.refresh_view(user=False)
 
     # The agreed interface shadows QWidget.window() (Qt's C++ side is unaffected).
     @property
@@ -232,7 +244,8 @@ class Canvas(CanvasInput, QWidget):
             self._tool.ctx.pixel_tolerance = TOLERANCE_PX / self.view.zoom
 
     # --- view -------------------------------------------------------------------------------------
-    def _view_changed(self, user: bool = True) -> None:
+    def refresh_view(self, user: bool = True) -> None:
+        """Repaint and announce a changed view; ``user`` changes stop the refit on resize."""
         if user:
             self._auto_fit = False
         self._update_tolerance()
@@ -245,34 +258,34 @@ class Canvas(CanvasInput, QWidget):
 
     def fit(self) -> None:
         self.view.fit()
-        self._view_changed(user=False)
+        self.refresh_view(user=False)
         self._auto_fit = True
 
     def zoom_by(self, factor: float) -> None:
         self.view.zoom_at(factor)
-        self._view_changed()
+        self.refresh_view()
 
     def rotate90(self, clockwise: bool = True) -> None:
         self.view.rotate90(clockwise)
         if self._auto_fit:
             self.view.fit()
-        self._view_changed(user=False)
+        self.refresh_view(user=False)
 
     def flip(self, horizontal: bool = True) -> None:
         self.view.flip(horizontal)
-        self._view_changed(user=False)
+        self.refresh_view(user=False)
 
     def reset_view(self) -> None:
         self.view.reset()
         self._auto_fit = True
-        self._view_changed(user=False)
+        self.refresh_view(user=False)
 
     def centre_on(self, x: float, y: float) -> None:
         """Scroll so image point (x, y) is at the widget centre (zoom unchanged)."""
         target = self.view.to_widget(x, y)
         w, h = self.view.widget_size
         self.view.pan(w / 2.0 - target.x(), h / 2.0 - target.y())
-        self._view_changed()
+        self.refresh_view()
 
     # --- comment pins -------------------------------------------------------------------------------
     def set_pins(self, pins: Sequence[Pin]) -> None:
@@ -361,3 +374,25 @@ class Canvas(CanvasInput, QWidget):
             self._raster.paint(painter, self.view.transform(), self.view.visible_image_rect(), self.view.zoom)
             self.paint_overlays(painter)
         painter.end()
+
+    # --- input: Qt calls these overrides, the handler does the work ----------------------------------
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        self.input.mouse_press(event)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        self.input.mouse_move(event)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        self.input.mouse_release(event)
+
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
+        self.input.mouse_double_click(event)
+
+    def wheelEvent(self, event: QWheelEvent) -> None:
+        self.input.wheel(event)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        self.input.key_press(event)
+
+    def keyReleaseEvent(self, event: QKeyEvent) -> None:
+        self.input.key_release(event)

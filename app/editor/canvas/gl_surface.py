@@ -1,5 +1,8 @@
 """The GL backend: a QOpenGLWidget child filling the canvas; the canvas keeps events and state.
 
+It sees the canvas as a ``SurfaceHost`` (the layers, the view, the overlay painter), so this
+module does not import the canvas that builds it.
+
 Layer drawing is ``GLLayers``; vectors are drawn afterwards with QPainter on the same widget by
 the shared ``OverlayPainter``. Uploads happen at once (``makeCurrent``) so a brush dab's cost
 includes its texture update.
@@ -10,7 +13,6 @@ from __future__ import annotations
 import atexit
 import weakref
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -18,11 +20,10 @@ from PySide6.QtCore import QCoreApplication, Qt, QTimer
 from PySide6.QtGui import QOpenGLContext, QPainter, QSurfaceFormat, QTransform
 from PySide6.QtOpenGL import QOpenGLPaintDevice
 from PySide6.QtOpenGLWidgets import QOpenGLWidget
+from PySide6.QtWidgets import QWidget
 
 from app.editor.canvas.gl_layers import GL_COLOR_BUFFER_BIT, GLLayers, build_program
-
-if TYPE_CHECKING:
-    from app.editor.canvas.base import Canvas
+from app.editor.canvas.host import SurfaceHost
 
 BACKGROUND = (11 / 255, 11 / 255, 13 / 255)
 
@@ -78,9 +79,9 @@ class _Resources:
 
 
 class GLSurface(QOpenGLWidget):
-    def __init__(self, canvas: Canvas, on_failure: Callable[[str], None]) -> None:
-        super().__init__(canvas)
-        self.canvas = canvas
+    def __init__(self, host: SurfaceHost, on_failure: Callable[[str], None], parent: QWidget) -> None:
+        super().__init__(parent)
+        self.host = host
         self._on_failure = on_failure
         self._resources = _Resources()
         self.failed = ""
@@ -101,10 +102,10 @@ class GLSurface(QOpenGLWidget):
             self.failed = f"GL shaders failed: {log.strip()}"
             QTimer.singleShot(0, lambda: self._on_failure(self.failed))  # not while painting
             return
-        self.layers = GLLayers(self.canvas.layers, program, gl)
+        self.layers = GLLayers(self.host.layers, program, gl)
         # a plain object's method: Qt still calls it while the widget wrapper is going away
         ctx.aboutToBeDestroyed.connect(self._resources.free, Qt.ConnectionType.DirectConnection)
-        if self.canvas.layers.frame is not None:
+        if self.host.layers.frame is not None:
             self.layers.set_image()
         self.layers.labels_changed(None)
 
@@ -137,14 +138,14 @@ class GLSurface(QOpenGLWidget):
         gl.glClearColor(*BACKGROUND, 1.0)
         gl.glClear(GL_COLOR_BUFFER_BIT)
         if self.layers is not None:
-            view = self.canvas.view
+            view = self.host.view
             w, h = view.widget_size
             ndc = view.transform() * QTransform.fromScale(2.0 / w, -2.0 / h) * QTransform.fromTranslate(-1, 1)
             r = view.visible_image_rect()
             self.layers.draw(ndc, (r.left(), r.top(), r.right(), r.bottom()))
         painter.endNativePainting()
         if self.layers is not None:
-            self.canvas.paint_overlays(painter)
+            self.host.paint_overlays(painter)
         painter.end()
 
     # --- called by the canvas ------------------------------------------------------------------
@@ -165,7 +166,7 @@ class GLSurface(QOpenGLWidget):
 
     def labels_replaced(self) -> None:
         def work(lay: GLLayers) -> None:
-            if self.canvas.layers.labels is None:
+            if self.host.layers.labels is None:
                 lay.drop_labels()  # free the textures; a new map of the same size reuses them
             lay.set_colors()
             lay.labels_changed(None)
