@@ -10,16 +10,7 @@ which load on first use, so ``import app.sources`` stays cheap.
 
 from __future__ import annotations
 
-from app.sources.base import (
-    WINDOW_PRESETS,
-    ScanResult,
-    Source,
-    SourceKind,
-    SourceLimits,
-    SourceOrigin,
-    SourceRef,
-    VolumeGeometry,
-)
+from app.sources.base import ScanResult, Source, SourceRef
 from app.sources.errors import (
     CorruptFile,
     DecompressionBomb,
@@ -31,6 +22,7 @@ from app.sources.errors import (
 )
 from app.sources.opening import open_source, scan, supported_patterns
 from app.sources.registry import ReaderSpec, find_reader, register_reader
+from app.sources.values import WINDOW_PRESETS, SourceKind, SourceLimits, SourceOrigin, VolumeGeometry
 
 __all__ = [
     "WINDOW_PRESETS",

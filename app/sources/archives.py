@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, cast
 
-from app.sources.base import Source, SourceLimits
 from app.sources.errors import CorruptFile, DecompressionBomb, UnsafeArchive, UnsupportedFormat, one_line
 from app.sources.registry import register_reader
+from app.sources.values import SourceLimits
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _COPY_CHUNK = 1 << 20
@@ -258,24 +258,8 @@ def extract_member(
     raise UnsupportedFormat(f"{path}: no member {member!r}")
 
 
-def open_single_member(
-    path: Path, limits: SourceLimits | None = None, cache_dir: Path | None = None
-) -> Source:
-    from app.sources.opening import open_source
-
-    root, members = extract_all(path, limits, cache_dir)
-    if len(members) != 1:
-        raise UnsupportedFormat(
-            f"{path}: archive holds {len(members)} files; open 'archive!member' or use scan()"
-        )
-    src = open_source(root / members[0], limits=limits)
-    src.uri = f"{path}!{members[0]}"
-    return src
-
-
-@register_reader(
+# A container's registered opener is its extractor; app.sources.opening turns members into sources.
+register_reader(
     name="archive", kind="archive", patterns=("*.zip", "*.tar", "*.tar.gz", "*.tgz", "*.gz"),
     sniff=lambda head: sniff_zip(head) or sniff_gzip(head) or sniff_tar(head), priority=1,
-)  # fmt: skip
-def open_archive(path: Path, limits: SourceLimits | None = None) -> Source:
-    return open_single_member(path, limits)
+)(extract_all)  # fmt: skip

@@ -1,4 +1,6 @@
-"""The Source contract every reader implements, plus limits, geometry and scan results.
+"""The Source contract every reader implements, plus what ``scan`` finds (refs and results).
+
+Plain values (limits, geometry, origin) live in the leaf ``app.sources.values``.
 
 A source is opened by reading headers only. ``frame(i)`` decodes on demand, keeps the
 result in a byte-bounded LRU cache and queues the neighbours of ``i`` on a small
@@ -23,69 +25,24 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from app.sources.cache import FrameCache
 from app.sources.errors import SourceError, SourceUnavailable, one_line
+from app.sources.values import SourceKind, SourceLimits, SourceOrigin, VolumeGeometry
 
 if TYPE_CHECKING:  # numpy is imported lazily so `import app.sources` stays cheap
     import numpy as np
 
-SourceKind = Literal["image", "dicom", "video"]
-
-# (centre, width) in HU.
-WINDOW_PRESETS: dict[str, tuple[float, float]] = {
-    "lung": (-600.0, 1500.0),
-    "mediastinum": (50.0, 350.0),
-    "bone": (400.0, 1800.0),
-    "brain": (40.0, 80.0),
-    "abdomen": (40.0, 400.0),
-}
+#: Opens a ref: installed by ``app.sources.opening`` when it loads (always, as the package imports
+#: it), so that this module need not import the dispatcher that imports every reader (a cycle).
+RefOpener = Callable[["SourceRef", "SourceLimits | None"], "Source"]
+_ref_opener: list[RefOpener] = []
 
 
-@dataclass(frozen=True)
-class SourceLimits:
-    """Guards against hostile or accidental huge inputs, plus cache/thread budgets."""
-
-    max_pixels: int = 1_200_000_000  # 30k x 40k pixels per frame
-    max_archive_members: int = 100_000
-    max_archive_bytes: int = 64 * 1024**3  # total uncompressed bytes extracted from one archive
-    max_compression_ratio: float = 200.0
-    cache_bytes: int = 512 * 1024**2  # decoded-frame LRU budget per source
-    prefetch: int = 4  # neighbours queued after each frame() call (video reads ahead 2x this)
-    decode_threads: int = 4  # thread pool size for volume() and prefetch
-
-
-@dataclass(frozen=True)
-class VolumeGeometry:
-    """Patient geometry of a volume, kept as in DICOM/ITK (LPS, millimetres).
-
-    ``origin`` is the (x, y, z) LPS position of the centre of voxel (0, 0, 0).
-    ``spacing`` is in ITK order (x=column, y=row, z=slice), i.e. ``Source.spacing`` reversed.
-    ``direction`` is the 3x3 matrix flattened row-major; its columns are the unit
-    vectors of the index axes i (columns), j (rows), k (slices), exactly as
-    ``SimpleITK.Image.GetDirection()`` returns it.
-    """
-
-    origin: tuple[float, float, float]
-    spacing: tuple[float, float, float]
-    direction: tuple[float, float, float, float, float, float, float, float, float]
-
-    def matrix(self) -> np.ndarray:
-        import numpy as np
-
-        return np.asarray(self.direction, dtype=np.float64).reshape(3, 3)
-
-    def index_to_lps(self, i: float, j: float, k: float) -> tuple[float, float, float]:
-        """LPS position of continuous index (i=column, j=row, k=slice)."""
-        import numpy as np
-
-        ijk = np.asarray([i, j, k], dtype=np.float64) * np.asarray(self.spacing)
-        p = np.asarray(self.origin) + self.matrix() @ ijk
-        return (float(p[0]), float(p[1]), float(p[2]))
-
-    def as_dict(self) -> dict[str, list[float]]:
-        return {"origin": list(self.origin), "spacing": list(self.spacing), "direction": list(self.direction)}
+def install_ref_opener(opener: RefOpener) -> None:
+    """Make ``SourceRef.open`` use ``opener`` (called once, by ``app.sources.opening``)."""
+    _ref_opener[:] = [opener]
 
 
 @dataclass(frozen=True)
@@ -103,17 +60,9 @@ class SourceRef:
     payload: Any = field(default=None, compare=False, repr=False)
 
     def open(self, *, limits: SourceLimits | None = None) -> Source:
-        from app.sources.opening import open_ref
-
-        return open_ref(self, limits=limits)
-
-
-@dataclass(frozen=True)
-class SourceOrigin:
-    """Where a registered asset's source lives, for messages people can act on."""
-
-    name: str  # what people know it by: the path relative to its data root, e.g. "CT/series1"
-    root: Path  # the data-root folder on this workstation, e.g. /mnt/data
+        if not _ref_opener:
+            raise SourceError(f"{self.uri}: no opener installed (import app.sources first)")
+        return _ref_opener[0](self, limits)
 
 
 #: errors of a file handle whose file system went away or was replaced (worth one reopen)

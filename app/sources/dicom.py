@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from app.sources.base import ScanResult, Source, SourceLimits, SourceRef, VolumeGeometry, run_parallel
+from app.sources.base import ScanResult, Source, SourceRef, run_parallel
 from app.sources.dicom_geometry import group_headers, make_geometry, sort_series, spacing_warnings
 from app.sources.dicom_header import DEFER_SIZE, DicomHeader, read_header, sniff_dicom
 from app.sources.errors import (
@@ -27,6 +27,7 @@ from app.sources.errors import (
     shown,
 )
 from app.sources.registry import register_reader
+from app.sources.values import SourceLimits, VolumeGeometry
 
 SEARCH_TAGS = (
     "Modality", "BodyPartExamined", "StudyDate", "StudyTime", "PatientID", "PatientName", "PatientSex",
@@ -505,5 +506,5 @@ def open_dicom(path: Path, limits: SourceLimits | None = None) -> Source:
             raise UnsupportedFormat(
                 f"{path}: DICOMDIR references {len(refs)} series; open one of them ({listing}) or use scan()"
             )
-        return refs[0].open(limits=limits)
+        return source_from_headers(list(refs[0].payload), refs[0].uri, limits)
     return source_from_headers([header], str(path), limits)

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from app.sources.base import VolumeGeometry
 from app.sources.dicom_header import DicomHeader
+from app.sources.values import VolumeGeometry
 
 _DUPLICATE_TOL = 1e-3  # mm
 _GAP_FACTOR = 1.5

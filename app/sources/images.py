@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from app.sources.base import Source, SourceLimits
+from app.sources.base import Source
 from app.sources.errors import (
     CorruptFile,
     DecompressionBomb,
@@ -26,6 +26,7 @@ from app.sources.errors import (
     one_line,
 )
 from app.sources.registry import register_reader
+from app.sources.values import SourceLimits
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 JPEG_MAGIC = b"\xff\xd8\xff"

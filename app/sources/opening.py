@@ -6,9 +6,10 @@ import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from app.sources.base import ScanResult, Source, SourceLimits, SourceRef
+from app.sources.base import ScanResult, Source, SourceRef, install_ref_opener
 from app.sources.errors import CorruptFile, SourceError, SourceNotFound, UnsupportedFormat
 from app.sources.registry import ReaderSpec, find_reader, read_head, readers
+from app.sources.values import SourceLimits
 
 SERIES_MARK = "#series="
 ARCHIVE_MARK = "!"
@@ -56,6 +57,9 @@ def open_ref(ref: SourceRef, *, limits: SourceLimits | None = None) -> Source:
     return open_source(ref.uri, limits=limits)
 
 
+install_ref_opener(lambda ref, limits: open_ref(ref, limits=limits))
+
+
 def open_source(
     path: str | os.PathLike[str], *, limits: SourceLimits | None = None, cache_dir: Path | None = None
 ) -> Source:
@@ -81,12 +85,26 @@ def open_source(
         return _open_from_folder(p, series_uid, limits, cache_dir)
     spec = _spec_for(p)
     if spec.kind == "archive":
-        from app.sources.archives import open_single_member
-
         return open_single_member(p, limits, cache_dir)
     result = spec.opener(p, limits)
     assert isinstance(result, Source)
     return result
+
+
+def open_single_member(
+    path: Path, limits: SourceLimits | None = None, cache_dir: Path | None = None
+) -> Source:
+    """The one file inside an archive; an archive of several files must be opened as 'archive!member'."""
+    from app.sources.archives import extract_all
+
+    root, members = extract_all(path, limits, cache_dir)
+    if len(members) != 1:
+        raise UnsupportedFormat(
+            f"{path}: archive holds {len(members)} files; open 'archive!member' or use scan()"
+        )
+    src = open_source(root / members[0], limits=limits)
+    src.uri = f"{path}{ARCHIVE_MARK}{members[0]}"
+    return src
 
 
 def _open_from_folder(

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
-    from app.sources.base import ScanResult, Source, SourceLimits
+    from app.sources.base import ScanResult, Source
+    from app.sources.values import SourceLimits
 
 ReaderKind = Literal["image", "dicom", "video", "archive"]
 Sniffer = Callable[[bytes], bool]
@@ -24,8 +25,9 @@ Opener = Callable[[Path, "SourceLimits"], "Source"]
 Progress = Callable[[int], bool]
 #: Readers whose files are grouped (DICOM series) get all their files at once.
 BatchScanner = Callable[[list[Path], "SourceLimits", Progress], "ScanResult"]
-#: Containers (archives) expand to (member uri, extracted path) pairs.
-Expander = Callable[[Path, "SourceLimits", Path | None], list[tuple[str, Path]]]
+#: Containers (archives) register their extractor as the opener: (archive, limits, cache folder)
+#: -> (extraction folder, member names); ``app.sources.opening`` opens or scans the members.
+Extractor = Callable[[Path, "SourceLimits | None", Path | None], tuple[Path, list[str]]]
 
 HEAD_BYTES = 512
 
@@ -61,7 +63,7 @@ def register_reader(
     priority: int = 0,
     batch: BatchScanner | None = None,
 ) -> Callable[[Callable[..., object]], Callable[..., object]]:
-    """Register the decorated opener ``(path, limits) -> Source`` (or an archive expander)."""
+    """Register the decorated opener ``(path, limits) -> Source`` (an archive's: its ``Extractor``)."""
 
     def deco(fn: Callable[..., object]) -> Callable[..., object]:
         spec = ReaderSpec(name, kind, tuple(p.lower() for p in patterns), sniff, fn, priority, batch)

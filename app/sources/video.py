@@ -15,9 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from app.sources.base import Source, SourceLimits
+from app.sources.base import Source
 from app.sources.errors import CorruptFile, DecompressionBomb, SourceNotFound
 from app.sources.registry import register_reader
+from app.sources.values import SourceLimits
 
 _SEQUENTIAL_WINDOW = 48  # a forward jump shorter than this is decoded, not seeked
 _MP4_BOXES = {b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip"}
