@@ -272,7 +272,7 @@ class MainWindow(QMainWindow):
         table += self.tracks.bindings()
         table += self.prelabels.bindings() + self.models_panel.bindings()
         table.append(
-            b("&View", "Multi-planar views (DICOM series)", "Ctrl+Shift+P", partial(open_mpr_for, self))
+            b("&View", "Multi-planar views (DICOM series)", "Ctrl+Shift+P", partial(open_mpr_for, self, self))
         )
         for spec in TOOLS:
             table.append(

@@ -16,19 +16,21 @@ Click or drag (no Shift) moves the crosshair; the wheel steps through the view's
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPaintEvent, QPen, QWheelEvent
-from PySide6.QtWidgets import QDialog, QGridLayout, QLabel, QWidget
+from PySide6.QtWidgets import QDialog, QGridLayout, QLabel, QStatusBar, QWidget
 
 from app.core.commands import Command, LabelDocument, PaintCommand, UndoStack
 from app.core.conversions import MacroCommand
 
 if TYPE_CHECKING:
-    from app.editor.main_window import MainWindow
+    from app.api import Project
+    from app.editor.editing_controller import EditingController
+    from app.editor.frame_loader import LoadedFrame
 
 Plane = Literal["axial", "coronal", "sagittal"]
 Array = npt.NDArray[np.generic]
@@ -295,8 +297,27 @@ class MprView(QWidget):
             self.model.doc.listeners.remove(self._document_changed)
 
 
-def open_mpr_for(window: MainWindow) -> None:
-    """View > Multi-planar views: the current series' volume is decoded on a worker, then shown."""
+class MprHost(Protocol):
+    """What View > Multi-planar views needs from the main window."""
+
+    @property
+    def project(self) -> Project: ...
+
+    @property
+    def editing(self) -> EditingController: ...
+
+    @property
+    def current(self) -> LoadedFrame | None: ...
+
+    @property
+    def window_level(self) -> tuple[float, float] | None: ...
+
+    def statusBar(self) -> QStatusBar: ...  # QMainWindow's
+
+
+def open_mpr_for(window: MprHost, parent: QWidget) -> None:
+    """View > Multi-planar views: the current series' volume is decoded on a worker, then shown
+    in a dialog over ``parent`` (the window itself)."""
     from app.editor.workers import submit
 
     current, session = window.current, window.editing.session
@@ -311,7 +332,7 @@ def open_mpr_for(window: MainWindow) -> None:
             return  # the user moved on meanwhile
         model = MprModel(np.asarray(volume), source.spacing, doc, stack, window.window_level)
         model.cross[0] = current.index
-        dialog = QDialog(window)
+        dialog = QDialog(parent)
         dialog.setWindowTitle(f"Multi-planar views - {current.asset.rel_path}")
         view = MprView(model, colors, dialog)
         view.set_brush(window.editing.class_index, 4.0)
