@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.core.errors import NotFoundError, ValidationError
 from app.core.records import AssignmentStatus, TaskStatus
-from app.workflow.queue import Clock, utcnow
+from app.workflow.clock import Clock, utcnow
 
 if TYPE_CHECKING:
     from app.storage import Database

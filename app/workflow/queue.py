@@ -31,24 +31,20 @@ Times come from ``now`` (UTC); workstations sharing a database should keep their
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from app.core.errors import ConflictError
 from app.core.records import Assignment, AssignmentStatus, TaskStatus
+from app.workflow.clock import Clock, utcnow
 
 if TYPE_CHECKING:
     from app.storage import Database
     from app.storage.uow import UnitOfWork
 
-Clock = Callable[[], datetime]
 _log = logging.getLogger(__name__)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class LeaseExpired(ConflictError):
@@ -234,7 +230,7 @@ def _score_consensus(db: Database, task_id: int) -> None:
     """Store the agreement of a consensus task that just reached review. Runs after the submit
     committed, so a failure here (e.g. a label the ontology lost) never loses the submit: the
     score stays empty and the review pane computes it live."""
-    from app.workflow.review import store_agreement
+    from app.workflow.scoring import store_agreement
 
     try:
         store_agreement(db, task_id)

@@ -21,15 +21,15 @@ rejected, and choose or merge the consensus of an item again. Every decision is 
 (``review.accept``, ``review.fix``, ``review.reject``, ``review.consensus``).
 
 A labeler's annotations on an item are those they authored (consensus labels excluded); model
-pre-labels uploaded by someone else count for nobody.
+pre-labels uploaded by someone else count for nobody. Agreement scores are computed and stored by
+:mod:`app.workflow.scoring`, which the queue also calls.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -39,23 +39,23 @@ from app.core.annotations import Annotation
 from app.core.errors import ConflictError, NotFoundError, ValidationError
 from app.core.ontology import Ontology
 from app.core.records import CONSENSUS_SOURCE, Asset, AssignmentStatus, Review, Task, TaskStatus, Verdict
-from app.workflow.agreement import (
-    MASK_KINDS,
-    ItemAgreement,
-    annotation_masks,
-    disagreement_map,
-    item_agreement,
-)
+from app.workflow.agreement import MASK_KINDS, ItemAgreement, annotation_masks, disagreement_map
+from app.workflow.clock import Clock, now_utc, utcnow
 from app.workflow.consensus import Method, build_consensus
-from app.workflow.queue import Clock, utcnow
+from app.workflow.scoring import (
+    agreement_of,
+    current_ontology,
+    labeler_annotations,
+    labeler_ids,
+    score_unscored,
+    store_agreement,
+)
 
 if TYPE_CHECKING:
     from app.storage import Database
     from app.storage.uow import UnitOfWork
 
-_log = logging.getLogger(__name__)
 CONSENSUS = CONSENSUS_SOURCE  # the source of consensus annotations (exports pick them by it)
-_LABELER_STATES = (AssignmentStatus.SUBMITTED, AssignmentStatus.RETURNED, AssignmentStatus.ACTIVE)
 
 __all__ = [
     "CONSENSUS",
@@ -72,10 +72,6 @@ __all__ = [
     "review_queue",
     "store_agreement",
 ]
-
-
-def _now(clock: Clock) -> datetime:
-    return clock().astimezone(UTC)
 
 
 # --- what the pane shows ---------------------------------------------------------------------------
@@ -148,29 +144,6 @@ class ReviewItem:
         return out
 
 
-def _scorable(
-    by_labeler: Mapping[str, Sequence[Annotation]], ontology: Ontology
-) -> dict[str, list[Annotation]]:
-    """Leave out labels the current ontology no longer has: agreement is scored per ontology class."""
-    known = {c.name for c in ontology.classes}
-    return {name: [a for a in anns if not a.label or a.label in known] for name, anns in by_labeler.items()}
-
-
-def _agreement(
-    item_annotations: Mapping[str, Sequence[Annotation]], ontology: Ontology, asset: Asset
-) -> ItemAgreement:
-    return item_agreement(
-        _scorable(item_annotations, ontology),
-        ontology,
-        (asset.height, asset.width),
-        max(asset.frame_count, 1),
-    )
-
-
-def _ontology(uow: UnitOfWork, project_id: int) -> Ontology:
-    return uow.ontologies.current(project_id) or Ontology(classes=(), version=0)
-
-
 def _task_of(uow: UnitOfWork, project_id: int, asset_id: int) -> Task:
     task = uow.tasks.for_asset(project_id, asset_id)
     if task is None:
@@ -179,39 +152,19 @@ def _task_of(uow: UnitOfWork, project_id: int, asset_id: int) -> Task:
     return task
 
 
-def _labeler_ids(uow: UnitOfWork, task: Task) -> dict[str, int]:
-    """Name -> user id of the task's labelers (submitted, sent back or redoing), in claim order."""
-    out: dict[str, int] = {}
-    for assignment in uow.tasks.assignments(task.id):
-        if assignment.status in _LABELER_STATES and assignment.user_id not in out.values():
-            if assignment.status is AssignmentStatus.ACTIVE and task.status is not TaskStatus.REJECTED:
-                continue  # still labeling: not part of the item yet
-            out[uow.users.get(assignment.user_id).name] = assignment.user_id
-    return out
-
-
-def _labeler_annotations(
-    uow: UnitOfWork, asset_id: int, labelers: Mapping[str, int]
-) -> dict[str, list[Annotation]]:
-    return {
-        name: [a for a in uow.annotations.list(asset_id, author_id=user_id) if a.source != CONSENSUS]
-        for name, user_id in labelers.items()
-    }
-
-
 def review_item(db: Database, project_id: int, asset_id: int, *, score: bool = True) -> ReviewItem:
     """The item's labelers' annotations, their agreement (when ``score``) and the latest review."""
 
     def work(uow: UnitOfWork) -> ReviewItem:
         task = _task_of(uow, project_id, asset_id)
-        labelers = _labeler_ids(uow, task)
-        by_labeler = _labeler_annotations(uow, asset_id, labelers)
+        labelers = labeler_ids(uow, task)
+        by_labeler = labeler_annotations(uow, asset_id, labelers)
         theirs = {a.id for anns in by_labeler.values() for a in anns}
         others = [a for a in uow.annotations.list(asset_id) if a.id not in theirs]
         return ReviewItem(
             task=task,
             asset=uow.assets.get(asset_id),
-            ontology=_ontology(uow, project_id),
+            ontology=current_ontology(uow, project_id),
             annotations=by_labeler,
             agreement=None,
             latest_review=uow.reviews.latest(task.id),
@@ -221,46 +174,8 @@ def review_item(db: Database, project_id: int, asset_id: int, *, score: bool = T
     item = db.run(work, readonly=True)
     if score and len(item.annotations) >= 2:
         # computed outside the unit of work: rasterising a long series must not hold a connection
-        return replace(item, agreement=_agreement(item.annotations, item.ontology, item.asset))
+        return replace(item, agreement=agreement_of(item.annotations, item.ontology, item.asset))
     return item
-
-
-def store_agreement(db: Database, task_id: int) -> float | None:
-    """Compute and store a consensus task's agreement (item_agreement's overall score)."""
-
-    def load(uow: UnitOfWork) -> tuple[Task, Asset, Ontology, dict[str, list[Annotation]]]:
-        task = uow.tasks.get(task_id)
-        labelers = _labeler_ids(uow, task)
-        return (
-            task,
-            uow.assets.get(task.asset_id),
-            _ontology(uow, task.project_id),
-            _labeler_annotations(uow, task.asset_id, labelers),
-        )
-
-    task, asset, ontology, by_labeler = db.run(load, readonly=True)
-    if task.required_labelers < 2 or len(by_labeler) < 2:
-        return None
-    overall = _agreement(by_labeler, ontology, asset).overall
-    db.run(lambda uow: uow.tasks.set_agreement(task_id, overall))
-    return overall
-
-
-def _score_unscored(db: Database, project_id: int) -> None:
-    """Store the agreement of waiting consensus items without one, if this connection sees all."""
-    from app.storage.row_security import sees_all_labels
-
-    def unscored(uow: UnitOfWork) -> list[int]:
-        if not sees_all_labels(uow.session, project_id):
-            return []
-        waiting = uow.reviews.waiting(project_id, limit=None)
-        return [t.id for t, _ in waiting if t.required_labelers > 1 and t.agreement is None]
-
-    for task_id in db.run(unscored, readonly=True):
-        try:
-            store_agreement(db, task_id)
-        except Exception:  # e.g. a label the ontology lost: the pane computes it live
-            _log.warning("could not compute the agreement of task %s", task_id, exc_info=True)
 
 
 def review_queue(
@@ -270,7 +185,7 @@ def review_queue(
 
     Consensus items nobody scored yet are scored first: under PostgreSQL row security the last
     labeler's submit cannot (they read only their own labels); the reviewer reads them all."""
-    _score_unscored(db, project_id)
+    score_unscored(db, project_id)
 
     def work(uow: UnitOfWork) -> list[ReviewQueueItem]:
         waiting = uow.reviews.waiting(project_id, limit=limit, offset=offset)
@@ -346,7 +261,7 @@ def _decide(
     may_revise: Revision | None = None,
 ) -> Review:
     def work(uow: UnitOfWork) -> Review:
-        t = _now(now)
+        t = now_utc(now)
         found = _task_of(uow, project_id, asset_id)
         task = uow.tasks.lock(found.id)  # one decision per task at a time (see module doc)
         _decidable(uow, task, reviewer_id, may_revise)
@@ -481,7 +396,7 @@ def choose_consensus(
     def decision(uow: UnitOfWork, task: Task, t: datetime) -> Review:
         _submitted_by(uow, task, labeler)
         user_id = uow.users.get_by_name(labeler).id
-        chosen = _labeler_annotations(uow, task.asset_id, {labeler: user_id})[labeler]
+        chosen = labeler_annotations(uow, task.asset_id, {labeler: user_id})[labeler]
         details = {"consensus": "labeler", "labeler": labeler}
         return _store_consensus(
             uow, task, reviewer_id, chosen, t, note=f"consensus: the labels of {labeler}", details=details
@@ -520,7 +435,7 @@ def merge_consensus(
     def decision(uow: UnitOfWork, task: Task, t: datetime) -> Review:
         if merged is None:  # checked here, after the status: "not waiting for review" comes first
             raise ValidationError(f"item {task.asset_id} has no labelers' work to merge")
-        current = _labeler_annotations(uow, task.asset_id, _labeler_ids(uow, task))
+        current = labeler_annotations(uow, task.asset_id, labeler_ids(uow, task))
         if _signature(current) != _signature(item.annotations):
             raise ConflictError(
                 f"the labels of item {task.asset_id} changed while the consensus was merged; merge again"
