@@ -259,7 +259,7 @@ def test_edit_ontology_from_the_main_window_stores_a_new_version(qtbot, themed_q
         assert isinstance(dialog, OntologyDialog)
         dialog.editor.add_class()
         dialog.editor.form.name.setText("nodule")
-        dialog.editor.form._set("name", "nodule")
+        dialog.editor.form.set_field("name", "nodule")
         dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
 
     QTimer.singleShot(0, lambda: _answer_modal(add_class_and_save))
