@@ -178,13 +178,14 @@ class OntologyEditor(QWidget):
         self.form.name.selectAll()
 
     def remove_class(self) -> None:
-        self._changed(self.model.remove_class(self.current_row))
+        select = self.model.remove_class(self.current_row)
+        if select is not None:  # None: no class was selected
+            self._refresh_list(select)
+            self._revalidate()
 
     def move_class(self, step: int) -> None:
-        self._changed(self.model.move_class(self.current_row, step))
-
-    def _changed(self, select: int | None) -> None:
-        if select is not None:  # None: nothing changed
+        select = self.model.move_class(self.current_row, step)
+        if select is not None:  # None: it cannot move that way
             self._refresh_list(select)
             self._revalidate()
 
