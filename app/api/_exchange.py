@@ -52,6 +52,12 @@ class ExchangeMixin(ProjectBase):
             progress=progress,
         )
 
+    def dataset_names(self) -> list[str]:
+        """The names of the project's datasets: what ``export(dataset=...)`` takes."""
+        self.require(Action.VIEW)
+        with self.db.unit_of_work(readonly=True) as uow:
+            return [d.name for d in uow.datasets.list(self.id)]
+
     def import_labels(
         self, fmt: str, path: str | os.PathLike[str], *, dry_run: bool = False
     ) -> LabelImportReport:

@@ -249,6 +249,22 @@ class ModelsMixin(ProjectBase):
             models_folder=self.models_folder,
         )
 
+    def score_thresholds(self) -> dict[str, float]:
+        """Each known model's score threshold from its manifest, keyed by the ``model:NAME@VERSION``
+        source its pre-labels carry; a model whose manifest cannot be read is left out."""
+        from app.models.errors import ModelError
+        from app.models.manifest import manifest_for, read_manifest
+
+        found: dict[str, float] = {}
+        for info in self.models():  # checks the role
+            path = self.models_folder / info.path
+            try:
+                manifest = read_manifest(path if path.suffix in (".json", ".toml") else manifest_for(path))
+            except (ModelError, OSError, ValueError):
+                continue
+            found[f"model:{info.ref}"] = float(manifest.score_threshold)
+        return found
+
     # --- on-site training -------------------------------------------------------------------------
     def train_micro_model(
         self,

@@ -52,8 +52,7 @@ class ExportDialog(QDialog):
         row.addWidget(browse)
         self.dataset = QComboBox(self)
         self.dataset.addItem("all datasets")
-        with project.db.unit_of_work(readonly=True) as uow:
-            self.dataset.addItems([d.name for d in uow.datasets.list(project.id)])
+        self.dataset.addItems(project.dataset_names())
         form = QFormLayout(self)
         form.addRow("Format", self.format)
         form.addRow("Folder", row)

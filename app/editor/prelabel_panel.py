@@ -91,22 +91,6 @@ def _near(
     return out
 
 
-def _model_thresholds(project: Project) -> dict[str, float]:
-    """Runs on a worker: each known model's score threshold, by ``model:NAME@VERSION`` source."""
-    from app.models.errors import ModelError
-    from app.models.manifest import manifest_for, read_manifest
-
-    found: dict[str, float] = {}
-    for info in project.models():
-        path = project.models_folder / info.path
-        try:
-            manifest = read_manifest(path if path.suffix in (".json", ".toml") else manifest_for(path))
-        except (ModelError, OSError, ValueError):
-            continue
-        found[f"model:{info.ref}"] = float(manifest.score_threshold)
-    return found
-
-
 class PrelabelPanel(QWidget):
     """The "Pre-labels" dock: the frame's pending pre-labels, accept / reject, accept all, heat."""
 
@@ -227,7 +211,7 @@ class PrelabelPanel(QWidget):
     def load_thresholds(self) -> None:
         """Read the models' score thresholds (on the pool); the accept-all default follows."""
         self._thresholds_asked = True
-        job = submit(self, lambda: _model_thresholds(self.project), self._thresholds_loaded, lambda *_: None)
+        job = submit(self, self.project.score_thresholds, self._thresholds_loaded, lambda *_: None)
         self._jobs.append(job)
 
     def _thresholds_loaded(self, _token: object, result: object) -> None:

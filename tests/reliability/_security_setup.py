@@ -247,6 +247,7 @@ PROJECT_CALLS: dict[str, Case] = {
     ),
     "render": Case(READ, lambda w, p: p.render(_id(w, "coins.png")), Role.LABELER, blind=True),
     "assets": Case(READ, lambda w, p: p.assets(), Role.LABELER),
+    "dataset_names": Case(READ, lambda w, p: p.dataset_names(), Role.LABELER),
     "asset": Case(READ, lambda w, p: p.asset(_id(w, "coins.png")), Role.LABELER),
     "asset_path": Case(READ, lambda w, p: p.asset_path(_id(w, "coins.png")), Role.LABELER),
     "open_asset": Case(READ, lambda w, p: p.open_asset(_id(w, "ct")).close(), Role.LABELER),
@@ -262,6 +263,7 @@ PROJECT_CALLS: dict[str, Case] = {
     "activity_facets": Case(READ, lambda w, p: p.activity_facets(), Role.LABELER, blind=True),
     "review_notes": Case(READ, lambda w, p: p.review_notes(_id(w, "coins.png")), Role.LABELER, blind=True),
     "models": Case(READ, lambda w, p: p.models(), Role.LABELER),
+    "score_thresholds": Case(READ, lambda w, p: p.score_thresholds(), Role.LABELER),
     "low_confidence_map": Case(
         READ, lambda w, p: p.low_confidence_map(w.annotations["prelabel"]), Role.LABELER
     ),
