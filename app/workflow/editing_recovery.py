@@ -1,31 +1,30 @@
-"""Getting a session's work into the database after something failed.
+"""Getting a session's work into the database after something failed: functions over the
+session's journal and its :class:`~app.workflow.editing_ledger.EditLedger`.
 
-* **Crash recovery.** :class:`JournalRecovery` (a base of :class:`~app.workflow.editing.EditSession`)
-  replays the local journal of a session whose process died onto the freshly loaded document.
+* **Crash recovery.** :func:`replay` replays the local journal of a session whose process died
+  onto the freshly loaded document.
 * **A commit in doubt.** When the connection dies while a flush commits, the server may or may not
   have committed it (it can make the commit durable and die before answering). Writing the same
   changes again would add rows twice and conflict with the session's own updates, so the next
   flush first asks :func:`went_through` and, if it did, settles that flush as saved. The check is
-  also written to the journal (:class:`~app.workflow.journal.Doubt`) when the commit fails: should
-  the app be killed before its next save, loading the session at the next start settles it the
-  same way before the journal is replayed.
+  also written to the journal (:func:`record_doubt`, a :class:`~app.workflow.journal.Doubt`) when
+  the commit fails: should the app be killed before its next save, loading the session at the next
+  start settles it the same way before the journal is replayed (:func:`settle_recorded_doubt`).
 """
 
 from __future__ import annotations
 
 import logging
 import sqlite3
-import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from app.core.annotations import Annotation
-from app.core.commands import LabelDocument, UndoStack
+from app.core.commands import LabelDocument
 from app.core.errors import NotFoundError
-from app.core.records import Asset, User
-from app.storage import Database, UnitOfWork
-from app.workflow.editing_state import Conflict, ItemKey, LayerKey, _Layer, _Op, _Snapshot
+from app.storage import UnitOfWork
+from app.workflow.editing_ledger import EditLedger
+from app.workflow.editing_state import Conflict, InDoubt, Layer, Op
 from app.workflow.journal import (
     LABELS,
     PUT,
@@ -36,22 +35,10 @@ from app.workflow.journal import (
     encode_annotation,
 )
 
-Audit = tuple[str, int | None, dict[str, Any]]
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class InDoubt:
-    """A flush whose commit failed with the connection: everything needed to settle it later."""
-
-    snap: _Snapshot
-    ops: list[_Op]
-    outcomes: list[Annotation | Conflict | None]
-    clean: set[ItemKey]
-    audits: list[Audit]
-
-
-def _probe(doubt: InDoubt) -> tuple[_Op, Annotation | None] | None:
+def _probe(doubt: InDoubt) -> tuple[Op, Annotation | None] | None:
     """The row that tells whether the flush in doubt committed: an added row first (its id came from
     that transaction, nobody else has it), else an updated one (its version and content), else a
     deleted one. None when it wrote no row (an audit entry at most: writing again is harmless)."""
@@ -93,7 +80,7 @@ def went_through(uow: UnitOfWork, doubt: InDoubt) -> bool:
 
 def durable_doubt(doubt: InDoubt, refs: Mapping[int, str]) -> Doubt | None:
     """The journal's record of a flush in doubt: its probe row, and the bases its items have if it
-    went through (what ``EditSession._settle`` would hand to ``Journal.saved``). ``refs``: the
+    went through (what ``EditLedger.settle`` would hand to ``Journal.saved``). ``refs``: the
     session's journal refs by local id. None when it wrote no row."""
     probe = _probe(doubt)
     if probe is None:
@@ -119,7 +106,7 @@ def durable_doubt(doubt: InDoubt, refs: Mapping[int, str]) -> Doubt | None:
                 layer.pop(op.key, None)
             else:
                 assert written.id is not None
-                layer[op.key] = _Layer(written.id, written.version, written.mask)
+                layer[op.key] = Layer(written.id, written.version, written.mask)
         else:
             clean.add(op.key)
             if written is None:
@@ -138,134 +125,112 @@ def durable_doubt(doubt: InDoubt, refs: Mapping[int, str]) -> Doubt | None:
     return Doubt(snap.upto, row_id, version, content, bases)
 
 
-class JournalRecovery:
-    """The journal-replay half of EditSession (see the module doc)."""
+def record_doubt(journal: Journal, key: str, ledger: EditLedger, doubt: InDoubt) -> None:
+    """Write the flush in doubt to the journal, so a restart settles it too (see the module doc)."""
+    with ledger.lock:
+        record = durable_doubt(doubt, ledger.refs)
+    if record is None:
+        return
+    try:
+        journal.record_doubt(key, record)
+    except sqlite3.Error as exc:  # this run still settles it; only a kill before then would not
+        log.warning("could not write the save in doubt to the local journal: %s", exc)
 
-    db: Database
-    project_id: int
-    asset: Asset
-    user: User
-    journal: Journal
-    key: str
-    doc: LabelDocument
-    stack: UndoStack
-    _lock: threading.RLock
-    _db_ids: dict[int, tuple[int, int]]
-    _mirror: dict[int, Annotation]
-    _vec_dirty: set[int]
-    _layer: dict[LayerKey, _Layer]
-    _refs: dict[int, str]
-    _based: set[str]
-    _ref_seq: dict[str, int]
-    _seq: int
-    _replaying: bool
 
-    def _record_doubt(self, doubt: InDoubt) -> None:
-        """Write the flush in doubt to the journal, so a restart settles it too (see the module doc)."""
-        with self._lock:
-            record = durable_doubt(doubt, self._refs)
-        if record is None:
+def settle_recorded_doubt(journal: Journal, key: str, uow: UnitOfWork) -> None:
+    """At load: a flush in doubt an earlier run recorded and never settled (it was killed first).
+    If it went through, its journal entries count as saved, so recovery does not write them
+    twice (duplicate rows, conflicts with its own updates); if not, they are replayed."""
+    try:
+        doubt = journal.doubt(key)
+        if doubt is None:
             return
-        try:
-            self.journal.record_doubt(self.key, record)
-        except sqlite3.Error as exc:  # this run still settles it; only a kill before then would not
-            log.warning("could not write the save in doubt to the local journal: %s", exc)
+        content = decode_annotation(doubt.content) if doubt.content else None
+        done = _holds(uow, doubt.row_id, doubt.version, content)
+        if done:
+            journal.saved(key, doubt.upto, doubt.bases)
+        else:
+            journal.clear_doubt(key)
+    except sqlite3.Error as exc:  # the journal is unreadable or full: recovery says so itself
+        log.warning("could not settle a save in doubt in the local journal: %s", exc)
+        return
+    outcome = "went through" if done else "did not go through: its edits are recovered"
+    log.warning("a save whose commit got no answer before the program ended %s", outcome)
 
-    def _settle_recorded_doubt(self, uow: UnitOfWork) -> None:
-        """At load: a flush in doubt an earlier run recorded and never settled (it was killed first).
-        If it went through, its journal entries count as saved, so recovery does not write them
-        twice (duplicate rows, conflicts with its own updates); if not, they are replayed."""
-        try:
-            doubt = self.journal.doubt(self.key)
-            if doubt is None:
-                return
-            content = decode_annotation(doubt.content) if doubt.content else None
-            done = _holds(uow, doubt.row_id, doubt.version, content)
-            if done:
-                self.journal.saved(self.key, doubt.upto, doubt.bases)
+
+def replay(journal: Journal, key: str, ledger: EditLedger, doc: LabelDocument) -> int:
+    """Replay the session's journal onto the loaded document; returns the entries replayed.
+
+    The replayed edits are pending (the next flush saves them) against the database versions
+    they were based on, so another workstation's newer save comes back as a Conflict.
+    """
+    entries = journal.entries(key)
+    if not entries:
+        return 0
+    bases = journal.bases(key)
+    by_db_id = {ids[0]: aid for aid, ids in ledger.db_ids.items()}
+    aid_of: dict[str, int] = {}
+    for frame in {e.frame for e in entries if e.kind == LABELS}:
+        _rebase_frame(ledger, frame, bases.get(f"L{frame}"))
+    ledger.replaying = True
+    try:
+        for entry in entries:
+            if entry.kind == LABELS:
+                x0, y0, crop = decode_crop(entry.payload)
+                h, w = crop.shape
+                doc.label_map(entry.frame)[y0 : y0 + h, x0 : x0 + w] = crop
+                doc.emit(entry.frame, (x0, y0, x0 + w, y0 + h))
+                continue
+            aid = aid_of.get(entry.ref)
+            if aid is None:
+                aid = _adopt_ref(ledger, doc, entry.ref, bases.get(entry.ref), by_db_id)
+                aid_of[entry.ref] = aid
+            if entry.kind == PUT:
+                doc.put_annotation(aid, decode_annotation(entry.payload))
+            elif aid in ledger.mirror:
+                doc.pop_annotation(aid)
             else:
-                self.journal.clear_doubt(self.key)
-        except sqlite3.Error as exc:  # the journal is unreadable or full: recovery says so itself
-            log.warning("could not settle a save in doubt in the local journal: %s", exc)
-            return
-        outcome = "went through" if done else "did not go through: its edits are recovered"
-        log.warning("a save whose commit got no answer before the program ended %s", outcome)
+                with ledger.lock:
+                    ledger.vec_dirty.add(aid)  # a deletion of a stored one the document lacks
+    finally:
+        ledger.replaying = False
+    with ledger.lock:
+        ledger.seq = max(ledger.seq, entries[-1].seq)
+        ledger.based |= set(bases)
+        for entry in entries:
+            ledger.ref_seq[entry.ref] = entry.seq
+    return len(entries)
 
-    def recoverable(self) -> int:
-        """How many journal entries of this session are not in the database (offer recovery if > 0)."""
-        return self.journal.count(self.key)
 
-    def discard_recovery(self) -> None:
-        self.journal.discard(self.key)  # with a commit-in-doubt record, if any
-        self.key = self.journal.open_session(self.db.url, self.project_id, self.asset.id, self.user.name)
-        self._based.clear()
+def _adopt_ref(
+    ledger: EditLedger,
+    doc: LabelDocument,
+    ref: str,
+    base: Mapping[str, Any] | None,
+    by_db_id: Mapping[int, int],
+) -> int:
+    db_id = base.get("id") if base else None
+    aid = by_db_id.get(db_id) if db_id is not None else None
+    if aid is None:
+        aid = doc.new_id()
+    with ledger.lock:
+        ledger.refs[aid] = ref
+        if db_id is not None and base is not None:
+            ledger.db_ids[aid] = (int(db_id), int(base.get("version", 0)))  # the version edited
+    return aid
 
-    def recover(self) -> int:
-        """Replay this session's journal onto the loaded document; returns the entries replayed.
 
-        The replayed edits are pending (the next flush saves them) against the database versions
-        they were based on, so another workstation's newer save comes back as a Conflict.
-        """
-        entries = self.journal.entries(self.key)
-        if not entries:
-            return 0
-        bases = self.journal.bases(self.key)
-        by_db_id = {ids[0]: aid for aid, ids in self._db_ids.items()}
-        aid_of: dict[str, int] = {}
-        for frame in {e.frame for e in entries if e.kind == LABELS}:
-            self._rebase_frame(frame, bases.get(f"L{frame}"))
-        self._replaying = True
-        try:
-            for entry in entries:
-                if entry.kind == LABELS:
-                    x0, y0, crop = decode_crop(entry.payload)
-                    h, w = crop.shape
-                    self.doc.label_map(entry.frame)[y0 : y0 + h, x0 : x0 + w] = crop
-                    self.doc.emit(entry.frame, (x0, y0, x0 + w, y0 + h))
-                    continue
-                aid = aid_of.get(entry.ref)
-                if aid is None:
-                    aid = self._adopt_ref(entry.ref, bases.get(entry.ref), by_db_id)
-                    aid_of[entry.ref] = aid
-                if entry.kind == PUT:
-                    self.doc.put_annotation(aid, decode_annotation(entry.payload))
-                elif aid in self._mirror:
-                    self.doc.pop_annotation(aid)
-                else:
-                    with self._lock:
-                        self._vec_dirty.add(aid)  # a deletion of a stored one the document lacks
-        finally:
-            self._replaying = False
-        with self._lock:
-            self._seq = max(self._seq, entries[-1].seq)
-            self._based |= set(bases)
-            for entry in entries:
-                self._ref_seq[entry.ref] = entry.seq
-        self.stack.clear()
-        return len(entries)
-
-    def _adopt_ref(self, ref: str, base: Mapping[str, Any] | None, by_db_id: Mapping[int, int]) -> int:
-        db_id = base.get("id") if base else None
-        aid = by_db_id.get(db_id) if db_id is not None else None
-        if aid is None:
-            aid = self.doc.new_id()
-        with self._lock:
-            self._refs[aid] = ref
-            if db_id is not None and base is not None:
-                self._db_ids[aid] = (int(db_id), int(base.get("version", 0)))  # the version edited
-        return aid
-
-    def _rebase_frame(self, frame: int, base: Mapping[str, Any] | None) -> None:
-        """Save a recovered frame against the versions it was edited from (see Journal bases)."""
-        if base is None:
-            return
-        with self._lock:
-            for (f, label), item in list(self._layer.items()):
-                if f == frame and label not in base:  # added elsewhere meanwhile
-                    self._layer[(f, label)] = _Layer(item.id, 0, item.mask)
-            for label, (db_id, version) in base.items():
-                loaded = self._layer.get((frame, label))
-                if loaded is None or loaded.id != db_id:  # deleted (or replaced) elsewhere meanwhile
-                    self._layer[(frame, label)] = _Layer(int(db_id), int(version), None)
-                else:
-                    self._layer[(frame, label)] = _Layer(loaded.id, int(version), loaded.mask)
+def _rebase_frame(ledger: EditLedger, frame: int, base: Mapping[str, Any] | None) -> None:
+    """Save a recovered frame against the versions it was edited from (see Journal bases)."""
+    if base is None:
+        return
+    with ledger.lock:
+        for (f, label), item in list(ledger.layer.items()):
+            if f == frame and label not in base:  # added elsewhere meanwhile
+                ledger.layer[(f, label)] = Layer(item.id, 0, item.mask)
+        for label, (db_id, version) in base.items():
+            loaded = ledger.layer.get((frame, label))
+            if loaded is None or loaded.id != db_id:  # deleted (or replaced) elsewhere meanwhile
+                ledger.layer[(frame, label)] = Layer(int(db_id), int(version), None)
+            else:
+                ledger.layer[(frame, label)] = Layer(loaded.id, int(version), loaded.mask)

@@ -1,29 +1,24 @@
-"""The plain state of an edit session: save states, conflicts, results, and what a flush plans.
+"""The plain values of an edit session: item keys, save states, conflicts, results, what a flush
+snapshots and plans, and a flush whose commit is in doubt.
 
-Split from :mod:`app.workflow.editing` so the session class stays readable; nothing here talks to
-the database or the document.
+A leaf of :mod:`app.workflow.editing`: nothing here talks to the database, the journal or the
+document.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Literal
+from typing import Any, Literal
 
 import numpy as np
 
 from app.core.annotations import Annotation, MaskPatch
 
-if TYPE_CHECKING:
-    from app.workflow.editing import EditSession
-
-log = logging.getLogger(__name__)
-
 LayerKey = tuple[int, str]  # (frame, class name) of a label-layer mask
 ItemKey = int | LayerKey  # a vector annotation's local id, or a label-layer mask
 Choice = Literal["mine", "theirs"]
+Audit = tuple[str, int | None, dict[str, Any]]  # (action, entity id, details) for the audit log
 
 
 class SaveState(StrEnum):
@@ -59,7 +54,7 @@ class SaveResult:
 
 
 @dataclass(frozen=True, slots=True)
-class _Layer:
+class Layer:
     """What the database holds for one label-layer mask (``mask`` None: not known, expect a conflict)."""
 
     id: int
@@ -68,7 +63,7 @@ class _Layer:
 
 
 @dataclass(frozen=True, slots=True)
-class _Snapshot:
+class Snapshot:
     """What a flush writes, taken under the lock: journal position, dirty frames and vectors."""
 
     upto: int  # last journal seq covered
@@ -79,16 +74,28 @@ class _Snapshot:
     blocked: frozenset[ItemKey]
     saved: dict[int, Annotation]
     db_ids: dict[int, tuple[int, int]]
-    layer: dict[LayerKey, _Layer]
+    layer: dict[LayerKey, Layer]
+    prelabels: frozenset[int]  # local ids whose database row is machine-made
 
 
 @dataclass(frozen=True, slots=True)
-class _Op:
+class Op:
     key: ItemKey
     action: Literal["add", "update", "delete", "replace"]  # replace: a pre-label by the user's own
     content: Annotation | None  # what to store (None for delete)
     db_id: int | None
     version: int
+
+
+@dataclass(frozen=True, slots=True)
+class InDoubt:
+    """A flush whose commit failed with the connection: everything needed to settle it later."""
+
+    snap: Snapshot
+    ops: list[Op]
+    outcomes: list[Annotation | Conflict | None]
+    clean: set[ItemKey]
+    audits: list[Audit]
 
 
 def retry_delay(failures: int, interval: float) -> float:
@@ -108,28 +115,3 @@ def ago(seconds: float) -> str:
     if seconds < 3600:
         return f"{int(seconds // 60)} min ago"
     return f"{int(seconds // 3600)} h ago"
-
-
-class _Autosave:
-    """A daemon thread flushing pending edits; while the database is unreachable it retries with a
-    short back-off (:func:`retry_delay`) instead of a whole interval."""
-
-    def __init__(self, session: EditSession, interval: float) -> None:
-        self._session, self._interval = session, interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="sitelabel-autosave", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        delay = self._interval
-        while not self._stop.wait(delay):
-            if self._session.pending_count:
-                try:
-                    self._session.flush()
-                except Exception:  # never let the thread die: the journal keeps the edits
-                    log.exception("autosave failed")
-            delay = self._session.retry_delay(self._interval)
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()

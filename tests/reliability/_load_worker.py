@@ -301,10 +301,10 @@ def _saved_state(session: Any) -> dict[tuple[Any, ...], tuple[int, int]]:
     """(database id, version) of every item the session holds as saved: vectors by local id, label-layer
     masks by (frame, class)."""
     state: dict[tuple[Any, ...], tuple[int, int]] = {}
-    with session._lock:
-        for aid, ids in session._db_ids.items():
+    with session.ledger.lock:
+        for aid, ids in session.ledger.db_ids.items():
             state[("v", aid)] = (int(ids[0]), int(ids[1]))
-        for (frame, label), item in session._layer.items():
+        for (frame, label), item in session.ledger.layer.items():
             state[("m", frame, label)] = (int(item.id), int(item.version))
     return state
 
