@@ -58,17 +58,13 @@ def main() -> None:
     app.processEvents()
 
     def finish() -> None:
-        surface = canvas._surface
-        if surface is not None and surface.layers is not None:
-            surface.makeCurrent()
-            surface.layers.gl.glFinish()
-            surface.doneCurrent()
+        canvas.backend.finish()
 
     def repaint_ms() -> float:
         times = []
         for _ in range(RUNS):
             t0 = time.perf_counter()
-            canvas.repaint_now()
+            canvas.backend.repaint_now()
             app.processEvents()  # the GL widget paints (and is composed) from the event loop
             finish()
             times.append((time.perf_counter() - t0) * 1000)
@@ -83,7 +79,7 @@ def main() -> None:
             labels.fill(0)  # fault the pages in: measure the canvas, not the kernel's first touch
         canvas.set_image(frame)
         canvas.set_labels(labels, {1: (255, 0, 0)})
-        canvas.zoom_by(4.0)
+        canvas.view.zoom_by(4.0)
         canvas.grab()
         finish()
         rng = np.random.default_rng(1)
@@ -104,11 +100,12 @@ def main() -> None:
     small, large = per_dab(512, False), per_dab(16384, False)
     cold_large = per_dab(16384, False, warm=False)
     naive_small = per_dab(512, True)
-    naive_large = per_dab(16384, True) if canvas.backend == "gl" else None  # raster: the visible region only
+    # raster: the visible region only
+    naive_large = per_dab(16384, True) if canvas.backend.name == "gl" else None
     result = {
         "benchmark": "brush dab: label write + texture/cache update",
-        "backend": canvas.backend,
-        "fallback_reason": canvas.fallback_reason,
+        "backend": canvas.backend.name,
+        "fallback_reason": canvas.backend.fallback_reason,
         "radius_px": 12,
         "ms_per_dab_512": small,
         "ms_per_dab_16384": large,

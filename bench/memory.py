@@ -92,8 +92,8 @@ def child(kind: str) -> dict[str, object]:
     else:
         canvas.set_image(image)
         canvas.set_labels(mask, colors)
-        canvas.repaint_now()
-        backend = canvas.backend
+        canvas.backend.repaint_now()
+        backend = canvas.backend.name
     app.processEvents()
     increase = _rss() - before
     peak = _status("VmHWM") - hwm_before

@@ -159,7 +159,7 @@ def _run(app: Any, items: list[Path], work: Path, *, prefetch: bool) -> list[dic
         window.action_by_text["Submit item and open the next"].trigger()
         if not shown:
             loop.exec()
-        window.canvas.repaint_now()
+        window.canvas.backend.repaint_now()
         t1 = time.perf_counter()
         window.frame_shown.disconnect(on_shown)
         if not shown:
@@ -192,7 +192,7 @@ def _draw_floor(app: Any, items: list[Path]) -> dict[str, float]:
                 frame, kind = source.frame(0), "dicom-series" if path.is_dir() else "image"
                 t0 = time.perf_counter()
                 canvas.set_image(frame, window=source.window)
-                canvas.repaint_now()
+                canvas.backend.repaint_now()
                 times.setdefault(kind, []).append((time.perf_counter() - t0) * 1000)
     canvas.close()
     return {kind: round(statistics.median(t), 2) for kind, t in sorted(times.items())}

@@ -97,18 +97,14 @@ def main() -> None:
     def ours(k: int) -> None:
         canvas.set_image(slices[k], window=WINDOW, keep_view=True)
         canvas.set_labels(masks[k], COLORS)
-        canvas.repaint_now()
+        canvas.backend.repaint_now()
 
     def ours_finish() -> None:
-        surface = canvas._surface
-        if surface is not None and surface.layers is not None:
-            surface.makeCurrent()
-            surface.layers.gl.glFinish()
-            surface.doneCurrent()
+        canvas.backend.finish()
         app.processEvents()
 
     ours_times = _measure(ours, ours_finish)
-    backend, reason = canvas.backend, canvas.fallback_reason
+    backend, reason = canvas.backend.name, canvas.backend.fallback_reason
     canvas.close()
     app.processEvents()
 

@@ -312,7 +312,7 @@ class CommentsPanel(QWidget):
     def set_asset(self, asset: Asset | None) -> None:
         self.asset, self.frame, self._on_screen = asset, 0, False
         self.cancel_draft()
-        self.canvas.set_pins([])  # the old frame stays on screen until the new one is decoded
+        self.canvas.overlays.set_pins([])  # the old frame stays on screen until the new one is decoded
         self.reload()
 
     def set_frame(self, index: int) -> None:
@@ -456,7 +456,7 @@ class CommentsPanel(QWidget):
         if thread.frame != self.frame:
             self.frame_requested.emit(thread.frame)
         if thread.x is not None and thread.y is not None:
-            self.canvas.centre_on(thread.x, thread.y)
+            self.canvas.view.centre_on(thread.x, thread.y)
 
     def focus_reply(self) -> None:
         if self.selected_thread() is not None:
@@ -492,7 +492,7 @@ class CommentsPanel(QWidget):
 
     # --- new pins (the Comment tool) --------------------------------------------------------------
     def _pointer_pressed(self, _x: float, _y: float) -> None:
-        tool = self.canvas.tool
+        tool = self.canvas.tool_slot.active
         if not isinstance(tool, CommentTool) or self.asset is None:
             return
         point = tool.take()
@@ -500,7 +500,7 @@ class CommentsPanel(QWidget):
             return
         self._draft = (self.frame, point[0], point[1])
         self._update_pins()
-        self.composer.open_at(self.canvas.image_to_widget(*point))
+        self.composer.open_at(self.canvas.view.to_widget(*point))
 
     def post_draft(self, text: str) -> None:
         draft, asset = self._draft, self.asset
@@ -542,7 +542,7 @@ class CommentsPanel(QWidget):
 
     def _update_pins(self) -> None:
         if self.asset is not None and self._on_screen:
-            self.canvas.set_pins(self.pins())
+            self.canvas.overlays.set_pins(self.pins())
 
     def _say(self, text: str, *, error: bool = False) -> None:
         self.message.setStyleSheet(f"color: {ERROR};" if error else "color: #b8b8b8;")

@@ -136,11 +136,11 @@ class EditingController(QObject):
         refusal = self._refusal(spec.makes)
         if refusal:  # the ontology decides what a class may be drawn as: never store what it forbids
             self.tool = None
-            self.canvas.set_tool(None)
+            self.canvas.tool_slot.set_active(None)
             self._emit_status(refusal)
             return
         self.tool = spec.build(self.ctx, self._frame_info)
-        self.canvas.set_tool(self.tool)
+        self.canvas.tool_slot.set_active(self.tool)
 
     def _refusal(self, makes: Kind | None) -> str:
         if makes is None or not self.label:
@@ -235,7 +235,7 @@ class EditingController(QObject):
         # what the tools can hit: stored ones, then the tracks' interpolated ones (drawn dotted)
         annotations = shown_annotations(self.session.doc, self.ctx.frame).items()
         chosen = self.selected_id
-        self.canvas.set_annotations(
+        self.canvas.overlays.set_annotations(
             [(a, self._colors.get(a.label, "#ffcc00"), aid == chosen) for aid, a in annotations],
             [a for aid, a in annotations if is_interpolated_id(aid)],
         )

@@ -126,7 +126,7 @@ class FrameLoader(QObject):
         """Read ``asset``'s first frame to show it (the window has opened its labels already)."""
         # the last image stays until this one is decoded: nothing drawn meanwhile may land on it
         name = asset_name(asset).rsplit("/", 1)[-1]
-        self.canvas.lock_drawing(f"{name} is still opening: drawing starts when its image shows.")
+        self.canvas.tool_slot.lock(f"{name} is still opening: drawing starts when its image shows.")
         self._load(asset, 0, refit=True)
 
     def show_prepared(self, asset: Asset, source: Source, raw: npt.NDArray[Any]) -> None:
@@ -271,7 +271,7 @@ class FrameLoader(QObject):
             return
         self._retry, self._failure = None, None
         self._unopened.pop(result.asset.id, None)
-        self.canvas.lock_drawing("")  # the item's own image is on screen
+        self.canvas.tool_slot.lock("")  # the item's own image is on screen
         if result.root_ok:
             self._reachable(result.asset)
         first = self.current is None or self.current.asset.id != result.asset.id
@@ -304,9 +304,9 @@ class FrameLoader(QObject):
             self._unopened[asset.id] = failed.reason
             blank = np.zeros((max(1, asset.height), max(1, asset.width)), np.uint8)
             self.canvas.set_image(blank)
-            self.canvas.set_overlay_image(None)
+            self.canvas.overlays.set_image(None)
             self.editing.show_frame(0, blank, None)
-            self.canvas.lock_drawing(  # the file's name: its whole path is in the details pane
+            self.canvas.tool_slot.lock(  # the file's name: its whole path is in the details pane
                 f"Drawing is off: {asset_name(asset).rsplit('/', 1)[-1]} could not be opened "
                 f"({failed.reason}). Press Down to try again.",
                 shown=True,

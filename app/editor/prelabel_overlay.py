@@ -44,7 +44,7 @@ def combine(maps: Iterable[npt.NDArray[np.float32]]) -> npt.NDArray[np.float32] 
 
 
 def heat_rgba(uncertainty: npt.NDArray[np.float32]) -> npt.NDArray[np.uint8]:
-    """(H, W, 4) premultiplied RGBA for ``Canvas.set_overlay_image``."""
+    """(H, W, 4) premultiplied RGBA for ``OverlayStack.set_image`` (``canvas.overlays``)."""
     index = np.clip(np.nan_to_num(uncertainty, nan=0.0) * 255.0 + 0.5, 0, 255).astype(np.uint8)
     rgba: npt.NDArray[np.uint8] = _LUT[index]
     return rgba

@@ -326,7 +326,7 @@ class PrelabelPanel(QWidget):
         ann = self.pending().get(aid)
         where = centre_of(ann) if ann is not None else None
         if where is not None:
-            self.canvas.centre_on(*where)
+            self.canvas.view.centre_on(*where)
         self.canvas.setFocus()  # Delete goes to the select tool: reject
 
     def accept_selected(self) -> None:
@@ -424,7 +424,7 @@ class PrelabelPanel(QWidget):
         self._maps.update(fresh)
         if token is not self._heat_token or not self.heat:
             return
-        self.canvas.set_overlay_image(rgba)
+        self.canvas.overlays.set_image(rgba)
         self._overlay_shown = rgba is not None
         if fresh:
             self._say("Low-confidence regions shown: look closely where the heat is.")
@@ -437,5 +437,5 @@ class PrelabelPanel(QWidget):
 
     def _clear_overlay(self) -> None:
         if self._overlay_shown:  # never remove an overlay someone else (the review pane) put there
-            self.canvas.set_overlay_image(None)
+            self.canvas.overlays.set_image(None)
             self._overlay_shown = False

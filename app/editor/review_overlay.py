@@ -471,9 +471,9 @@ class OverlayControls(QGroupBox):
     def _set_overlay(self, overlay: Overlay | None) -> None:
         self.overlay = overlay
         if overlay is None:
-            self.canvas.set_overlay_image(None)
+            self.canvas.overlays.set_image(None)
         else:
-            self.canvas.set_overlay_image(overlay.rgba, (overlay.x0, overlay.y0))
+            self.canvas.overlays.set_image(overlay.rgba, (overlay.x0, overlay.y0))
 
     # --- toggles ---------------------------------------------------------------------------------
     def set_labeler_visible(self, index: int, on: bool) -> None:

@@ -317,7 +317,7 @@ class ReviewPane(QWidget):
             and shown is not None
             and shown[0] == self.item.asset.id
         ):
-            self.canvas.set_tool(None)
+            self.canvas.tool_slot.set_active(None)
 
     def _enable_actions(self) -> None:
         deciding = self.deciding

@@ -43,7 +43,7 @@ def main() -> None:
             int(width * 0.2) + (i * 37) % int(width * 0.5), int(height * 0.2) + (i * 53) % int(height * 0.5)
         )
         b = QPoint(a.x() + width // 10, a.y() + height // 20)
-        points = [canvas.widget_to_image(a), canvas.widget_to_image(b)]
+        points = [canvas.view.to_image(a), canvas.view.to_image(b)]
         QTest.mousePress(canvas, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, a)
         QTest.mouseMove(canvas, b)
         QTest.mouseRelease(canvas, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, b)

@@ -92,15 +92,15 @@ def test_a_pin_placed_with_the_comment_tool_stores_the_image_point_under_the_cur
     canvas = window.canvas
     canvas.setFocus()
     qtbot.keyClick(canvas, Qt.Key.Key_N)  # the Comment tool's key
-    assert isinstance(canvas.tool, CommentTool)
+    assert isinstance(canvas.tool_slot.active, CommentTool)
     assert ("N", "Comment") in window.help.entries
     assert ("Ctrl+Return", "Send the reply (in the reply box)") in window.help.entries
     placed = []
     for zoom, offset in ((1.0, (37, -21)), (4.0, (-45, 33))):
-        canvas.zoom_by(zoom / canvas.zoom)
-        assert canvas.zoom == pytest.approx(zoom)
-        cx, cy = canvas.view.centre
-        w, h = canvas.view.widget_size
+        canvas.view.zoom_by(zoom / canvas.view.zoom)
+        assert canvas.view.zoom == pytest.approx(zoom)
+        cx, cy = canvas.view.state.centre
+        w, h = canvas.view.state.widget_size
         pos = QPoint(round(w / 2 + offset[0]), round(h / 2 + offset[1]))
         # the image point under the pointer, from the view's centre and zoom (no rotation or flip)
         want = (cx + (pos.x() - w / 2) / zoom, cy + (pos.y() - h / 2) / zoom)
@@ -113,7 +113,7 @@ def test_a_pin_placed_with_the_comment_tool_stores_the_image_point_under_the_cur
         assert abs(thread.x - x) <= 0.5 and abs(thread.y - y) <= 0.5
     # the newest thread is selected, its pin drawn on the frame, the asset list counts it
     assert window.comments.selected_id() == threads[-1].id
-    assert {p.thread_id for p in canvas.pins} == {t.id for t in threads}
+    assert {p.thread_id for p in canvas.overlays.pins} == {t.id for t in threads}
     assert _listed(window, coins).endswith("(2 open issues)")
     window.close()
 
@@ -156,7 +156,7 @@ def test_reply_resolve_by_author_refusal_for_another_labeler_and_reopen_by_a_rev
     assert panel.resolve_button.text() == "Reopen"
     assert not panel.message.isVisible()
     assert "open issue" not in _listed(lee, coins)  # the count refreshed
-    pin = next(p for p in lee.canvas.pins if p.thread_id == thread.id)
+    pin = next(p for p in lee.canvas.overlays.pins if p.thread_id == thread.id)
     assert not pin.open  # drawn dim
     lee.close()
 
@@ -203,7 +203,7 @@ def test_markup_in_a_comment_is_shown_literally_and_mentions_are_marked(
     assert plain is not None and not plain.text(0).startswith("@")
     panel.only_mine.setChecked(True)
     assert [t.id for t in panel.visible_threads()] == [loud.id]
-    assert panel._find(quiet.id) is None and {p.thread_id for p in window.canvas.pins} == {loud.id}
+    assert panel._find(quiet.id) is None and {p.thread_id for p in window.canvas.overlays.pins} == {loud.id}
     # typing markup into the reply box sends it as text, too
     qtbot.keyClicks(panel.reply_box, "<i>fine</i>")
     panel.send_button.click()
@@ -221,23 +221,23 @@ def test_clicking_a_pin_selects_its_thread_and_jump_changes_the_frame(
     lee_api.close()
     window = _window(qtbot, team_db, "lee", tmp_path, "emri_small.dcm")
     canvas, panel = window.canvas, window.comments
-    assert [p.thread_id for p in canvas.pins] == [here.id]  # only this frame's pins
+    assert [p.thread_id for p in canvas.overlays.pins] == [here.id]  # only this frame's pins
     assert panel.selected_id() is None
     canvas.setFocus()
     qtbot.keyClick(canvas, Qt.Key.Key_N)
-    (spot,) = spots(canvas.pins, canvas.view.transform())
+    (spot,) = spots(canvas.overlays.pins, canvas.view.transform())
     qtbot.mouseClick(
         canvas, Qt.MouseButton.LeftButton, pos=QPoint(round(spot.centre[0]), round(spot.centre[1]))
     )
     assert panel.selected_id() == here.id
     assert not panel.composer.isVisible()  # a click on a pin is no new pin
-    assert canvas.pins[-1].selected
+    assert canvas.overlays.pins[-1].selected
     panel.select_thread(there.id)
     window.action_by_text["Jump to the selected thread"].trigger()  # Ctrl+J
     qtbot.waitUntil(lambda: window.current is not None and window.current.index == 6, timeout=20_000)
     assert "frame 7/10" in window.frame_label.text()
-    assert canvas.view.centre == pytest.approx((40.25, 30.75))
-    assert [p.thread_id for p in canvas.pins] == [there.id]
+    assert canvas.view.state.centre == pytest.approx((40.25, 30.75))
+    assert [p.thread_id for p in canvas.overlays.pins] == [there.id]
     window.close()
 
 
@@ -259,20 +259,20 @@ def _check_pin_pixels(qtbot: QtBot, db: Path, tmp_path: Path, *, backend: str) -
     lee_api.close()
     window = _window(qtbot, db, "lee", tmp_path, "camera.png")
     canvas = window.canvas
-    assert canvas.backend == backend, canvas.fallback_reason
+    assert canvas.backend.name == backend, canvas.backend.fallback_reason
     qtbot.waitExposed(window)
     for zoom in (1.0, 3.0):
-        canvas.zoom_by(zoom / canvas.zoom)
-        canvas.centre_on(300.5, 400.5)
-        canvas.repaint_now()
-        (spot,) = spots(canvas.pins, canvas.view.transform())
+        canvas.view.zoom_by(zoom / canvas.view.zoom)
+        canvas.view.centre_on(300.5, 400.5)
+        canvas.backend.repaint_now()
+        (spot,) = spots(canvas.overlays.pins, canvas.view.transform())
         pixels = to_array(canvas.grab().toImage())
         ratio = canvas.devicePixelRatioF()
         x, y = round(spot.centre[0] * ratio), round(spot.centre[1] * ratio)
         rgb = pixels[y, x - 6, :3].astype(int)  # inside the bubble, left of the number
         assert abs(rgb - (OPEN_FILL.red(), OPEN_FILL.green(), OPEN_FILL.blue())).max() <= 12, rgb
         anchor = QPointF(*spot.anchor)
-        assert canvas.widget_to_image(anchor) == pytest.approx((300.5, 400.5))
+        assert canvas.view.to_image(anchor) == pytest.approx((300.5, 400.5))
     window.close()
 
 
@@ -293,8 +293,8 @@ def test_screenshot_of_pins_on_a_ct_slice_and_the_comments_panel(
     window.resize(1500, 950)
     window.comments.select_thread(first.id)
     qtbot.waitExposed(window)
-    window.canvas.repaint_now()
-    assert len(window.canvas.pins) == 3
+    window.canvas.backend.repaint_now()
+    assert len(window.canvas.overlays.pins) == 3
     shot = window.grab()
     assert shot.save(str(screenshot_dir / "comments.png"))
     pixels = to_array(shot.toImage())
@@ -304,6 +304,6 @@ def test_screenshot_of_pins_on_a_ct_slice_and_the_comments_panel(
     qtbot.keyClick(window.canvas, Qt.Key.Key_N)
     qtbot.mouseClick(window.canvas, Qt.MouseButton.LeftButton, pos=window.canvas.rect().center())
     qtbot.keyClicks(window.comments.composer.edit, "Check the left ventricle @lee")
-    assert window.canvas.pins[-1].number == 0  # the draft pin
+    assert window.canvas.overlays.pins[-1].number == 0  # the draft pin
     assert window.grab().save(str(screenshot_dir / "comments_composer.png"))
     window.close()

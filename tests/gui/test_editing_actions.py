@@ -69,7 +69,7 @@ def test_polygon_to_mask_and_back_through_the_keyboard(qtbot, themed_qapp, tmp_p
     qtbot.keyClick(window.canvas, Qt.Key.Key_V)  # select tool
     x, y = polygon.points.mean(axis=0)
     qtbot.mouseClick(
-        window.canvas, Qt.MouseButton.LeftButton, pos=window.canvas.image_to_widget(x, y).toPoint()
+        window.canvas, Qt.MouseButton.LeftButton, pos=window.canvas.view.to_widget(x, y).toPoint()
     )
     assert window.editing.tool.selected == aid  # type: ignore[union-attr]
     qtbot.keyClick(window.canvas, Qt.Key.Key_M, Qt.KeyboardModifier.ControlModifier)

@@ -39,7 +39,7 @@ def test_demo_project_lists_real_assets_and_shows_the_first(
     window = _open(qtbot, demo_db, tmp_path)
     assert window.assets.model.rowCount() == 10
     assert window.current is not None and window.current.asset.id == window.assets.model.asset_at(0).id
-    layers = window.canvas.render_layers()
+    layers = window.canvas.backend.render_layers()
     assert layers.shape[:2] == window.current.raw.shape[:2]
     assert layers[..., :3].std() > 10  # a real picture, not a blank
     assert window.classes.list.count() == 6  # the demo classes one can draw (not the classification)
@@ -96,7 +96,7 @@ def test_a_brush_stroke_is_saved_and_comes_back(qtbot, themed_qapp, tmp_path: Pa
     qtbot.keyClick(window.canvas, Qt.Key.Key_B)  # brush
     canvas = window.canvas
     a, b = QPoint(300, 250), QPoint(380, 290)
-    points = np.array([canvas.widget_to_image(a), canvas.widget_to_image(b)])
+    points = np.array([canvas.view.to_image(a), canvas.view.to_image(b)])
     qtbot.mousePress(canvas, Qt.MouseButton.LeftButton, pos=a)
     qtbot.mouseMove(canvas, b)
     qtbot.mouseRelease(canvas, Qt.MouseButton.LeftButton, pos=b)
@@ -127,7 +127,7 @@ def test_screenshot_of_the_real_window_under_xvfb(
 ) -> None:
     window = _open(qtbot, demo_db, tmp_path)
     _show_asset(qtbot, window, lambda asset: asset.rel_path.endswith("693_UNCI.dcm"))
-    assert window.canvas.backend == "gl", window.canvas.fallback_reason
+    assert window.canvas.backend.name == "gl", window.canvas.backend.fallback_reason
     qtbot.waitExposed(window)
     qtbot.wait(300)
     shot = QGuiApplication.primaryScreen().grabWindow(0)  # the whole X screen, as a person sees it

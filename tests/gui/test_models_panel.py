@@ -170,6 +170,7 @@ def test_prelabel_from_the_window_key_shows_new_prelabels(qtbot, themed_qapp, co
     assert reopened is not None and reopened.asset.id == fresh
     shown = reopened.prelabels(0)
     assert shown and all(a.source == SOURCE for a in shown.values())
-    assert len(window.canvas.overlay.items) == len(reopened.doc.annotations(0))  # drawn on the canvas
+    drawn = window.canvas.overlays.vectors.items
+    assert len(drawn) == len(reopened.doc.annotations(0))  # drawn on the canvas
     assert window.prelabels.table.rowCount() == len(shown)
     window.close()

@@ -174,7 +174,7 @@ def test_a_corrupt_file_never_shows_the_previous_image_and_refuses_drawing(
     # the whole story in the details pane; the list does not call a corrupt file unavailable
     details = window.info.toPlainText()
     assert status in details and "CorruptFile" in details and str(folder / bad_name) in details
-    assert window.canvas.locked.endswith("Press Down to try again.")
+    assert window.canvas.tool_slot.locked.endswith("Press Down to try again.")
     assert not _list_text(window, bad).endswith("(unavailable)")
 
     # drawing on the empty frame is refused, with a reason, and nothing is stored for either asset
@@ -197,7 +197,7 @@ def test_a_corrupt_file_never_shows_the_previous_image_and_refuses_drawing(
     (folder / bad_name).write_bytes(original)
     qtbot.keyClick(window.canvas, Qt.Key.Key_Down)
     qtbot.waitUntil(lambda: window.current is not None and window.current.asset.id == bad.id, timeout=WAIT)
-    assert window.canvas.locked == "" and window.canvas.layers.frame is not None
+    assert window.canvas.tool_slot.locked == "" and window.canvas.layers.frame is not None
     assert window.canvas.layers.frame.std() > 10
     assert "Could not open" not in window.info.toPlainText()
     _stroke(qtbot, window)
@@ -299,12 +299,12 @@ def test_queue_items_in_an_unreachable_folder_are_marked_and_told_when_decoded_a
     assert _list_text(window, assets["moon.png"]).endswith("(unavailable)")
     assert not _list_text(window, camera).endswith("(unavailable)")
     assert window.current is not None and window.current.asset.id == camera.id
-    assert window.canvas.locked == ""  # the item on screen still takes labels
+    assert window.canvas.tool_slot.locked == ""  # the item on screen still takes labels
 
     # Submit moves on to it: the same message, an empty frame of its size, drawing off
     window.action_by_text["Submit item and open the next"].trigger()
     qtbot.waitUntil(
-        lambda: c.current == 1 and window.canvas.locked.startswith("Drawing is off"), timeout=WAIT
+        lambda: c.current == 1 and window.canvas.tool_slot.locked.startswith("Drawing is off"), timeout=WAIT
     )
     assert window.current is None and c.items[0].state in (ItemState.SUBMITTING, ItemState.SUBMITTED)
     assert window.statusBar().currentMessage() == told
@@ -319,7 +319,7 @@ def test_queue_items_in_an_unreachable_folder_are_marked_and_told_when_decoded_a
     (tmp_path / "share-away").rename(share)
     qtbot.keyClick(window.canvas, Qt.Key.Key_Down)
     qtbot.waitUntil(lambda: window.current is not None and window.current.asset.id == coins.id, timeout=WAIT)
-    assert window.canvas.locked == ""
+    assert window.canvas.tool_slot.locked == ""
     assert window.statusBar().currentMessage() == f"The data folder {share} is reachable again."
     assert not _list_text(window, coins).endswith("(unavailable)")
     qtbot.waitUntil(lambda: c.idle, timeout=WAIT)
@@ -358,7 +358,7 @@ def test_a_frame_step_while_another_asset_opens_does_not_bring_the_last_one_back
     qtbot.waitUntil(lambda: "Could not open" in window.statusBar().currentMessage(), timeout=WAIT)
     assert QThreadPool.globalInstance().waitForDone(WAIT)
     QApplication.processEvents()
-    assert window.current is None and window.canvas.locked.startswith("Drawing is off")
+    assert window.current is None and window.canvas.tool_slot.locked.startswith("Drawing is off")
     layers = window.canvas.layers
     assert (
         layers.frame is not None and layers.frame.shape == (bad.height, bad.width) and not layers.frame.any()

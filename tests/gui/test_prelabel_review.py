@@ -178,7 +178,7 @@ def test_labeler_accepts_rejects_and_undoes_prelabels_by_key(qtbot, themed_qapp,
     shown = session.prelabels()
     assert all(a.source == SOURCE and a.author == REVIEWER and a.confidence for a in shown.values())
     assert panel.table.rowCount() == len(session.prelabels(0)) and "to review" in panel.summary.text()
-    canvas.repaint_now()
+    canvas.backend.repaint_now()
     before = to_array(canvas.grab().toImage())
 
     canvas.setFocus()
@@ -197,7 +197,7 @@ def test_labeler_accepts_rejects_and_undoes_prelabels_by_key(qtbot, themed_qapp,
     qtbot.keyClick(canvas, Qt.Key.Key_Y, Qt.KeyboardModifier.ControlModifier)  # redo
     assert first not in session.prelabels()
     # accepting drew it as a human label: the picture changed where it lies
-    canvas.repaint_now()
+    canvas.backend.repaint_now()
     assert not np.array_equal(before, to_array(canvas.grab().toImage()))
 
     qtbot.keyClick(canvas, Qt.Key.Key_J)
@@ -268,10 +268,10 @@ def test_low_confidence_heat_over_the_selected_and_all_prelabels(
     canvas.setFocus()
     qtbot.keyClick(canvas, Qt.Key.Key_J)
     qtbot.keyClick(canvas, Qt.Key.Key_H)  # heat for the selected pre-label
-    qtbot.waitUntil(lambda: canvas.overlay_image is not None, timeout=20_000)
+    qtbot.waitUntil(lambda: canvas.overlays.image is not None, timeout=20_000)
     assert panel.heat_check.isChecked() and not panel.legend.isHidden()
-    assert canvas.overlay_image is not None
-    unsure = _alpha(canvas.overlay_image[1]) > 0
+    assert canvas.overlays.image is not None
+    unsure = _alpha(canvas.overlays.image[1]) > 0
     assert unsure.shape == (512, 512)
     # only around the selected pre-label, and there only where the model was unsure
     session, aid = window.editing.session, window.editing.selected_id
@@ -286,14 +286,14 @@ def test_low_confidence_heat_over_the_selected_and_all_prelabels(
     one = int(unsure.sum())
     qtbot.keyClick(canvas, Qt.Key.Key_H, Qt.KeyboardModifier.ShiftModifier)  # all pre-labels of the frame
     qtbot.waitUntil(
-        lambda: canvas.overlay_image is not None and int((_alpha(canvas.overlay_image[1]) > 0).sum()) > one,
+        lambda: canvas.overlays.image is not None and int((_alpha(canvas.overlays.image[1]) > 0).sum()) > one,
         timeout=30_000,
     )
     qtbot.keyClick(canvas, Qt.Key.Key_F7)  # the pre-labels panel, in front of the item's details
     assert not panel.visibleRegion().isEmpty()
-    canvas.fit()
-    canvas.repaint_now()
+    canvas.view.fit()
+    canvas.backend.repaint_now()
     window.grab().save(str(screenshot_dir / "prelabels.png"))
     qtbot.keyClick(canvas, Qt.Key.Key_H)  # off
-    assert canvas.overlay_image is None
+    assert canvas.overlays.image is None
     window.close()

@@ -119,7 +119,7 @@ def test_submit_is_refused_for_an_item_whose_image_never_loaded(
     assert [i.name for i in c.items] == IMAGES and _on_screen(window, camera.asset.id)
     window.action_by_text[SUBMIT].trigger()  # camera.png was seen: it goes, coins.png fails to open
     qtbot.waitUntil(
-        lambda: c.current == 1 and window.canvas.locked.startswith("Drawing is off") and c.idle,
+        lambda: c.current == 1 and window.canvas.tool_slot.locked.startswith("Drawing is off") and c.idle,
         timeout=WAIT,
     )
     qtbot.waitUntil(lambda: camera.state is ItemState.SUBMITTED, timeout=WAIT)
@@ -149,7 +149,9 @@ def test_submit_is_refused_for_an_item_whose_image_never_loaded(
     # repaired: Start brings the item back, its image loads, and Submit takes it
     repair()
     window.action_by_text[START].trigger()
-    qtbot.waitUntil(lambda: _on_screen(window, coins.asset.id) and window.canvas.locked == "", timeout=WAIT)
+    qtbot.waitUntil(
+        lambda: _on_screen(window, coins.asset.id) and window.canvas.tool_slot.locked == "", timeout=WAIT
+    )
     assert window.open_failure(coins.asset.id) is None
     window.action_by_text[SUBMIT].trigger()
     qtbot.waitUntil(lambda: coins.state is ItemState.SUBMITTED and c.current == 2, timeout=WAIT)

@@ -446,7 +446,7 @@ def test_queue_mode_screenshot(qtbot, window_for, tmp_path: Path, screenshot_dir
     window.queue.show_notice(
         "Your lease on example.png expired; your saved annotations are kept; the item went back to the queue."
     )
-    window.canvas.repaint_now()
+    window.canvas.backend.repaint_now()
     window.grab().save(str(screenshot_dir / "queue_panel.png"))
     assert window.queue.rejection.isVisible()
     assert "Consensus item: 2 labelers" in window.queue.badges.text()

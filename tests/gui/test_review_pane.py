@@ -155,11 +155,11 @@ def _select(qtbot, window: MainWindow, image: str) -> None:  # type: ignore[no-u
 
 def _canvas_pixels(window: MainWindow, points: list[tuple[int, int]]) -> np.ndarray:
     """Screen colours of image pixels (col, row), sampled at their centres on the real canvas."""
-    window.canvas.repaint_now()
+    window.canvas.backend.repaint_now()
     shot = to_array(window.canvas.grab().toImage())
     out = []
     for col, row in points:
-        p = window.canvas.image_to_widget(col + 0.5, row + 0.5)
+        p = window.canvas.view.to_widget(col + 0.5, row + 0.5)
         out.append(shot[int(p.y()), int(p.x())])
     return np.array(out, dtype=np.int32)
 
@@ -228,7 +228,7 @@ def test_each_labeler_shows_in_their_colour_exactly_where_their_annotation_raste
     union = np.logical_or.reduce(list(expected.values()))
     full = overlays.overlay.full()
     np.testing.assert_array_equal(full[..., 3] > 0, union)  # colour exactly on the marked pixels
-    base = window.canvas.render_layers()[..., :3].astype(np.int32)
+    base = window.canvas.backend.render_layers()[..., :3].astype(np.int32)
     only = {}
     for i, name in enumerate(LABELERS):
         only[name] = expected[name] & ~np.logical_or.reduce([expected[o] for o in LABELERS if o != name])
@@ -309,10 +309,10 @@ def test_disagreement_map_marks_exactly_where_labelers_differ(
     window.resize(1600, 1150)
     themed_qapp.processEvents()
     rows, cols = np.nonzero(np.logical_or.reduce([m for m in overlays.masks.masks.values()]))
-    window.canvas.zoom_by(1.25)
-    window.canvas.centre_on((cols.min() + cols.max() + 1) / 2, (rows.min() + rows.max() + 1) / 2)
+    window.canvas.view.zoom_by(1.25)
+    window.canvas.view.centre_on((cols.min() + cols.max() + 1) / 2, (rows.min() + rows.max() + 1) / 2)
     themed_qapp.processEvents()
-    window.canvas.repaint_now()
+    window.canvas.backend.repaint_now()
     window.grab().save(str(screenshot_dir / "review_pane.png"))
     body = pane.findChild(QScrollArea).widget()  # the whole pane, scrolled parts included
     body.grab().save(str(screenshot_dir / "review_pane_dock.png"))
@@ -373,16 +373,16 @@ def test_gl_and_raster_canvases_draw_the_review_overlay_alike(qtbot, screenshot_
         canvas.resize(shape[1], shape[0])  # fit = 1:1, so both backends map pixels alike
         canvas.show()
         qtbot.waitExposed(canvas)
-        assert canvas.backend == backend, canvas.fallback_reason
+        assert canvas.backend.name == backend, canvas.backend.fallback_reason
         canvas.set_image(image)
-        assert canvas.zoom == 1.0
-        canvas.repaint_now()
+        assert canvas.view.zoom == 1.0
+        canvas.backend.repaint_now()
         bare = to_array(canvas.grab().toImage()).astype(np.int16)
         for outline, heat in ((False, False), (True, True)):
             overlay = compose_overlay(masks, [True] * 3, outline=outline, heat=heat)
             assert overlay is not None
-            canvas.set_overlay_image(overlay.rgba, (overlay.x0, overlay.y0))
-            canvas.repaint_now()
+            canvas.overlays.set_image(overlay.rgba, (overlay.x0, overlay.y0))
+            canvas.backend.repaint_now()
             grabs[backend, outline] = to_array(canvas.grab().toImage()).astype(np.int16)
             changed = (grabs[backend, outline] != bare).any(axis=2)
             assert (changed == (overlay.full()[..., 3] > 0)).mean() > 0.999  # drawn where it covers
@@ -500,9 +500,9 @@ def test_fix_and_accept_edits_through_the_reviewers_session(qtbot, themed_qapp, 
     pane, project = window.review, window.project
     assert pane is not None and pane.item is not None
     fixing = pane.item.asset.id
-    assert window.canvas.tool is None  # looking only: a stray click on the item draws nothing
+    assert window.canvas.tool_slot.active is None  # looking only: a stray click on the item draws nothing
     qtbot.keyClick(window.canvas, Qt.Key.Key_X, CTRL_ALT)
-    assert window.canvas.tool is not None  # Fix switches the canvas to editing
+    assert window.canvas.tool_slot.active is not None  # Fix switches the canvas to editing
     assert pane.mode == "fix" and pane.decision.copy_row.isVisible()
     assert pane.overlays.outline
     pane.decision.copy_combo.setCurrentText("lee")
@@ -515,7 +515,7 @@ def test_fix_and_accept_edits_through_the_reviewers_session(qtbot, themed_qapp, 
     window.editing.redo()
     # and a brush stroke of the reviewer's own (the brush is the tool picked last)
     canvas = window.canvas
-    a, b = canvas.image_to_widget(60.5, 40.5).toPoint(), canvas.image_to_widget(90.5, 50.5).toPoint()
+    a, b = canvas.view.to_widget(60.5, 40.5).toPoint(), canvas.view.to_widget(90.5, 50.5).toPoint()
     qtbot.mousePress(canvas, Qt.MouseButton.LeftButton, pos=a)
     qtbot.mouseMove(canvas, b)
     qtbot.mouseRelease(canvas, Qt.MouseButton.LeftButton, pos=b)

@@ -54,12 +54,12 @@ def _drag(  # type: ignore[no-untyped-def]
     """Drag with the left button from image point ``start`` to ``end``; returns the image offset
     the canvas saw (widget pixels are whole numbers)."""
     canvas = window.canvas
-    a, b = canvas.image_to_widget(*start).toPoint(), canvas.image_to_widget(*end).toPoint()
+    a, b = canvas.view.to_widget(*start).toPoint(), canvas.view.to_widget(*end).toPoint()
     qtbot.mousePress(canvas, Qt.MouseButton.LeftButton, pos=a)
     qtbot.mouseMove(canvas, QPoint((a.x() + b.x()) // 2, (a.y() + b.y()) // 2))
     qtbot.mouseMove(canvas, b)
     qtbot.mouseRelease(canvas, Qt.MouseButton.LeftButton, pos=b)
-    (ax, ay), (bx, by) = canvas.widget_to_image(QPointF(a)), canvas.widget_to_image(QPointF(b))
+    (ax, ay), (bx, by) = canvas.view.to_image(QPointF(a)), canvas.view.to_image(QPointF(b))
     return bx - ax, by - ay
 
 
@@ -80,8 +80,8 @@ def test_dragging_an_interpolated_box_makes_an_undoable_saved_keyframe(
     _go(qtbot, window, 5)
     (shown,) = window.tracks.interpolated_here()
     assert shown.box == pytest.approx((270.0, 100.0, 350.0, 180.0)) and not session.doc.annotations(5)
-    drawn = window.canvas.overlay.items[-1][0]  # drawn last, dotted
-    assert drawn.box == shown.box and window.canvas.overlay._interpolated == {id(drawn)}
+    drawn = window.canvas.overlays.vectors.items[-1][0]  # drawn last, dotted
+    assert drawn.box == shown.box and window.canvas.overlays.vectors.interpolated == {id(drawn)}
     assert window.grab().save(str(screenshot_dir / "keyframe_edit_before.png"))
     depth = len(session.stack)
     dx, dy = _drag(qtbot, window, (310.0, 140.0), (340.0, 125.0))

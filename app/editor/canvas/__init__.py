@@ -4,7 +4,7 @@
 a 3.3 core / ES 3.0 context cannot be made, the shaders do not compile, or the OpenGL is a software
 renderer (llvmpipe, softpipe, SwiftShader: measured slower than the raster path and holding every
 texture in process memory, see bench/render.py and bench/memory.py); then raster, with the reason
-in ``canvas.fallback_reason``. ``SITELABEL_CANVAS=gl`` or ``=raster`` overrides the choice.
+in ``canvas.backend.fallback_reason``. ``SITELABEL_CANVAS=gl`` or ``=raster`` overrides the choice.
 """
 
 from __future__ import annotations
@@ -71,5 +71,5 @@ def create_canvas(parent: QWidget | None = None, *, prefer_gl: bool = True) -> C
         if choice == "gl" and reason.startswith("OpenGL here is a software renderer"):
             reason = ""  # asked for explicitly (tests of the GL path on Xvfb)
     canvas = Canvas(parent, use_gl=not reason)
-    canvas.fallback_reason = reason
+    canvas.backend.fallback_reason = reason
     return canvas

@@ -138,7 +138,7 @@ class GLSurface(QOpenGLWidget):
         gl.glClearColor(*BACKGROUND, 1.0)
         gl.glClear(GL_COLOR_BUFFER_BIT)
         if self.layers is not None:
-            view = self.host.view
+            view = self.host.view.state
             w, h = view.widget_size
             ndc = view.transform() * QTransform.fromScale(2.0 / w, -2.0 / h) * QTransform.fromTranslate(-1, 1)
             r = view.visible_image_rect()

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from PySide6.QtCore import QPointF, SignalInstance
+from PySide6.QtCore import SignalInstance
 from PySide6.QtGui import QPainter
 
-from app.core.tools.base import Tool
 from app.editor.canvas.layers import LayerState
-from app.editor.canvas.pins import Pin
-from app.editor.canvas.view import ViewState
+from app.editor.canvas.overlay_stack import OverlayStack
+from app.editor.canvas.tool_slot import ToolSlot
+from app.editor.canvas.view import CanvasView
 
 
 class SurfaceHost(Protocol):
@@ -24,7 +24,7 @@ class SurfaceHost(Protocol):
     def layers(self) -> LayerState: ...
 
     @property
-    def view(self) -> ViewState: ...
+    def view(self) -> CanvasView: ...
 
     def paint_overlays(self, painter: QPainter) -> None: ...
 
@@ -33,15 +33,12 @@ class CanvasHost(SurfaceHost, Protocol):
     """What the input handler reads, calls and emits on the canvas."""
 
     @property
-    def tool(self) -> Tool | None: ...
+    def tool_slot(self) -> ToolSlot: ...
 
     @property
-    def locked(self) -> str:
-        """Why tools take no input ("" when they do)."""
+    def overlays(self) -> OverlayStack:
+        """The comment pins are there."""
         ...
-
-    @property
-    def pins(self) -> list[Pin]: ...
 
     @property
     def data_span(self) -> float:
@@ -52,14 +49,6 @@ class CanvasHost(SurfaceHost, Protocol):
     def window(self) -> tuple[float, float] | None: ...
 
     def set_window(self, centre: float, width: float) -> None: ...
-
-    def widget_to_image(self, pos: QPointF) -> tuple[float, float]: ...
-
-    def refresh_tool(self) -> None: ...
-
-    def refresh_view(self, user: bool = True) -> None:
-        """Repaint and announce a changed view; ``user`` changes stop the refit on resize."""
-        ...
 
     # the canvas's signals
     @property

@@ -16,7 +16,6 @@ from app.editor.canvas.host import CanvasHost
 from app.editor.canvas.pin_painter import spots
 from app.editor.canvas.pins import Pin, pin_at, takes_pin_clicks
 
-TOLERANCE_PX = 6.0  # hit tolerance in screen pixels, handed to tools in image units
 WINDOW_DRAG_PX = 512.0  # a drag this long changes the window by the whole data range
 ZOOM_STEP = 1.25
 
@@ -63,7 +62,7 @@ class CanvasInput:
     def mouse_press(self, event: QMouseEvent) -> None:
         host = self.host
         pos = event.position()
-        x, y = host.widget_to_image(pos)
+        x, y = host.view.to_image(pos)
         qt_button = event.button()
         pin = self.pin_under(event)
         if pin is not None:
@@ -76,9 +75,10 @@ class CanvasInput:
             self.drag, self.drag_button, self.drag_last = "pan", qt_button, pos
         else:
             button = _BUTTONS.get(qt_button)
-            tool = None if host.locked else host.tool  # no image of the item on screen: no drawing
-            if host.locked and button is Button.LEFT:
-                host.refused.emit(host.locked)
+            slot = host.tool_slot
+            tool = None if slot.locked else slot.active  # no image of the item on screen: no drawing
+            if slot.locked and button is Button.LEFT:
+                host.refused.emit(slot.locked)
             consumed = (
                 tool is not None
                 and button is not None
@@ -87,17 +87,21 @@ class CanvasInput:
             if not consumed and qt_button == Qt.MouseButton.RightButton and host.layers.frame is not None:
                 self.drag, self.drag_button = "window", qt_button
                 self.drag_start = (pos, host.window or (127.5, 255.0))
-            host.refresh_tool()
+            slot.refresh()
         event.accept()
         host.pointer_pressed.emit(x, y)
 
     def pin_under(self, event: QMouseEvent) -> Pin | None:
         """The comment pin a left click lands on, when the active tool lets pins take clicks."""
         host = self.host
-        if event.button() != Qt.MouseButton.LeftButton or self.space or not takes_pin_clicks(host.tool):
+        if (
+            event.button() != Qt.MouseButton.LeftButton
+            or self.space
+            or not takes_pin_clicks(host.tool_slot.active)
+        ):
             return None
         pos = event.position()
-        return pin_at(spots(host.pins, host.view.transform()), pos.x(), pos.y())
+        return pin_at(spots(host.overlays.pins, host.view.transform()), pos.x(), pos.y())
 
     def mouse_move(self, event: QMouseEvent) -> None:
         host = self.host
@@ -105,7 +109,6 @@ class CanvasInput:
         if self.drag == "pan":
             host.view.pan(pos.x() - self.drag_last.x(), pos.y() - self.drag_last.y())
             self.drag_last = pos
-            host.refresh_view()
         elif self.drag == "window" and self.drag_start is not None:
             start, (centre, width) = self.drag_start
             k = host.data_span / WINDOW_DRAG_PX
@@ -113,11 +116,12 @@ class CanvasInput:
             centre = centre + (pos.y() - start.y()) * k
             host.set_window(centre, width)
             host.window_changed.emit(centre, width)
-        x, y = host.widget_to_image(pos)
-        tool = host.tool
-        if self.drag is None and tool is not None and not host.locked:
+        x, y = host.view.to_image(pos)
+        slot = host.tool_slot
+        tool = slot.active
+        if self.drag is None and tool is not None and not slot.locked:
             tool.move(x, y)
-            host.refresh_tool()
+            slot.refresh()
         event.accept()
         host.hovered.emit(x, y)
 
@@ -128,28 +132,30 @@ class CanvasInput:
                 self.drag, self.drag_start = None, None
             event.accept()
             return
-        tool = host.tool
-        if tool is not None and not host.locked:
-            x, y = host.widget_to_image(event.position())
+        slot = host.tool_slot
+        tool = slot.active
+        if tool is not None and not slot.locked:
+            x, y = host.view.to_image(event.position())
             tool.release(x, y)
-            host.refresh_tool()
+            slot.refresh()
         event.accept()
 
     def mouse_double_click(self, event: QMouseEvent) -> None:
         # Qt sends press, release, double-click, release: the double-click replaces the 2nd press.
         host = self.host
-        x, y = host.widget_to_image(event.position())
-        tool = host.tool
+        x, y = host.view.to_image(event.position())
+        slot = host.tool_slot
+        tool = slot.active
         if self.pin_under(event) is not None:
             event.accept()  # the press already selected the pin's thread
             return
         if event.button() == Qt.MouseButton.LeftButton and tool is not None and not self.space:
-            if host.locked:
+            if slot.locked:
                 event.accept()  # the press already said why
                 return
             if not tool.double_click(x, y):
                 tool.press(x, y, Button.LEFT, modifiers(event.modifiers()))
-            host.refresh_tool()
+            slot.refresh()
         event.accept()
 
     def wheel(self, event: QWheelEvent) -> None:
@@ -162,14 +168,13 @@ class CanvasInput:
         steps = round(dy / 120) or (1 if dy > 0 else -1)
         mods = event.modifiers()
         if mods & Qt.KeyboardModifier.ControlModifier:
-            host.view.zoom_at(ZOOM_STEP**steps, event.position())
-            host.refresh_view()
+            host.view.zoom_by(ZOOM_STEP**steps, event.position())
         elif mods & Qt.KeyboardModifier.ShiftModifier:
             # Shift+wheel sizes the brush / tolerance: the plain wheel always scrolls slices,
             # which radiologists do constantly while painting
-            tool = host.tool
+            tool = host.tool_slot.active
             if tool is not None and tool.wheel(steps):
-                host.refresh_tool()
+                host.tool_slot.refresh()
         else:
             host.frame_step.emit(-1 if dy > 0 else 1)  # wheel towards the user: next frame
         event.accept()
@@ -180,9 +185,10 @@ class CanvasInput:
             self.space = True
             event.accept()
             return
-        tool = host.tool
-        if tool is not None and not host.locked and tool.key(key_name(event)):
-            host.refresh_tool()
+        slot = host.tool_slot
+        tool = slot.active
+        if tool is not None and not slot.locked and tool.key(key_name(event)):
+            slot.refresh()
             event.accept()
             return
         event.ignore()

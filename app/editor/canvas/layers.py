@@ -39,3 +39,12 @@ class LayerState:
     def set_colors(self, colors: Mapping[int, tuple[int, int, int]]) -> None:
         self.colors = dict(colors)
         self.lut = label_lut(self.colors) if self.colors else None
+
+    def pixel_value(self, x: float, y: float) -> float | tuple[int, ...] | None:
+        """The raw value under image point (x, y) (HU for CT), or None outside the image."""
+        frame = self.frame
+        c, r = int(np.floor(x)), int(np.floor(y))
+        if frame is None or not (0 <= r < frame.shape[0] and 0 <= c < frame.shape[1]):
+            return None
+        value = frame[r, c]
+        return tuple(int(v) for v in value) if frame.ndim == 3 else float(value)

@@ -75,13 +75,13 @@ class OverlayPainter:
         self.class_colors: Mapping[int, tuple[int, int, int]] = {}
         self._mask_cache: dict[int, QImage] = {}
         self._patch_cache: dict[tuple[int, int], QImage] = {}
-        self._interpolated: set[int] = set()  # id() of the items that are a track's interpolated frame
+        self.interpolated: set[int] = set()  # id() of the items that are a track's interpolated frame
 
     def set_items(
         self, items: Sequence[tuple[Annotation, str, bool]], interpolated: Sequence[Annotation] = ()
     ) -> None:
         self.items = [(a, QColor(c), bool(s)) for a, c, s in items]
-        self._interpolated = {id(a) for a in interpolated}
+        self.interpolated = {id(a) for a in interpolated}
         keep = {id(a) for a, _, _ in self.items}
         self._mask_cache = {k: v for k, v in self._mask_cache.items() if k in keep}
 
@@ -131,7 +131,7 @@ class OverlayPainter:
         self, p: QPainter, view: QTransform, a: Annotation, color: QColor, selected: bool
     ) -> None:
         p.setTransform(view)
-        ghost = id(a) in self._interpolated  # interpolated, not stored: dotted outline
+        ghost = id(a) in self.interpolated  # interpolated, not stored: dotted outline
         machine = a.source != HUMAN or ghost  # a pre-label or in-between frame: drawn as a proposal
         dash = INTERPOLATED_DASH if ghost else PRELABEL_DASH
         width = 2.5 if selected else 1.5

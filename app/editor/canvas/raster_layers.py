@@ -76,6 +76,11 @@ class RasterLayers:
         self._cache = None
 
     @property
+    def cached_rgba(self) -> npt.NDArray[np.uint8] | None:
+        """The composed pixels the widget shows (None until painted, or after a full change)."""
+        return None if self._cache is None else self._cache.rgba
+
+    @property
     def full(self) -> bool:
         h, w = self.state.shape
         return h * w <= FULL_LIMIT

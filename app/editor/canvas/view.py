@@ -3,9 +3,14 @@
 One ``QTransform`` serves drawing (both backends) and mouse mapping, so what is drawn under the
 pointer is exactly the pixel a tool receives. Order: image point - centre, rotate (multiple of
 90 degrees), flip in screen space, scale by the zoom, move to the widget centre.
+
+``ViewState`` is the transform's state and arithmetic; ``CanvasView`` is the canvas's view as the
+user and the canvas change it (``canvas.view``): refit on resize, and each change announced once.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from PySide6.QtCore import QPointF, QRectF
 from PySide6.QtGui import QTransform
@@ -110,3 +115,90 @@ class ViewState:
         else:
             self.flip_v = not self.flip_v
         self._changed()
+
+
+class CanvasView:
+    """The canvas's view: the transform (``state``), the refit on resize until the user moves the
+    view, and one ``changed`` call per change (the canvas then repaints, hands the tool its hit
+    tolerance at the new zoom and emits ``view_changed``). No widget: the canvas feeds it sizes."""
+
+    def __init__(self, changed: Callable[[], None]) -> None:
+        self.state = ViewState()
+        self.auto_fit = True  # refit on resize until the user changes the view
+        self._changed = changed
+
+    # --- reading ---------------------------------------------------------------------------------
+    @property
+    def zoom(self) -> float:
+        return self.state.zoom
+
+    def transform(self) -> QTransform:
+        return self.state.transform()
+
+    def to_image(self, pos: QPointF) -> tuple[float, float]:
+        """The image point under widget position ``pos``."""
+        return self.state.to_image(QPointF(pos))
+
+    def to_widget(self, x: float, y: float) -> QPointF:
+        """The widget position of image point (x, y)."""
+        return self.state.to_widget(x, y)
+
+    # --- the user's changes ----------------------------------------------------------------------
+    def fit(self) -> None:
+        self.state.fit()
+        self.auto_fit = True
+        self.refresh(user=False)
+
+    def zoom_by(self, factor: float, anchor: QPointF | None = None) -> None:
+        """Multiply the zoom, keeping the image point under ``anchor`` (widget coordinates, the
+        widget centre when None) in place."""
+        self.state.zoom_at(factor, anchor)
+        self.refresh()
+
+    def pan(self, dx: float, dy: float) -> None:
+        """Move the picture by (dx, dy) widget pixels."""
+        self.state.pan(dx, dy)
+        self.refresh()
+
+    def rotate90(self, clockwise: bool = True) -> None:
+        self.state.rotate90(clockwise)
+        if self.auto_fit:
+            self.state.fit()
+        self.refresh(user=False)
+
+    def flip(self, horizontal: bool = True) -> None:
+        self.state.flip(horizontal)
+        self.refresh(user=False)
+
+    def reset(self) -> None:
+        """No rotation or flips, fitted to the widget."""
+        self.state.reset()
+        self.auto_fit = True
+        self.refresh(user=False)
+
+    def centre_on(self, x: float, y: float) -> None:
+        """Scroll so image point (x, y) is at the widget centre (zoom unchanged)."""
+        target = self.state.to_widget(x, y)
+        w, h = self.state.widget_size
+        self.state.pan(w / 2.0 - target.x(), h / 2.0 - target.y())
+        self.refresh()
+
+    def refresh(self, user: bool = True) -> None:
+        """Announce a change; ``user`` changes stop the refit on resize."""
+        if user:
+            self.auto_fit = False
+        self._changed()
+
+    # --- the canvas's changes (it repaints for them itself) ----------------------------------------
+    def resize(self, width: float, height: float) -> None:
+        """The widget's new size: refitted while the user has not changed the view."""
+        self.state.set_widget_size(width, height)
+        if self.auto_fit:
+            self.state.fit()
+
+    def show_image(self, width: int, height: int, *, keep: bool) -> None:
+        """A new frame of ``width`` x ``height`` pixels: the view is kept when ``keep``, else refitted."""
+        self.state.set_image_size(width, height)
+        if not keep:
+            self.auto_fit = True
+            self.state.fit()
