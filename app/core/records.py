@@ -171,6 +171,7 @@ class Assignment:
     leased_at: datetime
     lease_expires_at: datetime
     finished_at: datetime | None = None
+    required_labelers: int = 1  # the task's, for convenience (> 1: a consensus item)
 
 
 CONSENSUS_SOURCE = "consensus"  # annotation source of an item's consensus label (set by review)

@@ -77,6 +77,7 @@ _ASSIGNMENT_COLUMNS = (
     AssignmentRow.leased_at,
     AssignmentRow.lease_expires_at,
     AssignmentRow.finished_at,
+    TaskRow.required_labelers,
 )
 
 
@@ -90,6 +91,7 @@ def _assignment(row: Row[Any]) -> Assignment:
         leased_at=aware(row.leased_at),
         lease_expires_at=aware(row.lease_expires_at),
         finished_at=None if row.finished_at is None else aware(row.finished_at),
+        required_labelers=row.required_labelers,
     )
 
 
@@ -370,13 +372,15 @@ class TaskRepository:
 
     def _still_claimable(
         self, task_ids: builtins.list[int], user_id: int, now: datetime
-    ) -> tuple[builtins.list[int], set[int]]:
+    ) -> tuple[builtins.list[int], set[int], dict[int, int]]:
         """Re-check locked candidates with a fresh snapshot (see module doc); keeps their order.
-        Also returns the tasks among them that have an active lease past its expiry."""
+        Also returns the tasks among them that have an active lease past its expiry, and the
+        labelers each task requires."""
         query = select(TaskRow.id, TaskRow.required_labelers).where(
             TaskRow.id.in_(task_ids), TaskRow.status == NEW
         )
-        need = {int(t): int(r) for t, r in self._s.execute(query)}
+        required = {int(t): int(r) for t, r in self._s.execute(query)}
+        need = dict(required)
         stale: set[int] = set()
         held = select(
             AssignmentRow.task_id, AssignmentRow.user_id, AssignmentRow.status, AssignmentRow.lease_expires_at
@@ -388,7 +392,7 @@ class TaskRepository:
                 stale.add(task_id)  # a lease that ran out holds no slot
             else:
                 need[task_id] = 0 if holder == user_id else need[task_id] - 1
-        return [t for t in task_ids if need.get(t, 0) > 0], stale
+        return [t for t in task_ids if need.get(t, 0) > 0], stale, required
 
     def claim(
         self, project_id: int, user_id: int, count: int, now: datetime, expires_at: datetime
@@ -396,6 +400,7 @@ class TaskRepository:
         """Lease up to ``count`` more tasks to the user; returns the new assignments, best first."""
         chosen: builtins.list[int] = []
         assets: dict[int, int] = {}
+        required: dict[int, int] = {}
         stale: set[int] = set()
         passed: set[int] = set()
         revisit = False
@@ -409,8 +414,9 @@ class TaskRepository:
                     break
                 revisit = True
                 continue
-            ok, expired = self._still_claimable(list(found), user_id, now)
+            ok, expired, needs = self._still_claimable(list(found), user_id, now)
             chosen += ok
+            required.update(needs)
             stale.update(expired.intersection(ok))
             assets.update(found)
             passed.update(found)
@@ -432,6 +438,6 @@ class TaskRepository:
         ids = self._s.execute(insert(_A).returning(_A.c.id, sort_by_parameter_order=True), rows).scalars()
         active = AssignmentStatus.ACTIVE
         return [
-            Assignment(int(i), t, assets[t], user_id, active, now, expires_at)
+            Assignment(int(i), t, assets[t], user_id, active, now, expires_at, required_labelers=required[t])
             for i, t in zip(ids, chosen, strict=True)
         ]

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -61,6 +61,7 @@ class Lease:
     user_id: int
     expires_at: datetime
     note: str | None = None  # returned by review: the latest rejection reason, for the editor
+    required_labelers: int = 1  # the task's distinct labelers (> 1: consensus), as of the claim/renewal
 
     @classmethod
     def of(cls, assignment: Assignment, note: str | None = None) -> Lease:
@@ -71,6 +72,7 @@ class Lease:
             assignment.user_id,
             assignment.lease_expires_at,
             note,
+            assignment.required_labelers,
         )
 
 
@@ -191,7 +193,7 @@ def renew(db: Database, lease: Lease, *, lease_seconds: int | None = None, now: 
         expires = max(t + timedelta(seconds=seconds), assignment.lease_expires_at)
         if not uow.tasks.extend(lease.assignment_id, t, expires):
             raise LeaseExpired(f"cannot renew the lease on item {lease.asset_id}: it ran out meanwhile")
-        return Lease(lease.assignment_id, lease.task_id, lease.asset_id, lease.user_id, expires, lease.note)
+        return replace(lease, expires_at=expires, required_labelers=task.required_labelers)
 
     return db.run(work)
 
