@@ -55,33 +55,30 @@ class DataMixin(ProjectBase):
         When the asset's data folder is unreachable (a share unmounted or offline) this raises
         :class:`app.sources.SourceUnavailable` naming the asset and the folder; the returned
         source raises the same for frames it cannot read later, and reads again once the
-        folder is back. Annotations never depend on it.
+        folder is back. Annotations never depend on it. A stored path that would leave its data
+        root is refused with :class:`app.sources.DataRootError`.
         """
-        from app.sources import SourceError, SourceOrigin, SourceUnavailable
+        from app.sources import SourceError, SourceUnavailable, asset_path, open_asset
+        from app.sources.assets import asset_name
         from app.sources.dataroots import root_reachable
-        from app.workflow.importing import open_asset_source
 
         # looked up again even when given a record: it may come from another project (or be made up)
         record = self.asset(asset.id if isinstance(asset, Asset) else asset)
-        path = self.asset_path(record)  # NotFoundError when the data root is not configured here
-        root = self.config.all_data_roots[record.root]
-        member = record.member or ""
-        member = member if member.startswith("!") else ""  # a file inside an archive, not a series uid
-        name = (record.rel_path or record.root) + member
+        roots = self.config.all_data_roots
         try:
-            source = open_asset_source(record, path, max_pixels=self.config.max_image_pixels)
+            return open_asset(record, roots, max_pixels=self.config.max_image_pixels)
         except SourceUnavailable:
             raise
         except (NotFoundError, SourceError, OSError) as exc:
-            if not root_reachable(root):
+            root = roots.get(record.root)
+            if root is not None and not root_reachable(root):
                 raise SourceUnavailable(
-                    f"Cannot open {name}: the data folder {root} is not reachable (unmounted or offline?)",
-                    path=path,
+                    f"Cannot open {asset_name(record)}: the data folder {root} is not reachable "
+                    "(unmounted or offline?)",
+                    path=asset_path(record, roots),
                     root=root,
                 ) from exc
             raise
-        source.origin = SourceOrigin(name, root)
-        return source
 
     def data_root_reachable(self, name: str) -> bool:
         """Whether data root ``name`` can be read on this workstation now (False for an unmounted or

@@ -148,13 +148,12 @@ class ProjectBase:
         return found
 
     def asset_path(self, asset: Asset | int) -> Path:
-        """Where an asset's file or folder is on this workstation (through the data-root mapping)."""
+        """Where an asset's file or folder is on this workstation (through the data-root mapping).
+
+        ``NotFoundError`` when its data root is not configured here, ``app.sources.DataRootError``
+        when its stored path would leave the root."""
+        from app.sources import asset_path
+
         # a record is looked up again: it may come from another project (or be made up)
         record = self.asset(asset.id if isinstance(asset, Asset) else asset)
-        roots = self.config.all_data_roots
-        if record.root not in roots:
-            raise NotFoundError(
-                f"data root {record.root!r} is not configured on this workstation; add it under "
-                f"[data_roots] in the site config"
-            )
-        return roots[record.root] / Path(record.rel_path)
+        return asset_path(record, self.config.all_data_roots)

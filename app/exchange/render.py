@@ -29,9 +29,9 @@ from app.core.display import Window
 from app.core.errors import NotFoundError, ValidationError
 from app.core.ontology import Ontology
 from app.core.raster import rasterize_annotation
+from app.sources import open_asset
 
 if TYPE_CHECKING:
-    from app.sources import Source
     from app.storage import Database
 
 UNKNOWN_COLOR = (128, 128, 128)
@@ -154,7 +154,7 @@ def render_asset(
         annotations = uow.annotations.list(asset_id, frame=frame, author_id=author_id)
     if not 0 <= frame < max(asset.frame_count, 1):
         raise ValidationError(f"frame {frame} is outside 0..{asset.frame_count - 1} of asset {asset_id}")
-    source = _open_asset(asset.root, asset.rel_path, asset.member, roots, max_pixels)
+    source = open_asset(asset, roots, max_pixels=max_pixels)
     try:
         pixels = source.frame(frame)
         return render_annotations(
@@ -162,29 +162,6 @@ def render_asset(
         )
     finally:
         source.close()
-
-
-def _open_asset(
-    root: str, rel_path: str, member: str | None, roots: Mapping[str, Path], max_pixels: int
-) -> Source:
-    """Open an asset's source in place.
-
-    Replicates ``app.workflow.importing.open_asset_source`` (exchange may not import workflow);
-    to be deduplicated into app.sources later.
-    """
-    from app.sources import SourceLimits, open_source
-
-    if root not in roots:
-        raise NotFoundError(
-            f"data root {root!r} is not configured on this workstation; add it under [data_roots] "
-            "in the site config"
-        )
-    path = Path(roots[root]) / Path(rel_path)
-    if not path.exists():
-        raise NotFoundError(f"{path} is missing: the file was moved or its share is not mounted")
-    member = member or ""
-    address = f"{path}{member}" if member.startswith("!") else f"{path}#{member}" if member else str(path)
-    return open_source(address, limits=SourceLimits(max_pixels=max_pixels))
 
 
 def save_png(rgba: RGBA, path: str | os.PathLike[str]) -> Path:

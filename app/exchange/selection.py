@@ -15,12 +15,13 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from app.core.annotations import Annotation, Kind, MaskPatch
-from app.core.errors import ValidationError
+from app.core.errors import NotFoundError, ValidationError
 from app.core.ontology import Ontology
 from app.core.raster import polygon_mask_in_bbox
 from app.core.records import CONSENSUS_SOURCE, Asset, Task, TaskStatus
 from app.core.tracks import materialise_tracks
 from app.exchange.staging import ExportCancelled, ExportTransaction
+from app.sources import DataRootError, asset_path
 
 Progress = Callable[[int, int], bool | None]
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=-]+")
@@ -217,9 +218,12 @@ class ExportJob:
             raise ExportCancelled("the export was cancelled; the previous export is unchanged")
 
     def absolute_path(self, asset: Asset) -> Path | None:
-        """Where the asset's file is on this workstation, or None when its data root is unknown."""
-        root = self.roots.get(asset.root)
-        return None if root is None else (Path(root) / asset.rel_path).resolve()
+        """Where the asset's file is on this workstation, or None when its data root is unknown here
+        or its stored path would leave the root."""
+        try:
+            return asset_path(asset, self.roots).resolve()
+        except (NotFoundError, DataRootError):
+            return None
 
     def frames(self, *, include_empty: bool = False) -> Iterator[FrameItem]:
         """Every selected (asset, frame) in asset-id then frame order; ticks progress per asset."""

@@ -20,10 +20,9 @@ from app.core.annotations import Annotation
 from app.core.errors import SitelabelError
 from app.core.ontology import Ontology
 from app.core.records import Asset, AssetKind
-from app.exchange.render import _open_asset
 from app.exchange.selection import ExportJob, asset_display_path
 from app.exchange.volumes import label_volume, nifti_image, read_nifti_labels, source_slices
-from app.sources import Source
+from app.sources import Source, open_asset
 
 if TYPE_CHECKING:
     from app.exchange.importers import LabelItem
@@ -42,7 +41,7 @@ def _series(job: ExportJob) -> Iterator[tuple[Asset, Source, dict[int, list[Anno
             job.skip(where, "no annotation matches the filters")
         else:
             try:
-                source = _open_asset(asset.root, asset.rel_path, asset.member, job.roots, job.max_pixels)
+                source = open_asset(asset, job.roots, max_pixels=job.max_pixels)
             except SitelabelError as exc:
                 job.skip(where, str(exc))
             else:
@@ -124,7 +123,7 @@ def read_nifti_items(
     def build(file: Path, asset: Asset, _frame: int) -> list[Annotation]:
         if asset.kind is not AssetKind.DICOM_SERIES:
             raise SkipItem(f"{asset_display_path(asset)} is not a DICOM series")
-        source = _open_asset(asset.root, asset.rel_path, asset.member, roots, max_pixels)
+        source = open_asset(asset, roots, max_pixels=max_pixels)
         try:
             if source.geometry is None:
                 raise SkipItem("the series has no consistent geometry")

@@ -63,8 +63,11 @@ def export_yolo(job: ExportJob) -> None:
             job.skip(where_asset, "an image inside an archive has no path YOLO can read")
             continue
         path = job.absolute_path(item.asset)
-        if path is None:
+        if path is None and item.asset.root not in job.roots:
             job.skip(where_asset, f"data root {item.asset.root!r} is not configured on this workstation")
+            continue
+        if path is None:
+            job.skip(where_asset, "its stored path leaves its data root")
             continue
         width, height = float(item.asset.width), float(item.asset.height)
         detect: list[str] = []

@@ -10,7 +10,9 @@ which load on first use, so ``import app.sources`` stays cheap.
 
 from __future__ import annotations
 
+from app.sources.assets import AssetLocation, asset_path, open_asset
 from app.sources.base import ScanResult, Source, SourceRef
+from app.sources.dataroots import DataRootError
 from app.sources.errors import (
     CorruptFile,
     DecompressionBomb,
@@ -26,7 +28,9 @@ from app.sources.values import WINDOW_PRESETS, SourceKind, SourceLimits, SourceO
 
 __all__ = [
     "WINDOW_PRESETS",
+    "AssetLocation",
     "CorruptFile",
+    "DataRootError",
     "DecompressionBomb",
     "ReaderSpec",
     "ScanResult",
@@ -41,7 +45,9 @@ __all__ = [
     "UnsafeArchive",
     "UnsupportedFormat",
     "VolumeGeometry",
+    "asset_path",
     "find_reader",
+    "open_asset",
     "open_source",
     "register_reader",
     "scan",

@@ -14,12 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
+from app.core.errors import ValidationError
+
 _EDGE = 1024 * 1024  # bytes hashed at each end of a file
 
 CheckResult = Literal["ok", "missing", "changed", "moved?"]
 
 
-class DataRootError(ValueError):
+class DataRootError(ValidationError):
     """A path lies under no data root, or a relative path tries to leave its root."""
 
 
@@ -62,7 +64,10 @@ class DataRoots:
             raise DataRootError(f"unknown data root {root_name!r}")
         parts = PurePosixPath(rel.replace("\\", "/")).parts
         if rel.startswith(("/", "\\")) or any(p == ".." for p in parts) or (parts and ":" in parts[0]):
-            raise DataRootError(f"relative path {rel!r} must stay inside its root")
+            raise DataRootError(
+                f"refused path {rel!r} under data root {root_name!r}: a stored path must be relative "
+                "and stay inside its root"
+            )
         return self._roots[root_name].joinpath(*parts)
 
 

@@ -9,11 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from app.core.errors import NotFoundError
-from app.core.records import Asset, AssetKind
+from app.core.records import AssetKind
 
 if TYPE_CHECKING:
-    from app.sources import Source, SourceRef
+    from app.sources import SourceRef
     from app.storage import Database
 
 Progress = Callable[[int, int], bool | None]
@@ -153,19 +152,3 @@ def import_paths(
                 {"assets": len(report.asset_ids), "dataset": dataset, "errors": len(report.errors)},
             )
     return report
-
-
-def open_asset_source(asset: Asset, path: Path, *, max_pixels: int) -> Source:
-    """Open a registered asset's source in place, wherever this workstation mounts its data root."""
-    from app.sources import SourceLimits, open_source
-
-    if not path.exists():
-        raise NotFoundError(f"{path} is missing: the file was moved or its share is not mounted")
-    member = asset.member or ""
-    if member.startswith("!"):
-        address = f"{path}{member}"
-    elif member:
-        address = f"{path}#{member}"
-    else:
-        address = str(path)
-    return open_source(address, limits=SourceLimits(max_pixels=max_pixels))

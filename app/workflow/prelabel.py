@@ -39,6 +39,7 @@ from app.core.records import Asset, AssetKind
 from app.models.errors import ModelError, ModelRefused
 from app.models.registry import LoadedModel, ModelRegistry, verify
 from app.models.runner import FramePrediction, Runner, uncertainty
+from app.sources import DataRootError, open_asset
 
 if TYPE_CHECKING:
     from app.sources import Source
@@ -238,14 +239,6 @@ class _Cancelled(Exception):
     pass
 
 
-def open_asset(asset: Asset, roots: Mapping[str, Path], max_pixels: int) -> Source:
-    from app.workflow.importing import open_asset_source
-
-    if asset.root not in roots:
-        raise NotFoundError(f"data root {asset.root!r} is not configured on this workstation")
-    return open_asset_source(asset, Path(roots[asset.root]) / Path(asset.rel_path), max_pixels=max_pixels)
-
-
 def _predict_asset(
     source: Source,
     *,
@@ -349,12 +342,12 @@ def run_prelabel(
 
     for asset, frames in plans:
         try:
-            with open_asset(asset, roots, max_pixels) as source:
+            with open_asset(asset, roots, max_pixels=max_pixels) as source:
                 found = _predict_asset(source, runners=runners, ontology=ontology, frames=frames, tick=tick)
         except _Cancelled:
             report.cancelled = True
             break
-        except (OSError, NotFoundError, ModelError) as exc:
+        except (OSError, NotFoundError, DataRootError, ModelError) as exc:  # this asset only
             report.skipped.append((asset.id, str(exc)))
             done += len(frames)
             continue
@@ -415,7 +408,7 @@ def low_confidence_map(
         )
         return np.where(region, np.float32(1.0 - 2.0 * abs(score - 0.5)), np.float32(0.0)).astype(np.float32)
     runner = Runner(loaded, batch_size=1)
-    with open_asset(asset, roots, max_pixels) as source:
+    with open_asset(asset, roots, max_pixels=max_pixels) as source:
         (pred,) = runner.predict([source.frame(ann.frame)], window=resolve_model_window(loaded, source))
     if ann.label not in pred.probabilities:
         raise ModelError(f"model {stored.ref} has no output for class {ann.label!r}")

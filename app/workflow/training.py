@@ -101,7 +101,7 @@ def collect_training_data(
     max_frames: int = DEFAULT_MAX_FRAMES,
 ) -> TrainingData:
     """Frames and masks of ``label`` (see the module doc); the newest labeled frames first."""
-    from app.workflow.prelabel import open_asset
+    from app.sources import open_asset
 
     data = TrainingData(label)
     labeled = _human_labels(db, project_id, label, labeler_id)
@@ -120,7 +120,7 @@ def collect_training_data(
         mask = np.zeros(shape, dtype=bool)
         for ann in anns:
             mask |= rasterize_annotation(ann, shape)
-        with open_asset(asset, roots, max_pixels) as source:
+        with open_asset(asset, roots, max_pixels=max_pixels) as source:
             pixels = np.array(source.frame(frame))
             if data.window is None and asset.kind is AssetKind.DICOM_SERIES and source.window is not None:
                 data.window = source.window

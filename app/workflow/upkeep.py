@@ -29,6 +29,7 @@ def verify_assets(
     db: Database, project_id: int, roots: Mapping[str, Path], assets: list[Asset] | None = None
 ) -> list[AssetCheck]:
     """Compare each asset's file(s) with the size/mtime/hash recorded at import."""
+    from app.sources import DataRootError, asset_path
     from app.sources.dataroots import FileFingerprint, check
 
     if assets is None:
@@ -41,7 +42,11 @@ def verify_assets(
                 AssetCheck(asset, "unmapped", None, f"data root {asset.root!r} is not configured here")
             )
             continue
-        path = roots[asset.root] / asset.rel_path
+        try:
+            path = asset_path(asset, roots)
+        except DataRootError as exc:  # a stored path that leaves its root is never followed
+            results.append(AssetCheck(asset, "unmapped", None, str(exc)))
+            continue
         if asset.content_hash.startswith("files:"):  # a series folder: compare its file list
             if not path.is_dir():
                 results.append(AssetCheck(asset, "missing", path, "series folder is gone"))
