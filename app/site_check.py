@@ -187,9 +187,9 @@ def _export_dir(config: SiteConfig) -> Iterator[Check]:
 def known_formats() -> set[str]:
     """Label formats Sitelabel reads or writes (the names ``allowed_formats`` may use)."""
     from app.exchange.export import FORMATS
-    from app.exchange.import_formats import READERS
+    from app.exchange.importers import READERS
 
-    return {*FORMATS, *READERS, "nifti"}
+    return {*FORMATS, *READERS}
 
 
 def _formats(config: SiteConfig) -> Iterator[Check]:

@@ -9,6 +9,9 @@
 * labelme: a JSON file or a folder of them; polygon, rectangle, point, line/linestrip shapes.
 * png-masks: a folder (our export, or its ``index/``) of class-index PNGs; values map to names via
   ``legend.json`` when present, else to the ontology's 1-based index. One mask per class and frame.
+
+Each reader is ``reader(path, ontology, context)`` (``app.exchange.label_items.Reader``); these only
+parse files and ignore ``context``. ``app.exchange.importers`` registers them.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from __future__ import annotations
 import json
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +31,7 @@ from app.core.ontology import Ontology
 from app.core.raster import rings_mask_in_bbox
 from app.core.records import Asset
 from app.exchange import rle
-from app.exchange.importers import LabelItem, SkipItem
-
-Reader = Callable[[Path, Ontology], Iterator[LabelItem]]
+from app.exchange.label_items import ImportContext, LabelItem, SkipItem
 
 
 def _load_json(path: Path) -> Any:
@@ -83,7 +84,7 @@ def _coco_annotation(raw: dict[str, Any], label: str, frame: int, asset: Asset) 
     raise ValidationError("it has neither a segmentation nor a bbox")
 
 
-def read_coco(path: Path, ontology: Ontology) -> Iterator[LabelItem]:
+def read_coco(path: Path, ontology: Ontology, context: ImportContext) -> Iterator[LabelItem]:
     data = _load_json(path)
     if not isinstance(data, dict) or not isinstance(data.get("images"), list):
         raise ValidationError(f"{path} is not a COCO file (no 'images' list)")
@@ -178,7 +179,7 @@ def _snap(values: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
     return np.where(np.abs(snapped - values) < 1e-6, snapped, values)
 
 
-def read_yolo(path: Path, ontology: Ontology) -> Iterator[LabelItem]:
+def read_yolo(path: Path, ontology: Ontology, context: ImportContext) -> Iterator[LabelItem]:
     folder = path.parent if path.is_file() else path
     labels = folder / "labels" if (folder / "labels").is_dir() else folder
     if (labels / "detect").is_dir() and (labels / "segment").is_dir():
@@ -241,7 +242,7 @@ def _labelme_shape(shape: dict[str, Any]) -> Annotation:
     raise ValidationError(f"labelme shape_type {kind!r} is not supported")
 
 
-def read_labelme(path: Path, ontology: Ontology) -> Iterator[LabelItem]:
+def read_labelme(path: Path, ontology: Ontology, context: ImportContext) -> Iterator[LabelItem]:
     files = [path] if path.is_file() else sorted(path.rglob("*.json"))
     for file in files:
         data = _load_json(file)
@@ -306,7 +307,7 @@ def _mask_pixels(png: Path, asset: Asset) -> np.ndarray:
     return labels
 
 
-def read_png_masks(path: Path, ontology: Ontology) -> Iterator[LabelItem]:
+def read_png_masks(path: Path, ontology: Ontology, context: ImportContext) -> Iterator[LabelItem]:
     folder = path
     legend_file = folder / "legend.json"
     if legend_file.is_file():
@@ -337,11 +338,3 @@ def read_png_masks(path: Path, ontology: Ontology) -> Iterator[LabelItem]:
             return out
 
         yield LabelItem(rel, rel, build, ignore_suffix=True, fallback=fallback)
-
-
-READERS: dict[str, Reader] = {
-    "coco": read_coco,
-    "yolo": read_yolo,
-    "labelme": read_labelme,
-    "png-masks": read_png_masks,
-}

@@ -1,4 +1,5 @@
-"""Import existing training labels ("I already have training data"): COCO, YOLO, labelme, PNG masks.
+"""Import existing training labels ("I already have training data"): COCO, YOLO, labelme, PNG masks,
+NIfTI. Readers are registered by name (``register_reader``, as exports use ``register_format``).
 
     report = import_labels(db, project_id, "coco", Path("annotations.json"), user_id=me.id,
                            roots=config.all_data_roots, max_pixels=config.max_image_pixels)
@@ -23,35 +24,44 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, overload
 
 from app.core.annotations import Annotation
 from app.core.errors import ValidationError
 from app.core.ontology import Ontology
 from app.core.records import Asset
+from app.exchange.import_formats import read_coco, read_labelme, read_png_masks, read_yolo
+from app.exchange.label_items import ImportContext, LabelItem, Reader, SkipItem
+from app.exchange.nifti_import import read_nifti
 from app.exchange.selection import asset_display_path, item_names
 
 if TYPE_CHECKING:
     from app.storage import Database
 
-Build = Callable[[Asset, int], list[Annotation]]  # (matched asset, frame) -> annotations
+READERS: dict[str, Reader] = {}
 
 
-class SkipItem(ValidationError):
-    """Raised by an item's builder: skip the whole item with this reason."""
+@overload
+def register_reader(name: str, reader: Reader) -> Reader: ...
+@overload
+def register_reader(name: str, reader: None = None) -> Callable[[Reader], Reader]: ...
+def register_reader(name: str, reader: Reader | None = None) -> Reader | Callable[[Reader], Reader]:
+    """Register the label import ``reader`` under ``name``; without ``reader`` it is a decorator."""
+
+    def add(fn: Reader) -> Reader:
+        if name in READERS and READERS[name] is not fn:
+            raise ValueError(f"import format {name!r} is already registered")
+        READERS[name] = fn
+        return fn
+
+    return add if reader is None else add(reader)
 
 
-@dataclass
-class LabelItem:
-    """One image's worth of labels found in the input, not yet matched to an asset."""
-
-    item: str  # how the report names it
-    path: str  # the image path used for matching (posix or native, absolute or relative)
-    build: Build  # the annotations for the matched asset and frame; may raise SkipItem
-    frame: int = 0
-    ignore_suffix: bool = False
-    fallback: tuple[str, int] | None = None  # (path, frame) tried when ``path`` matches nothing
-    skipped: list[tuple[str, str]] = field(default_factory=list)  # found while parsing
+register_reader("coco", read_coco)
+register_reader("yolo", read_yolo)
+register_reader("labelme", read_labelme)
+register_reader("png-masks", read_png_masks)
+register_reader("nifti", read_nifti)  # opens each matched series to check the label grid
 
 
 @dataclass
@@ -155,18 +165,15 @@ def import_labels(
     max_pixels: int,
     dry_run: bool = False,
 ) -> ImportReport:
-    """Import labels in ``fmt`` (coco, yolo, labelme, png-masks) from ``path``; see the module doc.
+    """Import labels in ``fmt`` (a name in ``READERS``: coco, yolo, labelme, png-masks, nifti) from
+    ``path``; see the module doc.
 
-    ``roots`` and ``max_pixels`` are accepted for symmetry with the export (matching works on the
-    stored paths and sizes, no image is opened).
+    Matching works on the stored paths and sizes; ``roots`` and ``max_pixels`` reach the readers
+    that open the matched assets (NIfTI, checked against its series' grid).
     """
-    from app.exchange.import_formats import READERS
-    from app.exchange.volume_export import nifti_reader
-
-    # a NIfTI is checked against its series' geometry, so its reader opens the series in place
-    reader = nifti_reader(roots, max_pixels) if fmt == "nifti" else READERS.get(fmt)
+    reader = READERS.get(fmt)
     if reader is None:
-        raise ValidationError(f"unknown import format {fmt!r}; known: {sorted([*READERS, 'nifti'])}")
+        raise ValidationError(f"unknown import format {fmt!r}; known: {sorted(READERS)}")
     source = Path(path)
     if not source.exists():
         raise ValidationError(f"{source} does not exist")
@@ -177,7 +184,8 @@ def import_labels(
     report = ImportReport()
     matcher = AssetMatcher(assets)
     pending: list[tuple[int, list[Annotation]]] = []
-    for item in _well_formed(reader(source, ontology), source, fmt):
+    context = ImportContext(roots=roots, max_pixels=max_pixels)
+    for item in _well_formed(reader(source, ontology, context), source, fmt):
         try:
             asset, frame = _match(matcher, item)
             built = item.build(asset, frame)

@@ -1,4 +1,4 @@
-"""NIfTI and DICOM SEG exports and the NIfTI import: label volumes of DICOM series.
+"""NIfTI and DICOM SEG exports: label volumes of DICOM series (the NIfTI import is nifti_import).
 
 Each exported series becomes ``NAME.nii.gz`` (on the series grid, RAS affine) or ``NAME.seg.dcm``
 (referencing the source slices), named as the other formats name assets, so the importers match
@@ -11,21 +11,14 @@ from __future__ import annotations
 import gzip
 import io
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
-from functools import partial
-from pathlib import Path
-from typing import TYPE_CHECKING
+from collections.abc import Iterator
 
 from app.core.annotations import Annotation
 from app.core.errors import SitelabelError
-from app.core.ontology import Ontology
 from app.core.records import Asset, AssetKind
 from app.exchange.selection import ExportJob, asset_display_path
-from app.exchange.volumes import label_volume, nifti_image, read_nifti_labels, source_slices
+from app.exchange.volumes import label_volume, nifti_image, source_slices
 from app.sources import Source, open_asset
-
-if TYPE_CHECKING:
-    from app.exchange.importers import LabelItem
 
 
 def _series(job: ExportJob) -> Iterator[tuple[Asset, Source, dict[int, list[Annotation]]]]:
@@ -102,45 +95,3 @@ def export_dicom_seg(job: ExportJob) -> None:
         job.exported_assets.add(asset.id)
         job.exported_annotations += sum(len(v) for v in by_frame.values())
     _legend(job)
-
-
-def nifti_reader(roots: Mapping[str, Path], max_pixels: int) -> partial[Iterator[LabelItem]]:
-    """The NIfTI import reader, bound to this workstation's data roots (it opens the series)."""
-    return partial(read_nifti_items, roots=roots, max_pixels=max_pixels)
-
-
-def read_nifti_items(
-    path: Path, ontology: Ontology, *, roots: Mapping[str, Path], max_pixels: int
-) -> Iterator[LabelItem]:
-    """One import item per ``.nii``/``.nii.gz`` file: matched by name to a series, its grid checked."""
-    from app.exchange.importers import LabelItem, SkipItem  # at run time: importers imports this module
-    from app.exchange.volumes import annotations_from_labels
-
-    files = sorted(
-        p for p in ([path] if path.is_file() else path.rglob("*")) if p.name.endswith((".nii", ".nii.gz"))
-    )
-
-    def build(file: Path, asset: Asset, _frame: int) -> list[Annotation]:
-        if asset.kind is not AssetKind.DICOM_SERIES:
-            raise SkipItem(f"{asset_display_path(asset)} is not a DICOM series")
-        source = open_asset(asset, roots, max_pixels=max_pixels)
-        try:
-            if source.geometry is None:
-                raise SkipItem("the series has no consistent geometry")
-            labels = read_nifti_labels(file, source.geometry, shape_zyx=(source.frame_count, *source.shape))
-        except SkipItem:
-            raise
-        except SitelabelError as exc:
-            raise SkipItem(str(exc)) from None
-        finally:
-            source.close()
-        try:
-            by_slice = annotations_from_labels(labels, ontology)
-        except SitelabelError as exc:  # a label value past the ontology skips this file, not the import
-            raise SkipItem(str(exc)) from None
-        return [a for anns in by_slice.values() for a in anns]
-
-    for file in files:
-        stem = file.name.removesuffix(".gz").removesuffix(".nii")
-        relative = file.relative_to(path).with_name(stem) if path.is_dir() else Path(stem)
-        yield LabelItem(item=str(file), path=relative.as_posix(), build=partial(build, file))
