@@ -4,8 +4,10 @@
   rasteriser's even-odd rule), RLE (string or list counts: a mask), bbox only: a box. Sitelabel's own
   exports carry the exact drawn vertices under ``"sitelabel"``; those are used when present.
 * yolo: a folder of label ``.txt`` files (``labels/`` inside it if there is one). 5 numbers: a box;
-  more: a polygon. Class names from ``data.yaml`` ``names``, else ``classes.txt``, else the ontology
-  order. Normalised values within 1e-6 px of a 1/256 px grid snap to it (exact round trips).
+  more: a polygon. Class names from ``data.yaml`` ``names`` (a list, or a mapping of class id to
+  name; read with PyYAML, a file that does not parse or has no usable names is refused), else
+  ``classes.txt``, else the ontology order. Normalised values within 1e-6 px of a 1/256 px grid snap
+  to it (exact round trips).
 * labelme: a JSON file or a folder of them; polygon, rectangle, point, line/linestrip shapes.
 * png-masks: a folder (our export, or its ``index/``) of class-index PNGs; values map to names via
   ``legend.json`` when present, else to the ontology's 1-based index. One mask per class and frame.
@@ -32,6 +34,7 @@ from app.core.raster import rings_mask_in_bbox
 from app.core.records import Asset
 from app.exchange import rle
 from app.exchange.label_items import ImportContext, LabelItem, SkipItem
+from app.sources.errors import shown
 
 
 def _load_json(path: Path) -> Any:
@@ -130,48 +133,62 @@ def read_coco(path: Path, ontology: Ontology, context: ImportContext) -> Iterato
 
 
 # --- YOLO ----------------------------------------------------------------------------------------
-def _yaml_names(path: Path) -> list[str] | None:
-    """``names`` of a YOLO data.yaml: a block list/mapping or an inline list (no YAML dependency)."""
-    lines = path.read_text(encoding="utf-8").splitlines()
-    for i, line in enumerate(lines):
-        if not line.startswith("names:"):
-            continue
-        rest = line[len("names:") :].strip()
-        if rest.startswith("["):
-            return [_unquote(v) for v in rest.strip("[]").split(",") if v.strip()]
-        names: dict[int, str] = {}
-        for sub in lines[i + 1 :]:
-            if not sub.startswith((" ", "\t", "-")) or not sub.strip():
-                break
-            body = sub.strip()
-            if body.startswith("-"):
-                names[len(names)] = _unquote(body[1:])
-            elif ":" in body:
-                key, _, value = body.partition(":")
-                names[int(key)] = _unquote(value)
-        return [names[k] for k in sorted(names)]
+def _yaml_names(path: Path) -> dict[int, str]:
+    """Class id -> name from a YOLO data.yaml's ``names``: a list (ids 0, 1, ...) or a mapping
+    ``{id: name}`` (ids may have gaps). A file that does not parse, or whose names are missing or not
+    plain names, is refused with one line: guessing would map class ids to the wrong classes."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.MarkedYAMLError as exc:
+        where = f" at line {exc.problem_mark.line + 1}" if exc.problem_mark is not None else ""
+        problem = " ".join(str(exc.problem or exc.context or "syntax error").split())
+        raise ValidationError(f"{path} is not valid YAML ({problem}{where})") from None
+    except (yaml.YAMLError, OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        # ValueError: a value YAML reads as a date that is no date (2001-13-45)
+        raise ValidationError(f"{path} cannot be read as YAML ({' '.join(str(exc).split())[:200]})") from None
+    raw = data.get("names") if isinstance(data, dict) else None
+    pairs = (
+        list(enumerate(raw)) if isinstance(raw, list) else list(raw.items()) if isinstance(raw, dict) else []
+    )
+    names: dict[int, str] = {}
+    for key, value in pairs:
+        class_id = _class_id(key)
+        if class_id is None or not _plain_name(value):
+            raise ValidationError(
+                f"{path}: names entry {shown(key)}: {shown(value)} is not a class id and a class name "
+                "(quote a name like yes or null)"
+            )
+        names[class_id] = str(value)
+    if not names:
+        raise ValidationError(f"{path} has no usable names (a list, or a mapping of class id to name)")
+    return names
+
+
+def _class_id(key: object) -> int | None:
+    if isinstance(key, int) and not isinstance(key, bool):
+        return key if key >= 0 else None
+    if isinstance(key, str) and key.isascii() and key.isdigit():
+        return int(key)
     return None
 
 
-def _unquote(text: str) -> str:
-    text = text.strip()
-    if text.startswith('"'):
-        return str(json.loads(text))
-    return text.strip("'")
+def _plain_name(value: object) -> bool:
+    """A name YAML read as a string or an integer (``yes``, ``null``, ``1.5``, lists are not names)."""
+    if isinstance(value, bool):
+        return False
+    return (isinstance(value, str) and bool(value.strip())) or isinstance(value, int)
 
 
-def _yolo_names(folder: Path, ontology: Ontology) -> list[str]:
+def _yolo_names(folder: Path, ontology: Ontology) -> dict[int, str]:
     for candidate in (folder, *list(folder.parents)[:2]):
         if (candidate / "data.yaml").is_file():
-            try:
-                names = _yaml_names(candidate / "data.yaml")
-            except (ValueError, UnicodeDecodeError) as exc:  # a bad key or quoted name
-                raise ValidationError(f"cannot read {candidate / 'data.yaml'} names: {exc}") from None
-            if names:
-                return names
+            return _yaml_names(candidate / "data.yaml")
         if (candidate / "classes.txt").is_file():
-            return [n.strip() for n in (candidate / "classes.txt").read_text().splitlines() if n.strip()]
-    return [c.name for c in ontology.classes]
+            lines = (candidate / "classes.txt").read_text().splitlines()
+            return dict(enumerate(n.strip() for n in lines if n.strip()))
+    return dict(enumerate(c.name for c in ontology.classes))
 
 
 def _snap(values: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
@@ -202,7 +219,7 @@ def read_yolo(path: Path, ontology: Ontology, context: ImportContext) -> Iterato
                 try:
                     cls = int(fields[0])
                     values = np.array([float(v) for v in fields[1:]], dtype=np.float64)
-                    if not 0 <= cls < len(names):
+                    if cls not in names:
                         raise ValueError(f"class {cls} is not in the {len(names)} class names")
                     if len(values) == 4:
                         cx, cy, w, h = values
