@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from support.models import threshold_model
 
 from app import api, sample_data
 from app.sources import DataRootError
@@ -99,8 +100,6 @@ def test_the_render_command_refuses_it_in_one_line(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("kind", sorted(BAD_PATHS))
 def test_prelabel_skips_an_asset_whose_path_leaves_its_root(tmp_path: Path, kind: str) -> None:
-    from _prelabel_setup import threshold_model
-
     project, asset_id, bad = _tampered(tmp_path, kind)
     project.register_model(threshold_model(tmp_path / "incoming"))
     report = project.prelabel(["bright"])
