@@ -123,7 +123,10 @@ class MainWindow(QMainWindow):
         )
         self._dock(self.prelabels, "Pre-labels", Qt.DockWidgetArea.RightDockWidgetArea)
         self.models_panel = ModelsPanel(
-            project, lambda: self.current.asset.id if self.current else None, self.editing.save_now, self
+            project,
+            lambda: self.current.asset.id if self.current else None,
+            self.editing.saves.save_now,
+            self,
         )
         self._dock(self.models_panel, "Models", Qt.DockWidgetArea.RightDockWidgetArea)
         models_dock = self.findChild(QDockWidget, "dock-models")
@@ -168,14 +171,14 @@ class MainWindow(QMainWindow):
         self.player.timeout.connect(lambda: self.step_frame(1, wrap=True))
 
         self.assets.asset_chosen.connect(self.open_asset)
-        self.classes.class_chosen.connect(self.editing.set_class)
+        self.classes.class_chosen.connect(self.editing.tools.set_class)
         self.canvas.frame_step.connect(self.step_frame)
         self.canvas.hovered.connect(self._show_position)
         self.canvas.window_changed.connect(lambda c, w: self.set_window((c, w)))
         self.editing.status_changed.connect(self._show_save_status)
         self.editing.session_opened.connect(self._session_opened)
         self.editing.selection_changed.connect(self.annotation_panel.show_attributes_of)
-        self.canvas.pointer_pressed.connect(lambda _x, _y: self.editing.pointer_pressed())
+        self.canvas.pointer_pressed.connect(lambda _x, _y: self.editing.tools.pointer_pressed())
         self.comments.frame_requested.connect(self.show_frame)
         self.comments.threads_changed.connect(
             lambda _asset: self.assets.set_open_issues(self.project.open_thread_counts())
@@ -224,7 +227,7 @@ class MainWindow(QMainWindow):
     def _bindings(self) -> list[actions.Binding]:
         b = actions.Binding
         table = [
-            b("&File", "Save now", "Ctrl+S", self.editing.save),
+            b("&File", "Save now", "Ctrl+S", self.editing.saves.save),
             b("&File", "Export labels...", "Ctrl+E", self.export_labels),
             b("&Project", "Edit ontology...", "Ctrl+Shift+O", self.edit_ontology),
             b("&Edit", "Undo", "Ctrl+Z", self.editing.undo),
@@ -233,13 +236,13 @@ class MainWindow(QMainWindow):
                 "&Edit",
                 "Convert selected: mask to polygons, polygon to mask",
                 "Ctrl+M",
-                self.editing.convert_selected,
+                self.editing.tools.convert_selected,
             ),
             b(
                 "&Edit",
                 "Class pixels on this frame to polygons",
                 "Ctrl+Shift+M",
-                self.editing.class_pixels_to_polygons,
+                self.editing.tools.class_pixels_to_polygons,
             ),
             b("&Queue", "Start labeling (claim a batch)", START_KEYS, self.queue.start),
             b("&Queue", "Submit item and open the next", SUBMIT_KEYS, self.queue.submit),
@@ -280,7 +283,7 @@ class MainWindow(QMainWindow):
                     "&Tools",
                     spec.name.capitalize(),
                     spec.shortcut,
-                    partial(self.editing.set_tool, spec.name),
+                    partial(self.editing.tools.set_tool, spec.name),
                     checkable_group="tools",
                 )
             )
@@ -307,7 +310,7 @@ class MainWindow(QMainWindow):
     def export_labels(self) -> None:
         from app.editor.export_dialog import ExportDialog
 
-        self.editing.save_now()  # what is on screen must be in the export
+        self.editing.saves.save_now()  # what is on screen must be in the export
         ExportDialog(self.project, self).exec()
 
     def edit_ontology(self) -> None:
@@ -436,14 +439,14 @@ class MainWindow(QMainWindow):
         self.window_level = window
         if window is not None:
             self.canvas.set_window(*window)
-            self.editing.set_window(window)
+            self.editing.tools.set_window(window)
 
     def _toggle_outline(self) -> None:
         self.canvas.set_label_style(outline=not getattr(self.canvas, "outline", False))
 
     def _show_save_status(self, text: str) -> None:
         self.save_label.setText(text)
-        self.save_label.setStyleSheet(OFFLINE_STYLE if self.editing.offline else "")
+        self.save_label.setStyleSheet(OFFLINE_STYLE if self.editing.saves.offline else "")
 
     def _show_position(self, x: float, y: float) -> None:
         frame = self.current

@@ -335,7 +335,7 @@ def open_mpr_for(window: MprHost, parent: QWidget) -> None:
         dialog = QDialog(parent)
         dialog.setWindowTitle(f"Multi-planar views - {current.asset.rel_path}")
         view = MprView(model, colors, dialog)
-        view.set_brush(window.editing.class_index, 4.0)
+        view.set_brush(window.editing.tools.class_index, 4.0)
         QGridLayout(dialog).addWidget(view, 0, 0)
         dialog.finished.connect(lambda _result: view.detach())
         dialog.resize(1200, 800)

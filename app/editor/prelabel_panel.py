@@ -274,7 +274,7 @@ class PrelabelPanel(QWidget):
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.table.setItem(row, col, item)
         self._filling = False
-        self._select_row(self.editing.selected_id)
+        self._select_row(self.editing.tools.selected_id)
         total = len(self.session.prelabels()) if self.session is not None else 0
         if self.session is None:
             self.summary.setText("No item open")
@@ -312,7 +312,7 @@ class PrelabelPanel(QWidget):
         if not rows:
             self._say("No pre-labels left to review on this frame.")
             return
-        current = self.editing.selected_id
+        current = self.editing.tools.selected_id
         if current in rows:
             target = rows[(rows.index(current) + delta) % len(rows)]
         else:
@@ -320,9 +320,9 @@ class PrelabelPanel(QWidget):
         self._go_to(target)
 
     def _go_to(self, aid: int) -> None:
-        if self.editing.tool_name != "select":
+        if self.editing.tools.tool_name != "select":
             self.select_tool()
-        self.editing.select(aid)
+        self.editing.tools.select(aid)
         ann = self.pending().get(aid)
         where = centre_of(ann) if ann is not None else None
         if where is not None:
@@ -330,21 +330,21 @@ class PrelabelPanel(QWidget):
         self.canvas.setFocus()  # Delete goes to the select tool: reject
 
     def accept_selected(self) -> None:
-        aid = self.editing.selected_id
+        aid = self.editing.tools.selected_id
         if self.session is None or aid is None or aid not in self.session.prelabels():
             self._say(f"Select a pre-label first ({NEXT_KEYS} jumps to the next one).")
             return
         self.session.accept_prelabels([aid])
-        self.editing.select(aid)  # still selected, now the labeler's own
+        self.editing.tools.select(aid)  # still selected, now the labeler's own
         self._say("Pre-label accepted as your annotation (Ctrl+Z undoes).")
 
     def reject_selected(self) -> None:
-        aid = self.editing.selected_id
+        aid = self.editing.tools.selected_id
         if self.session is None or aid is None or aid not in self.session.prelabels():
             self._say(f"Select a pre-label first ({NEXT_KEYS} jumps to the next one).")
             return
         self.session.stack.push(RemoveAnnotation(aid, text="Reject pre-label"))
-        self.editing.select(None)
+        self.editing.tools.select(None)
         self._say("Pre-label rejected (Ctrl+Z undoes).")
 
     def accept_above(self) -> None:
@@ -379,7 +379,7 @@ class PrelabelPanel(QWidget):
         model for one class on one frame are the same whole-frame map: one of them is fetched."""
         pending = self.pending()
         if not self.heat_all_check.isChecked():
-            aid = self.editing.selected_id
+            aid = self.editing.tools.selected_id
             ann = pending.get(aid) if aid is not None else None
             return [(ann.id, bounds_of(ann))] if ann is not None and ann.id is not None else []
         seen: set[tuple[str, str]] = set()

@@ -115,7 +115,7 @@ class LeaseActions:
             o.notice.emit(offline_message(session.edits_waiting))
         elif error:
             o.notice.emit(f"Not submitted: the edits could not be saved ({error}). They are kept; try again.")
-        elif o.host.editing.show_conflicts(session):
+        elif o.host.editing.saves.show_conflicts(session):
             o.notice.emit("Not submitted: a save conflict had to be resolved first. Submit again when done.")
         else:
             self._saved(key)

@@ -455,7 +455,7 @@ class ReviewPane(QWidget):
         )
         self.overlays.set_outline(True)  # the labelers' borders stay visible around the edits
         if self.editing is not None:
-            self.editing.set_tool(self.editing.tool_name)  # the tool picked last, back on
+            self.editing.tools.set_tool(self.editing.tools.tool_name)  # the tool picked last, back on
         self.canvas.setFocus()
 
     def copy_labels(self, labeler: str) -> None:
@@ -475,7 +475,7 @@ class ReviewPane(QWidget):
         editing = self.editing
         if editing is None or editing.session is None:
             return
-        editing.save_now()  # what the reviewer fixed must be stored before the verdict
+        editing.saves.save_now()  # what the reviewer fixed must be stored before the verdict
         session = editing.session
         if session is not None and (session.conflicts or session.pending_count):
             self.show_error(

@@ -341,7 +341,7 @@ class TrackPanel(QWidget):
             return
         from app.workflow.slice_interpolation import drawn_slices, fill_command, interpolate_slices
 
-        index, label = self.editing.class_index, self.editing.label
+        index, label = self.editing.tools.class_index, self.editing.tools.label
         drawn = drawn_slices(session.doc, index)  # snapshot on the UI thread; the worker reads only this
 
         def work(progress: Callable[[int, int], bool]) -> object:

@@ -33,9 +33,9 @@ def main() -> None:
     while window.current is None and time.time() < deadline:
         app.processEvents()
         time.sleep(0.01)
-    window.editing.set_tool("brush")
+    window.editing.tools.set_tool("brush")
     canvas = window.canvas
-    radius = window.editing.tool.radius  # type: ignore[union-attr]
+    radius = window.editing.tools.tool.radius  # type: ignore[union-attr]
     print(f"ready {radius}", flush=True)
     width, height = canvas.width(), canvas.height()  # strokes stay inside the canvas, whatever the docks
     for i in range(1000):

@@ -49,7 +49,7 @@ def test_whole_asset_classification_with_answers_is_saved(qtbot, themed_qapp, tm
     ]
     assert classification.label == "image quality"
     panel.form.findChild(QComboBox).setCurrentText("poor")  # the form built from the ontology
-    window.editing.save()
+    window.editing.saves.save()
     session = _session(window)
     qtbot.waitUntil(lambda: session.pending_count == 0, timeout=20_000)
     asset_id = window.current.asset.id if window.current else -1
@@ -71,7 +71,7 @@ def test_polygon_to_mask_and_back_through_the_keyboard(qtbot, themed_qapp, tmp_p
     qtbot.mouseClick(
         window.canvas, Qt.MouseButton.LeftButton, pos=window.canvas.view.to_widget(x, y).toPoint()
     )
-    assert window.editing.tool.selected == aid  # type: ignore[union-attr]
+    assert window.editing.tools.tool.selected == aid  # type: ignore[union-attr]
     qtbot.keyClick(window.canvas, Qt.Key.Key_M, Qt.KeyboardModifier.ControlModifier)
     index = window.project.ontology.index_of(polygon.label)
     expected = rasterize_polygon(polygon.points, doc.shape)
@@ -112,13 +112,13 @@ def test_a_class_cannot_be_drawn_with_a_kind_the_ontology_forbids(qtbot, themed_
     window = _window(qtbot, tmp_path, "camera.png")
     qtbot.keyClick(window.canvas, Qt.Key.Key_B)  # brush
     window.classes.choose("landmark")  # the demo ontology allows only points for landmarks
-    assert window.editing.tool is None
+    assert window.editing.tools.tool is None
     assert "landmark" in window.save_label.text() and "point" in window.save_label.text()
     qtbot.keyClick(window.canvas, Qt.Key.Key_O)  # the point tool is fine
-    assert window.editing.tool is not None and window.editing.tool.name == "point"
+    assert window.editing.tools.tool is not None and window.editing.tools.tool.name == "point"
     window.classes.choose("liver")
     qtbot.keyClick(window.canvas, Qt.Key.Key_B)
-    assert window.editing.tool is not None and window.editing.tool.name == "brush"
+    assert window.editing.tools.tool is not None and window.editing.tools.tool.name == "brush"
     window.close()
 
 
@@ -153,7 +153,7 @@ def test_a_newer_save_elsewhere_opens_the_conflict_dialog(qtbot, themed_qapp, tm
         buttons["Keep mine"].click()
 
     QTimer.singleShot(50, answer)
-    window.editing.save()
+    window.editing.saves.save()
     qtbot.waitUntil(
         lambda: bool(seen) and session.pending_count == 0 and not session.conflicts, timeout=20_000
     )

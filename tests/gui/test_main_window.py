@@ -100,7 +100,7 @@ def test_a_brush_stroke_is_saved_and_comes_back(qtbot, themed_qapp, tmp_path: Pa
     qtbot.mousePress(canvas, Qt.MouseButton.LeftButton, pos=a)
     qtbot.mouseMove(canvas, b)
     qtbot.mouseRelease(canvas, Qt.MouseButton.LeftButton, pos=b)
-    radius = window.editing.tool.radius  # type: ignore[union-attr]
+    radius = window.editing.tools.tool.radius  # type: ignore[union-attr]
     expected = rasterize_stroke(points, radius, (512, 512))
     labels = window.editing.frame_labels()
     assert labels is not None and np.array_equal(labels == 1, expected)  # liver is class 1

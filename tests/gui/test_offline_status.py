@@ -84,7 +84,7 @@ def test_status_bar_says_offline_with_the_edits_waiting_and_saves_them_after_res
     project = api.create_project(url, "offline", ontology=ONTOLOGY, user="ann")
     (asset_id,) = project.import_data([sample_data.skimage_images() / IMAGES[0]])
     window = window_for(project)
-    window.editing.set_tool("brush")
+    window.editing.tools.set_tool("brush")
     label = window.save_label
     _stroke(window, 0)
     qtbot.waitUntil(lambda: label.text() == "All changes saved", timeout=WAIT)  # the autosave
@@ -94,7 +94,7 @@ def test_status_bar_says_offline_with_the_edits_waiting_and_saves_them_after_res
         _stroke(window, i)
     qtbot.waitUntil(lambda: label.text().startswith("Offline, 3 edits waiting — "), timeout=WAIT)
     assert "the database is unreachable" in label.text() and "last saved" in label.text()
-    assert window.editing.offline and "background: #8a5a00" in label.styleSheet()
+    assert window.editing.saves.offline and "background: #8a5a00" in label.styleSheet()
     qtbot.wait(200)  # the status bar lays the longer, bold text out
     assert label.width() >= label.sizeHint().width()  # not clipped
     window.grab().save(str(screenshot_dir / "offline_status.png"))

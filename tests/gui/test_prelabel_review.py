@@ -183,9 +183,9 @@ def test_labeler_accepts_rejects_and_undoes_prelabels_by_key(qtbot, themed_qapp,
 
     canvas.setFocus()
     qtbot.keyClick(canvas, Qt.Key.Key_J)  # next pre-label: the least confident first
-    first = window.editing.selected_id
+    first = window.editing.tools.selected_id
     order = list(panel.pending())
-    assert first == order[0] and window.editing.tool_name == "select"
+    assert first == order[0] and window.editing.tools.tool_name == "select"
     assert panel.table.selectionModel().selectedRows()[0].row() == 0
     info = window.annotation_panel.prelabel_info
     assert not info.isHidden() and "mm-vessel@1" in info.text() and "confidence" in info.text()
@@ -201,16 +201,16 @@ def test_labeler_accepts_rejects_and_undoes_prelabels_by_key(qtbot, themed_qapp,
     assert not np.array_equal(before, to_array(canvas.grab().toImage()))
 
     qtbot.keyClick(canvas, Qt.Key.Key_J)
-    second = window.editing.selected_id
+    second = window.editing.tools.selected_id
     assert second is not None and second != first and second in session.prelabels()
     qtbot.keyClick(canvas, Qt.Key.Key_Delete)  # reject (the select tool deletes the selection)
     assert second not in session.doc.annotations(0)
     qtbot.keyClick(canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert second in session.prelabels()
     qtbot.keyClick(canvas, Qt.Key.Key_J)
-    assert window.editing.selected_id == second  # least confident pending one again
+    assert window.editing.tools.selected_id == second  # least confident pending one again
     qtbot.keyClick(canvas, Qt.Key.Key_Delete)
-    window.editing.save_now()
+    window.editing.saves.save_now()
 
     ana = window.project
     stored = {a.id: a for a in ana.annotation_objects(asset_id)}
@@ -252,7 +252,7 @@ def test_accept_all_at_or_above_a_confidence(qtbot, themed_qapp, copy: World) ->
     assert {a.id for a in session.prelabels().values()} == set(everything)
     qtbot.keyClick(window.canvas, Qt.Key.Key_Y, Qt.KeyboardModifier.ControlModifier)
     assert {a.id for a in session.prelabels().values()} == set(everything) - sure
-    window.editing.save_now()
+    window.editing.saves.save_now()
     stored = window.project.annotation_objects(asset_id)
     assert len([a for a in stored if a.source == HUMAN and a.author == LABELER]) == len(sure)
     assert {a.id for a in stored if a.source != HUMAN} == set(everything) - sure
@@ -274,7 +274,7 @@ def test_low_confidence_heat_over_the_selected_and_all_prelabels(
     unsure = _alpha(canvas.overlays.image[1]) > 0
     assert unsure.shape == (512, 512)
     # only around the selected pre-label, and there only where the model was unsure
-    session, aid = window.editing.session, window.editing.selected_id
+    session, aid = window.editing.session, window.editing.tools.selected_id
     assert session is not None and aid is not None
     x0, y0, x1, y1 = bounds_of(session.doc.annotation(aid))
     near = np.zeros_like(unsure)

@@ -74,7 +74,7 @@ def test_dragging_an_interpolated_box_makes_an_undoable_saved_keyframe(
     key = Annotation(Kind.BOX, label, 0, box=BOX_0, track_id=1)
     for ann in (key, key.evolve(frame=10, box=BOX_10)):
         session.stack.push(AddAnnotation(ann))
-    window.editing.set_tool("select")
+    window.editing.tools.set_tool("select")
 
     # frame 5 shows the interpolated box (drawn dotted: not stored); the user drags it by its inside
     _go(qtbot, window, 5)
@@ -93,7 +93,7 @@ def test_dragging_an_interpolated_box_makes_an_undoable_saved_keyframe(
     assert kept.track_id == 1 and kept.keyframe and not kept.outside
     assert kept.box == pytest.approx(moved)
     assert len(session.stack) == depth + 1 and session.stack.undo_text == "Keyframe 5"
-    assert window.editing.selected_id == aid  # the new keyframe is the selection
+    assert window.editing.tools.selected_id == aid  # the new keyframe is the selection
     assert not window.tracks.interpolated_here()  # nothing interpolated on a keyframe
     assert window.tracks.timeline.tracks[0].keyframes == [0, 5, 10]
     # the frames between now interpolate against the new keyframe
@@ -108,7 +108,7 @@ def test_dragging_an_interpolated_box_makes_an_undoable_saved_keyframe(
     assert window.grab().save(str(screenshot_dir / "keyframe_edit_after.png"))
 
     # saved like every edit: the database holds the keyframe with the dragged box
-    window.editing.save_now()
+    window.editing.saves.save_now()
     (row,) = [a for a in project.annotation_objects(asset_id, frame=5) if a.track_id == 1]
     assert row.keyframe and row.box == pytest.approx(moved)
 
@@ -119,7 +119,7 @@ def test_dragging_an_interpolated_box_makes_an_undoable_saved_keyframe(
     assert again.box == pytest.approx(shown.box) and not again.keyframe
     assert window.tracks.timeline.tracks[0].keyframes == [0, 10]
     assert window.tracks.timeline.tracks[0].states[5] is FrameState.INTERPOLATED
-    window.editing.save_now()
+    window.editing.saves.save_now()
     assert not [a for a in project.annotation_objects(asset_id, frame=5) if a.track_id == 1]
     # Redo brings the whole drag back, not a part of it
     window.editing.redo()
@@ -138,9 +138,9 @@ def test_resizing_an_interpolated_box_with_the_box_tool_makes_a_keyframe(
     key = Annotation(Kind.BOX, label, 0, box=BOX_0, track_id=1)
     for ann in (key, key.evolve(frame=10, box=BOX_10)):
         session.stack.push(AddAnnotation(ann))
-    window.editing.set_class(label, project.ontology.index_of(label))
-    window.editing.set_tool("box")
-    assert window.editing.tool is not None
+    window.editing.tools.set_class(label, project.ontology.index_of(label))
+    window.editing.tools.set_tool("box")
+    assert window.editing.tools.tool is not None
     _go(qtbot, window, 5)
     depth = len(session.stack)
     dx, dy = _drag(qtbot, window, (350.0, 180.0), (380.0, 200.0))  # the south-east corner handle
