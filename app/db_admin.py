@@ -155,7 +155,8 @@ def secure_database(
     """
     import psycopg
 
-    from app.storage import row_security
+    from app.storage import row_security_roles as roles
+    from app.storage.row_security_sql import DEFAULT_GROUP
 
     target = parse_target(location)
     if target.dialect != "postgresql":
@@ -171,7 +172,7 @@ def secure_database(
                     f"warning: {password_file} can be read by other accounts; chmod 600 it",
                     file=sys.stderr,
                 )
-            passwords = row_security.read_password_file(password_file.read_text(encoding="utf-8"))
+            passwords = roles.read_password_file(password_file.read_text(encoding="utf-8"))
         except OSError as exc:
             raise SitelabelError(f"cannot read the password file {password_file}: {exc.strerror}") from None
     args = target.url.translate_connect_args(username="user", database="dbname")
@@ -182,15 +183,13 @@ def secure_database(
     except psycopg.Error as exc:
         raise translate(exc, target) from None
     try:
-        plan = row_security.plan(
-            conn, group=group or row_security.DEFAULT_GROUP, sync_users=sync_users, passwords=passwords
-        )
+        plan = roles.plan(conn, group=group or DEFAULT_GROUP, sync_users=sync_users, passwords=passwords)
         conn.rollback()  # the plan only read
         if dry_run:
-            for line in row_security.shown(conn, plan.statements):
+            for line in roles.shown(conn, plan.statements):
                 print(line)
         else:
-            count = row_security.apply(conn, plan.statements)
+            count = roles.apply(conn, plan.statements)
             print(f"{target.redacted}: row-level security set up ({count} statements)")
         for note in plan.notes:
             print(f"  {note}")
