@@ -414,12 +414,26 @@ class ActivityView(QWidget):
     def bindings(self) -> list[Binding]:
         """The view's actions for the window's menus, shortcuts and help overlay."""
         rows = [
-            Binding("&View", "Activity view (show / hide)", "Ctrl+Shift+A", self.toggle_visible),
-            Binding("&View", "Refresh activity", "Ctrl+F5", self.refresh_if_shown),
+            Binding(
+                "sitelabel.activity.toggle",
+                "&View",
+                "Activity view (show / hide)",
+                "Ctrl+Shift+A",
+                self.toggle_visible,
+            ),
+            Binding(
+                "sitelabel.activity.refresh", "&View", "Refresh activity", "Ctrl+F5", self.refresh_if_shown
+            ),
         ]
         if self.can_requeue:  # reviewers and above; the API refuses others anyway
             rows.append(
-                Binding("&View", "Re-enqueue selected activity items", "Ctrl+Shift+Q", self.requeue_selected)
+                Binding(
+                    "sitelabel.activity.requeue",
+                    "&View",
+                    "Re-enqueue selected activity items",
+                    "Ctrl+Shift+Q",
+                    self.requeue_selected,
+                )
             )
         return rows
 

@@ -294,13 +294,24 @@ class CommentsPanel(QWidget):
 
     def bindings(self) -> list[Binding]:
         """The panel's keyboard actions for the window's table (menus, shortcuts, help overlay)."""
+        m = "Co&mments"
         return [
-            Binding("Co&mments", "Jump to the selected thread", "Ctrl+J", self.jump),
-            Binding("Co&mments", "Next open thread", "Ctrl+Shift+J", self.next_open),
+            Binding("sitelabel.comments.jump", m, "Jump to the selected thread", "Ctrl+J", self.jump),
+            Binding("sitelabel.comments.next_open", m, "Next open thread", "Ctrl+Shift+J", self.next_open),
             Binding(
-                "Co&mments", "Resolve / reopen the selected thread", "Ctrl+Shift+D", self.toggle_resolved
+                "sitelabel.comments.resolve",
+                m,
+                "Resolve / reopen the selected thread",
+                "Ctrl+Shift+D",
+                self.toggle_resolved,
             ),
-            Binding("Co&mments", "Write a reply to the selected thread", "Ctrl+Shift+C", self.focus_reply),
+            Binding(
+                "sitelabel.comments.reply",
+                m,
+                "Write a reply to the selected thread",
+                "Ctrl+Shift+C",
+                self.focus_reply,
+            ),
         ]
 
     @staticmethod

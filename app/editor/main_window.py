@@ -184,11 +184,11 @@ class MainWindow(QMainWindow):
             lambda _asset: self.assets.set_open_issues(self.project.open_thread_counts())
         )
         self.bindings = self._bindings()
-        self.action_by_text = actions.install(self, self.bindings)
+        self.actions_by_id = actions.install(self, self.bindings)  # look actions up by id, never by text
         self.help.set_entries(
             actions.help_entries(self.bindings) + self.comments.help_entries() + self.prelabels.help_entries()
         )
-        self.action_by_text["Brush"].setChecked(True)
+        self.actions_by_id[actions.tool_action("brush")].setChecked(True)
         self._add_toolbar()
         self.classes.set_ontology(project.ontology)
         self._arrange_docks()
@@ -225,40 +225,72 @@ class MainWindow(QMainWindow):
         self.addDockWidget(area, dock)
 
     def _bindings(self) -> list[actions.Binding]:
-        b = actions.Binding
+        b, s = actions.Binding, "sitelabel."
         table = [
-            b("&File", "Save now", "Ctrl+S", self.editing.saves.save),
-            b("&File", "Export labels...", "Ctrl+E", self.export_labels),
-            b("&Project", "Edit ontology...", "Ctrl+Shift+O", self.edit_ontology),
-            b("&Edit", "Undo", "Ctrl+Z", self.editing.undo),
-            b("&Edit", "Redo", "Ctrl+Shift+Z or Ctrl+Y", self.editing.redo),
+            b(s + "file.save", "&File", "Save now", "Ctrl+S", self.editing.saves.save),
+            b(s + "file.export", "&File", "Export labels...", "Ctrl+E", self.export_labels),
             b(
+                s + "project.edit_ontology",
+                "&Project",
+                "Edit ontology...",
+                "Ctrl+Shift+O",
+                self.edit_ontology,
+            ),
+            b(s + "edit.undo", "&Edit", "Undo", "Ctrl+Z", self.editing.undo),
+            b(s + "edit.redo", "&Edit", "Redo", "Ctrl+Shift+Z or Ctrl+Y", self.editing.redo),
+            b(
+                s + "edit.convert_selected",
                 "&Edit",
                 "Convert selected: mask to polygons, polygon to mask",
                 "Ctrl+M",
                 self.editing.tools.convert_selected,
             ),
             b(
+                s + "edit.class_pixels_to_polygons",
                 "&Edit",
                 "Class pixels on this frame to polygons",
                 "Ctrl+Shift+M",
                 self.editing.tools.class_pixels_to_polygons,
             ),
-            b("&Queue", "Start labeling (claim a batch)", START_KEYS, self.queue.start),
-            b("&Queue", "Submit item and open the next", SUBMIT_KEYS, self.queue.submit),
-            b("&Queue", "Skip item (optional reason)", SKIP_KEYS, self.queue.skip),
-            b("&Navigate", "Next asset", "PgDown or Ctrl+Right", lambda: self.assets.step(1)),
-            b("&Navigate", "Previous asset", "PgUp or Ctrl+Left", lambda: self.assets.step(-1)),
-            b("&Navigate", "Next frame / slice", "Down or .", lambda: self.step_frame(1)),
-            b("&Navigate", "Previous frame / slice", "Up or ,", lambda: self.step_frame(-1)),
-            b("&Navigate", "Play / pause video", "K", self.toggle_play),
-            b("&View", "Fit to window", "F", self.canvas.view.fit),
-            b("&View", "Zoom in", "+ or =", lambda: self.canvas.view.zoom_by(1.25)),
-            b("&View", "Zoom out", "-", lambda: self.canvas.view.zoom_by(0.8)),
-            b("&View", "Rotate view", "Ctrl+R", self.canvas.view.rotate90),
-            b("&View", "Flip view", "Ctrl+H", self.canvas.view.flip),
-            b("&View", "Outline labels", "Ctrl+O", self._toggle_outline),
-            b("&View", "Keyboard shortcuts", "F1 or ?", self.help.toggle),
+            b(s + "queue.start", "&Queue", "Start labeling (claim a batch)", START_KEYS, self.queue.start),
+            b(s + "queue.submit", "&Queue", "Submit item and open the next", SUBMIT_KEYS, self.queue.submit),
+            b(s + "queue.skip", "&Queue", "Skip item (optional reason)", SKIP_KEYS, self.queue.skip),
+            b(
+                s + "navigate.next_asset",
+                "&Navigate",
+                "Next asset",
+                "PgDown or Ctrl+Right",
+                lambda: self.assets.step(1),
+            ),
+            b(
+                s + "navigate.previous_asset",
+                "&Navigate",
+                "Previous asset",
+                "PgUp or Ctrl+Left",
+                lambda: self.assets.step(-1),
+            ),
+            b(
+                s + "navigate.next_frame",
+                "&Navigate",
+                "Next frame / slice",
+                "Down or .",
+                lambda: self.step_frame(1),
+            ),
+            b(
+                s + "navigate.previous_frame",
+                "&Navigate",
+                "Previous frame / slice",
+                "Up or ,",
+                lambda: self.step_frame(-1),
+            ),
+            b(s + "navigate.play", "&Navigate", "Play / pause video", "K", self.toggle_play),
+            b(s + "view.fit", "&View", "Fit to window", "F", self.canvas.view.fit),
+            b(s + "view.zoom_in", "&View", "Zoom in", "+ or =", lambda: self.canvas.view.zoom_by(1.25)),
+            b(s + "view.zoom_out", "&View", "Zoom out", "-", lambda: self.canvas.view.zoom_by(0.8)),
+            b(s + "view.rotate", "&View", "Rotate view", "Ctrl+R", self.canvas.view.rotate90),
+            b(s + "view.flip", "&View", "Flip view", "Ctrl+H", self.canvas.view.flip),
+            b(s + "view.outline", "&View", "Outline labels", "Ctrl+O", self._toggle_outline),
+            b(s + "view.shortcuts", "&View", "Keyboard shortcuts", "F1 or ?", self.help.toggle),
         ]
         from app.sources import WINDOW_PRESETS
 
@@ -266,20 +298,35 @@ class MainWindow(QMainWindow):
             if name in WINDOW_PRESETS:
                 preset = WINDOW_PRESETS[name]
                 table.append(
-                    b("&Window", f"Window: {name}", f"Ctrl+{number}", partial(self.set_window, preset))
+                    b(
+                        f"{s}window.{name}",
+                        "&Window",
+                        f"Window: {name}",
+                        f"Ctrl+{number}",
+                        partial(self.set_window, preset),
+                    )
                 )
-        table.append(b("&Window", "Window: from file", "Ctrl+0", lambda: self.set_window(None)))
+        table.append(
+            b(s + "window.from_file", "&Window", "Window: from file", "Ctrl+0", lambda: self.set_window(None))
+        )
         table += self.comments.bindings()
         table += self.review.bindings() if self.review is not None else []
         table += self.activity.bindings()
         table += self.tracks.bindings()
         table += self.prelabels.bindings() + self.models_panel.bindings()
         table.append(
-            b("&View", "Multi-planar views (DICOM series)", "Ctrl+Shift+P", partial(open_mpr_for, self, self))
+            b(
+                s + "view.mpr",
+                "&View",
+                "Multi-planar views (DICOM series)",
+                "Ctrl+Shift+P",
+                partial(open_mpr_for, self, self),
+            )
         )
         for spec in TOOLS:
             table.append(
                 b(
+                    actions.tool_action(spec.name),
                     "&Tools",
                     spec.name.capitalize(),
                     spec.shortcut,
@@ -290,7 +337,13 @@ class MainWindow(QMainWindow):
         for cls in self.project.ontology.classes:
             if cls.hotkey:
                 table.append(
-                    b("&Classes", f"Class: {cls.name}", cls.hotkey, partial(self.classes.choose, cls.name))
+                    b(
+                        actions.class_action(cls.name),
+                        "&Classes",
+                        f"Class: {cls.name}",
+                        cls.hotkey,
+                        partial(self.classes.choose, cls.name),
+                    )
                 )
         return table
 
@@ -298,11 +351,11 @@ class MainWindow(QMainWindow):
         bar = QToolBar("Tools", self)
         bar.setObjectName("toolbar-tools")
         bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-        for name in ("Undo", "Redo"):
-            bar.addAction(self.action_by_text[name])
+        for name in ("sitelabel.edit.undo", "sitelabel.edit.redo"):
+            bar.addAction(self.actions_by_id[name])
         bar.addSeparator()
         for spec in TOOLS:
-            action = self.action_by_text[spec.name.capitalize()]
+            action = self.actions_by_id[actions.tool_action(spec.name)]
             action.setToolTip(f"{spec.help} ({spec.shortcut})")
             bar.addAction(action)
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
@@ -323,7 +376,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Ontology version {stored.version} saved (new hotkeys: restart).")
 
     def _use_select_tool(self) -> None:
-        self.action_by_text["Select"].trigger()
+        self.actions_by_id[actions.tool_action("select")].trigger()
 
     def _reopen_current(self) -> None:
         """After a pre-label pass: reload the item on screen, so its new pre-labels show."""

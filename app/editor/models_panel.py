@@ -172,8 +172,20 @@ class ModelsPanel(QWidget):
     def bindings(self) -> list[Binding]:
         m = "Pre-&labels"
         return [
-            Binding(m, "Pre-label this item with the chosen models", RUN_ITEM_KEYS, self.run_on_item),
-            Binding(m, "Models panel: show (and refresh) / hide", "F8", self.toggle_visible),
+            Binding(
+                "sitelabel.models.run_on_item",
+                m,
+                "Pre-label this item with the chosen models",
+                RUN_ITEM_KEYS,
+                self.run_on_item,
+            ),
+            Binding(
+                "sitelabel.models.toggle_panel",
+                m,
+                "Models panel: show (and refresh) / hide",
+                "F8",
+                self.toggle_visible,
+            ),
         ]
 
     def visibility_changed(self, shown: bool) -> None:

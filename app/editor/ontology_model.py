@@ -26,13 +26,14 @@ NO_CLASSES = "add at least one class (Ctrl+N)"
 
 def reserved_keys(bindings: Iterable[Binding] = ()) -> dict[str, str]:
     """Keys the editor already uses (tool keys, view keys, the window's bindings): key -> action."""
+    from app.editor.actions import CLASS_PREFIX
     from app.editor.tool_registry import TOOLS
 
     keys = {spec.shortcut: f"tool {spec.name}" for spec in TOOLS}
     keys.update({"F": "fit to window", "K": "play video", ".": "next frame", ",": "previous frame"})
     keys.update({"+": "zoom in", "=": "zoom in", "-": "zoom out", "?": "help", "[": "size", "]": "size"})
     for binding in bindings:
-        if not binding.text.startswith("Class: "):  # class hotkeys are what is being edited
+        if not binding.id.startswith(CLASS_PREFIX):  # class hotkeys are what is being edited
             keys.update({k: binding.text for k in binding.keys.split(" or ") if k})
     return {normal_key(k): what for k, what in keys.items()}
 

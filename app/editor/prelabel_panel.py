@@ -174,18 +174,29 @@ class PrelabelPanel(QWidget):
 
     # --- window wiring ----------------------------------------------------------------------------
     def bindings(self) -> list[Binding]:
-        m = "Pre-&labels"
+        m, p = "Pre-&labels", "sitelabel.prelabels."
         return [
-            Binding(m, "Pre-labels panel: show / hide", "F7", self.toggle_visible),
-            Binding(m, "Accept the selected pre-label", ACCEPT_KEYS, self.accept_selected),
-            Binding(m, "Reject the selected pre-label", "", self.reject_selected),
-            Binding(m, "Next pre-label (least confident first)", NEXT_KEYS, lambda: self.step(1)),
-            Binding(m, "Previous pre-label", PREVIOUS_KEYS, lambda: self.step(-1)),
+            Binding(p + "toggle_panel", m, "Pre-labels panel: show / hide", "F7", self.toggle_visible),
+            Binding(p + "accept", m, "Accept the selected pre-label", ACCEPT_KEYS, self.accept_selected),
+            Binding(p + "reject", m, "Reject the selected pre-label", "", self.reject_selected),
+            Binding(p + "next", m, "Next pre-label (least confident first)", NEXT_KEYS, lambda: self.step(1)),
+            Binding(p + "previous", m, "Previous pre-label", PREVIOUS_KEYS, lambda: self.step(-1)),
             Binding(
-                m, "Accept all pre-labels at or above the confidence", ACCEPT_ALL_KEYS, self.accept_above
+                p + "accept_all",
+                m,
+                "Accept all pre-labels at or above the confidence",
+                ACCEPT_ALL_KEYS,
+                self.accept_above,
             ),
-            Binding(m, "Low-confidence heat (show / hide)", HEAT_KEYS, lambda: self.set_heat(not self.heat)),
             Binding(
+                p + "heat",
+                m,
+                "Low-confidence heat (show / hide)",
+                HEAT_KEYS,
+                lambda: self.set_heat(not self.heat),
+            ),
+            Binding(
+                p + "heat_all",
                 m,
                 "Low-confidence heat for all pre-labels of the frame",
                 HEAT_ALL_KEYS,

@@ -218,25 +218,37 @@ class ReviewPane(QWidget):
 
     def bindings(self) -> list[Binding]:
         """The pane's actions for the window's menus, shortcuts and help overlay."""
-        m, o = "&Review", self.overlays
+        m, o, r = "&Review", self.overlays, "sitelabel.review."
         rows = [
-            Binding(m, "Review pane (show / hide)", "F6", self.toggle_visible),
-            Binding(m, "Next review item", "Alt+Down", lambda: self.step(1)),
-            Binding(m, "Previous review item", "Alt+Up", lambda: self.step(-1)),
-            Binding(m, "Refresh review queue", "F5", self.refresh_queue),
-            Binding(m, "Disagreement map", "Alt+D", lambda: o.set_heat(not o.heat)),
-            Binding(m, "Review overlays: outline only", "Alt+O", lambda: o.set_outline(not o.outline)),
-            Binding(m, "Show / hide all labelers", "Shift+0", o.toggle_all),
-            Binding(m, "Accept the item", "Ctrl+Alt+A", self.accept),
-            Binding(m, "Reject to a labeler...", "Ctrl+Alt+J", self.open_reject),
-            Binding(m, "Fix and accept...", "Ctrl+Alt+X", self.start_fix),
-            Binding(m, "Consensus from a labeler...", "Ctrl+Alt+U", self.open_choose),
-            Binding(m, "Preview merged consensus", "Ctrl+Alt+M", self.preview_merge),
-            Binding(m, "Confirm fix / merge", "Ctrl+Alt+Return", self.confirm),
-            Binding(m, "Cancel fix / merge", "Ctrl+Alt+N", self.cancel),
+            Binding(r + "toggle_pane", m, "Review pane (show / hide)", "F6", self.toggle_visible),
+            Binding(r + "next", m, "Next review item", "Alt+Down", lambda: self.step(1)),
+            Binding(r + "previous", m, "Previous review item", "Alt+Up", lambda: self.step(-1)),
+            Binding(r + "refresh", m, "Refresh review queue", "F5", self.refresh_queue),
+            Binding(r + "disagreement", m, "Disagreement map", "Alt+D", lambda: o.set_heat(not o.heat)),
+            Binding(
+                r + "outline_only",
+                m,
+                "Review overlays: outline only",
+                "Alt+O",
+                lambda: o.set_outline(not o.outline),
+            ),
+            Binding(r + "all_labelers", m, "Show / hide all labelers", "Shift+0", o.toggle_all),
+            Binding(r + "accept", m, "Accept the item", "Ctrl+Alt+A", self.accept),
+            Binding(r + "reject", m, "Reject to a labeler...", "Ctrl+Alt+J", self.open_reject),
+            Binding(r + "fix", m, "Fix and accept...", "Ctrl+Alt+X", self.start_fix),
+            Binding(r + "choose", m, "Consensus from a labeler...", "Ctrl+Alt+U", self.open_choose),
+            Binding(r + "preview_merge", m, "Preview merged consensus", "Ctrl+Alt+M", self.preview_merge),
+            Binding(r + "confirm", m, "Confirm fix / merge", "Ctrl+Alt+Return", self.confirm),
+            Binding(r + "cancel", m, "Cancel fix / merge", "Ctrl+Alt+N", self.cancel),
         ]
         rows += [
-            Binding(m, f"Show / hide labeler {k}", f"Shift+{k}", partial(o.toggle_labeler, k - 1))
+            Binding(
+                f"{r}labeler_{k}",
+                m,
+                f"Show / hide labeler {k}",
+                f"Shift+{k}",
+                partial(o.toggle_labeler, k - 1),
+            )
             for k in range(1, MAX_TOGGLE_KEYS + 1)
         ]
         return rows

@@ -236,14 +236,28 @@ class TrackPanel(QWidget):
 
     # --- actions ---------------------------------------------------------------------------------------
     def bindings(self) -> list[Binding]:
-        m = "&Tracks"
+        m, t = "&Tracks", "sitelabel.tracks."
         return [
-            Binding(m, "Next keyframe", "Alt+Right", lambda: self.jump(1)),
-            Binding(m, "Previous keyframe", "Alt+Left", lambda: self.jump(-1)),
-            Binding(m, "Make keyframe (interpolated / tracked frame)", "Ctrl+K", self.make_keyframe),
-            Binding(m, "Object leaves view here (outside)", "Ctrl+Shift+X", self.mark_outside),
-            Binding(m, "Track forward (selected box or mask)", "Ctrl+T", self.track_forward),
-            Binding(m, "Interpolate slices (current class)", "Ctrl+I", self.interpolate_slices),
+            Binding(t + "next_keyframe", m, "Next keyframe", "Alt+Right", lambda: self.jump(1)),
+            Binding(t + "previous_keyframe", m, "Previous keyframe", "Alt+Left", lambda: self.jump(-1)),
+            Binding(
+                t + "make_keyframe",
+                m,
+                "Make keyframe (interpolated / tracked frame)",
+                "Ctrl+K",
+                self.make_keyframe,
+            ),
+            Binding(t + "outside", m, "Object leaves view here (outside)", "Ctrl+Shift+X", self.mark_outside),
+            Binding(
+                t + "track_forward", m, "Track forward (selected box or mask)", "Ctrl+T", self.track_forward
+            ),
+            Binding(
+                t + "interpolate_slices",
+                m,
+                "Interpolate slices (current class)",
+                "Ctrl+I",
+                self.interpolate_slices,
+            ),
         ]
 
     def _say(self, text: str) -> None:

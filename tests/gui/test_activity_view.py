@@ -212,13 +212,13 @@ def test_main_window_activity_dock(
     assert len(keys) == len(set(keys)), sorted(k for k in keys if keys.count(k) > 1)
     assert ("Ctrl+Shift+A", "Activity view (show / hide)") in window.help.entries
     with qtbot.waitSignal(window.activity.loaded, timeout=30_000):
-        window.action_by_text["Activity view (show / hide)"].trigger()
+        window.actions_by_id["sitelabel.activity.toggle"].trigger()
     assert dock.isVisible() and window.activity.items.rowCount() == 10
     window.grab().save(str(screenshot_dir / "activity_dock.png"))
     wanted = window.activity.items.rows[-1].asset_id
     assert window.current.asset.id != wanted
     window.activity.asset_requested.emit(wanted)
     qtbot.waitUntil(lambda: window.current is not None and window.current.asset.id == wanted, timeout=20_000)
-    window.action_by_text["Activity view (show / hide)"].trigger()
+    window.actions_by_id["sitelabel.activity.toggle"].trigger()
     assert not dock.isVisible()
     window.close()

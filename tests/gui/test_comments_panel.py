@@ -162,7 +162,7 @@ def test_reply_resolve_by_author_refusal_for_another_labeler_and_reopen_by_a_rev
 
     rey = _window(qtbot, team_db, "rey", tmp_path, "coins.png")
     rey.comments.select_thread(thread.id)
-    rey.action_by_text["Resolve / reopen the selected thread"].trigger()  # Ctrl+Shift+D
+    rey.actions_by_id["sitelabel.comments.resolve"].trigger()  # Ctrl+Shift+D
     assert lee_api.threads(coins)[0].status is ThreadStatus.OPEN
     assert rey.comments.resolve_button.text() == "Resolve"
     assert _listed(rey, coins).endswith("(1 open issue)")
@@ -233,7 +233,7 @@ def test_clicking_a_pin_selects_its_thread_and_jump_changes_the_frame(
     assert not panel.composer.isVisible()  # a click on a pin is no new pin
     assert canvas.overlays.pins[-1].selected
     panel.select_thread(there.id)
-    window.action_by_text["Jump to the selected thread"].trigger()  # Ctrl+J
+    window.actions_by_id["sitelabel.comments.jump"].trigger()  # Ctrl+J
     qtbot.waitUntil(lambda: window.current is not None and window.current.index == 6, timeout=20_000)
     assert "frame 7/10" in window.frame_label.text()
     assert canvas.view.state.centre == pytest.approx((40.25, 30.75))

@@ -122,7 +122,7 @@ def test_queue_submit_while_offline_keeps_the_item_and_goes_through_after_restar
     c = window.queue.controller
     notices: list[str] = []
     c.notice.connect(notices.append)
-    start = window.action_by_text["Start labeling (claim a batch)"]
+    start = window.actions_by_id["sitelabel.queue.start"]
 
     up.stop()  # claiming while offline: a message, no crash, no item
     start.trigger()
@@ -139,7 +139,7 @@ def test_queue_submit_while_offline_keeps_the_item_and_goes_through_after_restar
 
     up.stop()
     session.stack.push(AddAnnotation(Annotation(kind=Kind.POLYGON, label="lesion", points=SQUARE + 100)))
-    window.action_by_text["Submit item and open the next"].trigger()
+    window.actions_by_id["sitelabel.queue.submit"].trigger()
     qtbot.waitUntil(lambda: any(n.startswith("Offline: ") for n in notices), timeout=WAIT)
     offline_notice = next(n for n in notices if n.startswith("Offline: "))
     assert "edits waiting; Submit will be possible when the database is back" in offline_notice
@@ -150,7 +150,7 @@ def test_queue_submit_while_offline_keeps_the_item_and_goes_through_after_restar
     assert c.current == 0 and item.state is ItemState.CURRENT and session.pending_count > 0
 
     up.start()
-    window.action_by_text["Submit item and open the next"].trigger()
+    window.actions_by_id["sitelabel.queue.submit"].trigger()
     qtbot.waitUntil(lambda: item.state is ItemState.SUBMITTED, timeout=WAIT)
     stored = sorted(a.label for a in project.annotation_objects(item.asset.id))
     assert stored == ["lesion", "liver"]

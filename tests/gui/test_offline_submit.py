@@ -24,7 +24,7 @@ from app.workflow.journal import Journal
 ONTOLOGY = {"classes": [{"name": "liver", "color": "#c0504d"}, {"name": "lesion", "color": "#4f81bd"}]}
 IMAGES = ["camera.png", "coins.png", "moon.png"]
 WAIT = 30_000
-SUBMIT = "Submit item and open the next"
+SUBMIT = "sitelabel.queue.submit"
 
 pytestmark = pytest.mark.postgres
 
@@ -52,7 +52,7 @@ def test_submit_with_nothing_to_save_while_offline_keeps_the_item_on_screen(
         c = window.queue.controller
         notices: list[str] = []
         c.notice.connect(notices.append)
-        window.action_by_text["Start labeling (claim a batch)"].trigger()
+        window.actions_by_id["sitelabel.queue.start"].trigger()
         qtbot.waitUntil(lambda: c.current == 0 and not c.opening and c.idle, timeout=WAIT)
         item, nxt = c.items[0], c.items[1]
         session = window.editing.session
@@ -62,7 +62,7 @@ def test_submit_with_nothing_to_save_while_offline_keeps_the_item_on_screen(
 
         pg_up.stop()
         for attempt in (1, 2):  # pressing it again while offline changes nothing
-            window.action_by_text[SUBMIT].trigger()
+            window.actions_by_id[SUBMIT].trigger()
             qtbot.waitUntil(
                 lambda n=attempt: len([m for m in notices if m.startswith("Offline")]) == n, timeout=WAIT
             )
@@ -82,7 +82,7 @@ def test_submit_with_nothing_to_save_while_offline_keeps_the_item_on_screen(
         window.grab().save(str(screenshot_dir / "offline_submit.png"))
 
         pg_up.start()
-        window.action_by_text[SUBMIT].trigger()
+        window.actions_by_id[SUBMIT].trigger()
         qtbot.waitUntil(lambda: item.state is ItemState.SUBMITTED and c.current == 1, timeout=WAIT)
         qtbot.waitUntil(lambda: window.editing.session is not None, timeout=WAIT)
         assert window.editing.session.asset.id == nxt.asset.id  # the next item opened

@@ -251,7 +251,7 @@ def test_edit_ontology_from_the_main_window_stores_a_new_version(qtbot, themed_q
     before = project.ontology
     window = MainWindow(project, journal=Journal(tmp_path / "journal.db"))
     qtbot.addWidget(window)
-    action = window.action_by_text["Edit ontology..."]
+    action = window.actions_by_id["sitelabel.project.edit_ontology"]
     assert action.shortcut().toString() == "Ctrl+Shift+O"
     assert ("Ctrl+Shift+O", "Edit ontology...") in [(b.keys, b.text) for b in window.bindings]
 
@@ -283,7 +283,7 @@ def test_edit_ontology_from_the_main_window_stores_a_new_version(qtbot, themed_q
         box.accept()
 
     QTimer.singleShot(0, lambda: _answer_modal(read_and_close))
-    window.action_by_text["Edit ontology..."].trigger()
+    window.actions_by_id["sitelabel.project.edit_ontology"].trigger()
     assert messages and "Only project admins can change the ontology" in messages[0]
     assert labeler.ontology.version == after.version
     window.close()

@@ -283,7 +283,7 @@ def test_queue_items_in_an_unreachable_folder_are_marked_and_told_when_decoded_a
     window = window_for(project)
     share.rename(tmp_path / "share-away")  # the share vanished while the user labels
 
-    window.action_by_text["Start labeling (claim a batch)"].trigger()
+    window.actions_by_id["sitelabel.queue.start"].trigger()
     c = window.queue.controller
     qtbot.waitUntil(
         lambda: c.current == 0 and window.current is not None and window.current.asset.id == camera.id,
@@ -302,7 +302,7 @@ def test_queue_items_in_an_unreachable_folder_are_marked_and_told_when_decoded_a
     assert window.canvas.tool_slot.locked == ""  # the item on screen still takes labels
 
     # Submit moves on to it: the same message, an empty frame of its size, drawing off
-    window.action_by_text["Submit item and open the next"].trigger()
+    window.actions_by_id["sitelabel.queue.submit"].trigger()
     qtbot.waitUntil(
         lambda: c.current == 1 and window.canvas.tool_slot.locked.startswith("Drawing is off"), timeout=WAIT
     )

@@ -34,11 +34,7 @@ ONTOLOGY = {"classes": [{"name": "liver", "color": "#c0504d"}, {"name": "lesion"
 IMAGES = ["camera.png", "coins.png", "moon.png"]  # queued in this order
 SQUARE = np.array([[20.0, 20.0], [90.0, 20.0], [90.0, 80.0], [20.0, 80.0]])
 WAIT = 30_000
-START, SUBMIT, SKIP = (
-    "Start labeling (claim a batch)",
-    "Submit item and open the next",
-    "Skip item (optional reason)",
-)
+START, SUBMIT, SKIP = "sitelabel.queue.start", "sitelabel.queue.submit", "sitelabel.queue.skip"
 REFUSED = (
     "coins.png could not be opened, so it cannot be submitted: press Down to retry, or Skip it with a "
     "reason (Ctrl+Shift+K)"
@@ -113,11 +109,11 @@ def test_submit_is_refused_for_an_item_whose_image_never_loaded(
     notices: list[str] = []
     c.notice.connect(notices.append)
 
-    window.action_by_text[START].trigger()
+    window.actions_by_id[START].trigger()
     qtbot.waitUntil(lambda: c.current == 0 and not c.opening and c.idle, timeout=WAIT)
     camera, coins, moon = c.items
     assert [i.name for i in c.items] == IMAGES and _on_screen(window, camera.asset.id)
-    window.action_by_text[SUBMIT].trigger()  # camera.png was seen: it goes, coins.png fails to open
+    window.actions_by_id[SUBMIT].trigger()  # camera.png was seen: it goes, coins.png fails to open
     qtbot.waitUntil(
         lambda: c.current == 1 and window.canvas.tool_slot.locked.startswith("Drawing is off") and c.idle,
         timeout=WAIT,
@@ -126,7 +122,7 @@ def test_submit_is_refused_for_an_item_whose_image_never_loaded(
     assert window.current is None and window.open_failure(coins.asset.id) is not None
 
     for attempt in (1, 2):  # refused every time, with the same message; nothing is submitted
-        window.action_by_text[SUBMIT].trigger()
+        window.actions_by_id[SUBMIT].trigger()
         qtbot.waitUntil(lambda n=attempt: notices.count(REFUSED) == n, timeout=WAIT)
         assert c.current == 1 and coins.state is ItemState.CURRENT and moon.state is ItemState.WAITING
         assert window.queue.notice.isVisible() and window.queue.notice.text() == REFUSED
@@ -142,18 +138,18 @@ def test_submit_is_refused_for_an_item_whose_image_never_loaded(
     # looking at another asset from the list does not make the item seen
     window.open_asset(camera.asset)
     qtbot.waitUntil(lambda: _on_screen(window, camera.asset.id), timeout=WAIT)
-    window.action_by_text[SUBMIT].trigger()
+    window.actions_by_id[SUBMIT].trigger()
     qtbot.waitUntil(lambda: notices.count(REFUSED) == 3, timeout=WAIT)
     assert coins.state is ItemState.CURRENT and project.queue_stats()["submitted"] == 1
 
     # repaired: Start brings the item back, its image loads, and Submit takes it
     repair()
-    window.action_by_text[START].trigger()
+    window.actions_by_id[START].trigger()
     qtbot.waitUntil(
         lambda: _on_screen(window, coins.asset.id) and window.canvas.tool_slot.locked == "", timeout=WAIT
     )
     assert window.open_failure(coins.asset.id) is None
-    window.action_by_text[SUBMIT].trigger()
+    window.actions_by_id[SUBMIT].trigger()
     qtbot.waitUntil(lambda: coins.state is ItemState.SUBMITTED and c.current == 2, timeout=WAIT)
     qtbot.waitUntil(lambda: _on_screen(window, moon.asset.id) and c.idle, timeout=WAIT)
     assert project.queue_stats()["submitted"] == 2
@@ -173,7 +169,7 @@ def test_submit_is_refused_while_the_item_is_still_opening(qtbot, window_for, tm
     c.prefetch = False
     notices: list[str] = []
     c.notice.connect(notices.append)
-    window.action_by_text[START].trigger()
+    window.actions_by_id[START].trigger()
     qtbot.waitUntil(lambda: c.current == 0 and _on_screen(window, c.items[0].asset.id), timeout=WAIT)
     first, second = c.items[0], c.items[1]
     qtbot.waitUntil(lambda: c.idle, timeout=WAIT)
@@ -184,10 +180,10 @@ def test_submit_is_refused_while_the_item_is_still_opening(qtbot, window_for, tm
         a worker and the answer comes through the event loop, so it is still opening now."""
         if c.current == 1 and not seen:
             seen.append((window.is_opening(second.asset.id), _on_screen(window, second.asset.id)))
-            window.action_by_text[SUBMIT].trigger()
+            window.actions_by_id[SUBMIT].trigger()
 
     c.changed.connect(press_again)
-    window.action_by_text[SUBMIT].trigger()  # the first was seen: it goes; the second starts opening
+    window.actions_by_id[SUBMIT].trigger()  # the first was seen: it goes; the second starts opening
     qtbot.waitUntil(lambda: bool(seen), timeout=WAIT)
     c.changed.disconnect(press_again)
     assert seen == [(True, False)]
@@ -197,7 +193,7 @@ def test_submit_is_refused_while_the_item_is_still_opening(qtbot, window_for, tm
     assert second.state is ItemState.CURRENT
     qtbot.waitUntil(lambda: _on_screen(window, second.asset.id) and c.idle, timeout=WAIT)
     qtbot.waitUntil(lambda: first.state is ItemState.SUBMITTED, timeout=WAIT)
-    window.action_by_text[SUBMIT].trigger()
+    window.actions_by_id[SUBMIT].trigger()
     qtbot.waitUntil(lambda: second.state is ItemState.SUBMITTED and c.current == 2, timeout=WAIT)
     assert project.queue_stats()["submitted"] == 2
 
@@ -211,7 +207,7 @@ def up(pg_up: Any) -> Any:
 
 def _skip_with(qtbot, window: MainWindow, reason: str) -> None:  # type: ignore[no-untyped-def]
     """Skip through the real dialog: the shortcut's action, a typed reason, Enter."""
-    window.action_by_text[SKIP].trigger()
+    window.actions_by_id[SKIP].trigger()
     dialog = window.queue.skip_dialog
     assert dialog is not None
     qtbot.waitUntil(dialog.isVisible, timeout=WAIT)
@@ -233,7 +229,7 @@ def test_skip_while_the_database_is_unreachable_keeps_the_item_and_works_after_r
     c = window.queue.controller
     notices: list[str] = []
     c.notice.connect(notices.append)
-    window.action_by_text[START].trigger()
+    window.actions_by_id[START].trigger()
     qtbot.waitUntil(lambda: c.current == 0 and not c.opening and c.idle, timeout=WAIT)
     item, nxt = c.items[0], c.items[1]
     session = window.editing.session

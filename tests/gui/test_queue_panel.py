@@ -57,7 +57,7 @@ def window_for(qtbot, themed_qapp, tmp_path: Path) -> Iterator:  # type: ignore[
 
 
 def _start(qtbot, window: MainWindow) -> None:  # type: ignore[no-untyped-def]
-    window.action_by_text["Start labeling (claim a batch)"].trigger()
+    window.actions_by_id["sitelabel.queue.start"].trigger()
     _wait_shown(qtbot, window, 0)
 
 
@@ -93,7 +93,7 @@ def _draw_square(window: MainWindow, label: str = "liver") -> int:
 
 
 def _submit(window: MainWindow) -> None:
-    window.action_by_text["Submit item and open the next"].trigger()
+    window.actions_by_id["sitelabel.queue.submit"].trigger()
 
 
 def test_start_shows_item_one_and_submit_saves_submits_and_shows_item_two(
@@ -204,7 +204,7 @@ def test_skip_with_a_reason_is_audited_and_the_item_goes_back_to_the_pool(
     _start(qtbot, window)
     c = window.queue.controller
     skipped = c.items[0]
-    window.action_by_text["Skip item (optional reason)"].trigger()
+    window.actions_by_id["sitelabel.queue.skip"].trigger()
     dialog = window.queue.skip_dialog
     assert dialog is not None
     qtbot.waitUntil(dialog.isVisible, timeout=WAIT)

@@ -80,7 +80,7 @@ def test_track_actions_in_the_main_window(
     (shown,) = window.tracks.interpolated_here()
     assert shown.box == (260.0, 90.0, 340.0, 170.0) and not shown.keyframe
     depth = len(session.stack)
-    window.action_by_text["Make keyframe (interpolated / tracked frame)"].trigger()
+    window.actions_by_id["sitelabel.tracks.make_keyframe"].trigger()
     assert len(session.stack) == depth + 1
     (kept,) = session.doc.annotations(5).values()
     assert kept.keyframe and kept.box == shown.box
@@ -91,7 +91,7 @@ def test_track_actions_in_the_main_window(
     aid = next(a for a, ann in session.doc.annotations(10).items())
     window.editing.selection_changed.emit(aid)
     depth = len(session.stack)
-    window.action_by_text["Track forward (selected box or mask)"].trigger()
+    window.actions_by_id["sitelabel.tracks.track_forward"].trigger()
     qtbot.waitUntil(lambda: window.tracks.job is None and len(session.stack) == depth + 1, timeout=60_000)
     tracked = [a for _, a in session.doc.all_annotations() if a.frame > 10]
     assert tracked and all(a.track_id == 1 and not a.keyframe for a in tracked)
