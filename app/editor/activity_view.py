@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import (
@@ -361,7 +362,11 @@ class ActivityView(QWidget):
         self._pending = token
         filters, (sort, descending) = self.filters(), self._sort
         self.summary.setText("Loading activity...")
-        submit(token, lambda: self._fetch(filters, sort, descending), self._loaded, self._failed)
+        submit(
+            lambda: self._fetch(filters, sort, descending),
+            partial(self._loaded, token),
+            partial(self._failed, token),
+        )
 
     def _fetch(self, filters: ItemFilters, sort: str, descending: bool) -> ActivityData:
         """Runs on a worker thread: API calls only, no widget."""
@@ -375,8 +380,8 @@ class ActivityView(QWidget):
             classes=[c.name for c in p.ontology.classes],
         )
 
-    def _loaded(self, token: object, result: object) -> None:
-        if token != self._pending or not isinstance(result, ActivityData):
+    def _loaded(self, token: int, result: ActivityData) -> None:
+        if token != self._pending:
             return  # a newer refresh superseded this one
         self._pending = None
         self.last = result
@@ -399,7 +404,7 @@ class ActivityView(QWidget):
         self.summary.setText(f"{shown}{more}{scope}")
         self.loaded.emit()
 
-    def _failed(self, token: object, message: str) -> None:
+    def _failed(self, token: int, message: str) -> None:
         if token != self._pending:
             return
         self._pending = None

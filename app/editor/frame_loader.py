@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import traceback
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -17,7 +18,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QLabel, QPlainTextEdit
 
 from app.core.records import Asset
-from app.editor.workers import submit
+from app.editor.workers import ignore, submit
 
 if TYPE_CHECKING:
     from app.api import Project
@@ -133,7 +134,7 @@ class FrameLoader(QObject):
         """:meth:`open` for a frame decoded ahead: shown at once, with no worker round trip."""
         kept = self._sources.setdefault(asset.id, source)
         if kept is not source:  # the editor had it open already: keep that one
-            submit(None, source.close, lambda *_: None, lambda *_: None)
+            submit(source.close, ignore, ignore)
         token = _Request(asset, 0, True)
         self._pending = token
         # decoded ahead, maybe before its data folder went: that proves nothing about the folder now
@@ -184,7 +185,7 @@ class FrameLoader(QObject):
             return
         source = self._sources.pop(asset_id, None)
         if source is not None:
-            submit(None, source.close, lambda *_: None, lambda *_: None)
+            submit(source.close, ignore, ignore)
 
     def refused(self, why: str) -> None:
         """The canvas refused a stroke: say why, eliding the failed item's path if it is named."""
@@ -198,7 +199,7 @@ class FrameLoader(QObject):
     def _load(self, asset: Asset, index: int, *, refit: bool) -> None:
         token = _Request(asset, index, refit)
         self._pending = token
-        submit(token, lambda: self._read(asset, index), self._loaded, self._failed)
+        submit(lambda: self._read(asset, index), partial(self._loaded, token), partial(self._failed, token))
 
     def _read(self, asset: Asset, index: int) -> LoadedFrame | FrameFailed:
         """Runs on a worker thread: opening and decoding only; touches no widget."""
@@ -261,13 +262,12 @@ class FrameLoader(QObject):
         return FrameFailed(asset, index, message, details, reason, max(named, key=len, default=""))
 
     # --- showing (UI thread) ----------------------------------------------------------------
-    def _loaded(self, token: object, result: object) -> None:
+    def _loaded(self, token: _Request, result: LoadedFrame | FrameFailed) -> None:
         if token is not self._pending:
             return  # a newer request superseded this one
         self._pending = None
         if isinstance(result, FrameFailed):
-            self._show_failure(result, isinstance(token, _Request) and token.opening)
-        if not isinstance(result, LoadedFrame):
+            self._show_failure(result, token.opening)
             return
         self._retry, self._failure = None, None
         self._unopened.pop(result.asset.id, None)
@@ -332,9 +332,9 @@ class FrameLoader(QObject):
             folder = self.project.config.all_data_roots.get(asset.root, asset.root)
             self.status.tell(f"The data folder {folder} is reachable again.", str(folder), 10_000)
 
-    def _failed(self, token: object, message: str) -> None:
+    def _failed(self, token: _Request, message: str) -> None:
         """The worker itself failed (``_read`` says what a read did): shown as a failed read."""
-        if token is self._pending and isinstance(token, _Request):
+        if token is self._pending:
             self._pending = None
             name = asset_name(token.asset)
             text = f"Could not open {name}: {message}"

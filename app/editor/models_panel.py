@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QThreadPool, Signal
@@ -208,14 +209,18 @@ class ModelsPanel(QWidget):
         """Reload the model list (hashes checked) and the quality table on the pool."""
         project = self.project
         self._jobs.append(
-            submit("models", lambda: project.models(check=True), self._models_loaded, self._read_failed)
+            submit(
+                lambda: project.models(check=True), self._models_loaded, partial(self._read_failed, "models")
+            )
         )
-        self._jobs.append(submit("quality", project.model_quality, self._quality_loaded, self._read_failed))
+        self._jobs.append(
+            submit(project.model_quality, self._quality_loaded, partial(self._read_failed, "quality"))
+        )
 
-    def _models_loaded(self, _token: object, result: object) -> None:
+    def _models_loaded(self, result: list[ModelInfo]) -> None:
         if not isValid(self):  # the panel was closed while the job ran
             return
-        self.infos = list(result) if isinstance(result, list) else []
+        self.infos = list(result)
         rows = []
         for info in self.infos:
             classes = ", ".join(info.classes.values())
@@ -229,10 +234,10 @@ class ModelsPanel(QWidget):
                 if info.problem:
                     item.setForeground(Qt.GlobalColor.red)
 
-    def _quality_loaded(self, _token: object, result: object) -> None:
+    def _quality_loaded(self, result: list[QualityRow]) -> None:
         if not isValid(self):  # the panel was closed while the job ran
             return
-        self.quality = list(result) if isinstance(result, list) else []
+        self.quality = list(result)
         rows = [
             (
                 q.model,
@@ -249,10 +254,10 @@ class ModelsPanel(QWidget):
         ]
         _fill(self.quality_table, rows, numeric_from=3)
 
-    def _read_failed(self, token: object, message: str) -> None:
+    def _read_failed(self, what: str, message: str) -> None:
         if not isValid(self):  # the panel was closed while the job ran
             return
-        self._say(f"Could not read the {token}: {message}", error=True)
+        self._say(f"Could not read the {what}: {message}", error=True)
 
     def _say(self, text: str, *, error: bool = False) -> None:
         self.message.setStyleSheet(ERROR_STYLE if error else "")

@@ -327,7 +327,7 @@ def open_mpr_for(window: MprHost, parent: QWidget) -> None:
     source, doc, stack = current.source, session.doc, session.stack
     colors = {i + 1: c.color for i, c in enumerate(window.project.ontology.classes)}
 
-    def shown(_token: object, volume: object) -> None:
+    def shown(volume: np.ndarray) -> None:
         if window.editing.session is not session:
             return  # the user moved on meanwhile
         model = MprModel(np.asarray(volume), source.spacing, doc, stack, window.window_level)
@@ -341,7 +341,7 @@ def open_mpr_for(window: MprHost, parent: QWidget) -> None:
         dialog.resize(1200, 800)
         dialog.show()
 
-    def failed(_token: object, message: str) -> None:
+    def failed(message: str) -> None:
         window.statusBar().showMessage(f"Could not build the volume: {message}", 10_000)
 
-    submit(None, source.volume, shown, failed)
+    submit(source.volume, shown, failed)

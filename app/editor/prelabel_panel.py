@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 from collections import deque
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -39,7 +40,7 @@ from app.core.annotations import Annotation, Kind
 from app.core.commands import RemoveAnnotation
 from app.editor.actions import Binding
 from app.editor.prelabel_overlay import combine, heat_rgba, legend_html
-from app.editor.workers import Job, submit
+from app.editor.workers import Job, ignore, submit
 
 if TYPE_CHECKING:
     from app.api import Project
@@ -222,15 +223,14 @@ class PrelabelPanel(QWidget):
     def load_thresholds(self) -> None:
         """Read the models' score thresholds (on the pool); the accept-all default follows."""
         self._thresholds_asked = True
-        job = submit(self, self.project.score_thresholds, self._thresholds_loaded, lambda *_: None)
+        job = submit(self.project.score_thresholds, self._thresholds_loaded, ignore)
         self._jobs.append(job)
 
-    def _thresholds_loaded(self, _token: object, result: object) -> None:
+    def _thresholds_loaded(self, result: dict[str, float]) -> None:
         if not isValid(self):  # the window was closed while the job ran
             return
-        if isinstance(result, dict):
-            self.thresholds = result
-            self._default_threshold()
+        self.thresholds = result
+        self._default_threshold()
 
     def session_opened(self, session: EditSession) -> None:
         self.session, self.frame = session, 0
@@ -424,14 +424,14 @@ class PrelabelPanel(QWidget):
 
         if missing:
             self._say("Computing where the model was unsure…")
-        self._jobs.append(submit(token, work, self._heat_ready, self._heat_failed))
+        self._jobs.append(submit(work, partial(self._heat_ready, token), partial(self._heat_failed, token)))
 
-    def _heat_ready(self, token: object, result: object) -> None:
+    def _heat_ready(
+        self, token: object, result: tuple[dict[int, npt.NDArray[np.float32]], npt.NDArray[np.uint8] | None]
+    ) -> None:
         if not isValid(self):  # the window was closed while the job ran
             return
-        fresh: dict[int, npt.NDArray[np.float32]]
-        rgba: npt.NDArray[np.uint8] | None
-        fresh, rgba = result  # type: ignore[misc]  # what work() returned
+        fresh, rgba = result
         self._maps.update(fresh)
         if token is not self._heat_token or not self.heat:
             return

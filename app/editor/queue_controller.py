@@ -1,22 +1,15 @@
-"""Queue mode without widgets: the labeler's batch, Submit/Skip, lease renewal, and the next item
-decoded ahead so Submit shows it at once.
+"""Queue mode without widgets: the Qt binding of the labeler's batch. The batch's state and its
+transitions are Qt-free (:class:`app.workflow.queue_batch.QueueBatch`); this controller runs the
+round trips on the thread pool (:mod:`app.editor.queue_leases`: claims, Submit, Skip, renewal),
+decodes the next item ahead so Submit shows it at once (:mod:`app.editor.queue_prefetch`), and
+shows what each transition returns (:meth:`QueueController.apply`).
 
-Everything that touches the database or a file runs on the thread pool (app.editor.workers);
-the results come back to the UI thread as signals. The batch keeps every item it was handed, in
-order, with its state, so a late answer (a submit that found the lease expired, a renewal) always
-finds its item.
-
-The parts: this module claims items and moves through the batch; :mod:`app.editor.queue_leases`
-submits, skips and renews leases; :mod:`app.editor.queue_prefetch` decodes the next item ahead;
-:mod:`app.editor.queue_items` holds the items, the host protocol and the messages (the names are
-re-exported here, where the panel and the tests import them).
+:mod:`app.editor.queue_items` holds the host protocols and the messages (the names the panel and
+the tests import are re-exported here).
 """
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Callable
-from functools import partial
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -24,20 +17,18 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from app.editor.queue_items import (
     HELD,
     NOTHING_LEFT,
-    Claimed,
     ItemState,
     Prepared,
     QueueHost,
     QueueItem,
     expired_message,
     offline_message,
-    required_labelers,
-    run_job,
     still_opening_message,
     unopened_message,
 )
 from app.editor.queue_leases import LeaseActions
 from app.editor.queue_prefetch import Prefetcher
+from app.workflow.queue_batch import REFILL_AT, QueueBatch, Step, next_waiting
 
 if TYPE_CHECKING:
     from app.api import Project
@@ -56,12 +47,10 @@ __all__ = [
     "QueueItem",
     "expired_message",
     "offline_message",
-    "required_labelers",
     "still_opening_message",
     "unopened_message",
 ]
 
-REFILL_AT = 2  # claim more in the background once this many items are left after the current one
 # Decoding ahead and claiming start this long after an item is shown, so that they do not compete
 # with drawing it (a 2-core workstation; Python threads share one interpreter lock).
 SETTLE_MS = 250
@@ -81,19 +70,13 @@ class QueueController(QObject):
         self.project = project
         self.host = host
         self.prefetch = prefetch
-        self.items: list[QueueItem] = []
-        self.current: int | None = None  # index into items
-        self.stats: dict[str, int] = {}
-        self.exhausted = False  # the last claim found nothing new
-        self.started = False
-        self._claiming = False
+        self.batch = QueueBatch(project.settings.batch_size)
         self._behind: int | None = None  # asset id of the item before the current one
-        self._tokens = itertools.count()
         self.renew_timer = QTimer(self)
         # renew well before the lease runs out: a third of its time leaves two retries
         self.renew_timer.setInterval(max(200, project.settings.lease_seconds * 1000 // 3))
         self.renew_timer.timeout.connect(self.renew)
-        self.leases = LeaseActions(self)  # Submit, Skip and renewal
+        self.leases = LeaseActions(self)  # claims, Submit, Skip and renewal
         self.ahead = Prefetcher(project, host, self._next_item, parent=self)
         self.ahead.changed.connect(self.changed)
         self._settle = QTimer(self)
@@ -103,11 +86,26 @@ class QueueController(QObject):
         self.ahead.settled.connect(self._settle.start)
         self.ahead.settled.connect(self.changed)
 
-    # --- queries ---------------------------------------------------------------------------------
+    # --- queries (the batch's, and what the binding adds) ----------------------------------------
+    @property
+    def items(self) -> list[QueueItem]:
+        """Every item the batch was handed, in order, with its state."""
+        return self.batch.items
+
+    @property
+    def current(self) -> int | None:
+        """Index of the item being labeled now."""
+        return self.batch.current
+
     @property
     def item(self) -> QueueItem | None:
         """The item being labeled now."""
-        return None if self.current is None else self.items[self.current]
+        return self.batch.item
+
+    @property
+    def exhausted(self) -> bool:
+        """The last claim found nothing new."""
+        return self.batch.exhausted
 
     @property
     def opening(self) -> bool:
@@ -123,8 +121,8 @@ class QueueController(QObject):
     def idle(self) -> bool:
         """Nothing pending: no claim, save, decode or delayed start (tests and benchmarks wait on it)."""
         return not (
-            self._claiming
-            or self.leases.waiting
+            self.batch.claiming
+            or self.batch.waiting
             or self._settle.isActive()
             or self.ahead.opening
             or self.ahead.running
@@ -134,139 +132,43 @@ class QueueController(QObject):
     def busy(self) -> bool:
         """A Submit or Skip waits for its answer, or the current item is not on screen yet: Submit
         and Skip wait (a quick second Submit must not submit an item nobody has seen)."""
-        return self.leases.waiting or self.ahead.opening
+        return self.batch.waiting or self.ahead.opening
 
-    def position(self) -> tuple[int, int]:
-        """(1-based position of the current item, items in the batch)."""
-        return (0 if self.current is None else self.current + 1, len(self.items))
-
-    def index_of(self, key: int) -> int | None:
-        """Where the item ``key`` (QueueItem.key) is in the batch, if it is."""
-        return next((i for i, item in enumerate(self.items) if item.key == key), None)
-
-    def _next_waiting(self) -> int | None:
-        start = -1 if self.current is None else self.current
-        after = [i for i in range(start + 1, len(self.items)) if self.items[i].state is ItemState.WAITING]
-        return after[0] if after else None
-
-    def _remaining(self) -> int:
-        start = -1 if self.current is None else self.current
-        return sum(1 for item in self.items[start + 1 :] if item.state is ItemState.WAITING)
-
-    def _run(
-        self,
-        fn: Callable[[], object],
-        done: Callable[[object, object], None],
-        failed: Callable[[object, str], None],
-    ) -> None:
-        run_job(self._tokens, fn, done, failed)
-
-    # --- claiming --------------------------------------------------------------------------------
+    # --- moving through the batch ----------------------------------------------------------------
     def start(self) -> None:
         """Start labeling: claim a batch (or pick up the one held) and open its first item."""
-        self.started = True
-        self.exhausted = False
-        if self.item is None:
-            self._claim()
+        if self.batch.start():
+            self.leases.claim()
         else:  # back to the queue's item (the user may have browsed other assets meanwhile)
+            assert self.item is not None
             self._open(self.item)
             self.changed.emit()
 
-    def _claim(self) -> None:
-        if self._claiming:
-            return
-        self._claiming = True
-        live = (*HELD, ItemState.SUBMITTING)
-        known = frozenset(item.lease.assignment_id for item in self.items if item.state in live)
-        # A claim counts the leases held towards its size: top the items still to come up to a
-        # batch, on top of what is held (the first claim takes the project's batch size).
-        held = sum(1 for item in self.items if item.state in (*HELD, ItemState.SUBMITTING))
-        size = held + self.project.settings.batch_size - self._remaining() if self.items else None
-        self._run(partial(self._claim_job, known, size), self._claimed, self._claim_failed)
-
-    def _claim_job(self, known: frozenset[int], size: int | None) -> Claimed:
-        """Worker: the user's batch (held leases first), minus the items already in the panel."""
-        leases = [lease for lease in self.project.claim(size) if lease.assignment_id not in known]
-        issues = self.project.open_thread_counts() if leases else {}
-        items = [
-            QueueItem(
-                lease,
-                self.project.asset(lease.asset_id),
-                required_labelers(self.project, lease),
-                issues.get(lease.asset_id, 0),
-                getattr(lease, "note", None),
-            )
-            for lease in leases
-        ]
-        return Claimed(items, self.project.queue_stats())
-
-    def _claimed(self, _token: object, result: object) -> None:
-        self._claiming = False
-        assert isinstance(result, Claimed)
-        self.stats = result.stats
-        # work a reviewer sent back comes next (the queue hands it out first); the rest goes last
-        returned = [item for item in result.items if item.note]
-        at = len(self.items) if self.current is None else self.current + 1
-        self.items[at:at] = returned
-        self.items.extend(item for item in result.items if not item.note)
-        self.exhausted = not result.items
-        if any(item.state in HELD for item in self.items):
-            self.renew_timer.start()
-        if self.current is None:
-            if result.items:
-                self.advance()
-            elif self.started:
-                self.notice.emit(NOTHING_LEFT)
-        else:
-            self.prefetch_next()
-        self.changed.emit()
-
-    def _claim_failed(self, _token: object, message: str) -> None:
-        self._claiming = False
-        self.notice.emit(f"Could not claim items from the queue: {message}")
-        self.changed.emit()
-
-    def _maybe_refill(self) -> None:
-        remaining = self._remaining()
-        if remaining <= REFILL_AT and remaining < self.project.settings.batch_size and not self.exhausted:
-            self._claim()
-
-    # --- moving through the batch ----------------------------------------------------------------
     def advance(self) -> None:
         """Open the next waiting item (the panel moves on), or end the batch (after a Submit, a Skip
         or an expired lease)."""
         previous = self.item
-        nxt = self._next_waiting()
-        if nxt is None:
-            nxt = next((i for i, it in enumerate(self.items) if it.state is ItemState.WAITING), None)
-        self.current = nxt
+        item = self.batch.advance()
         # Many items pass by: close the source of the one before the previous (the previous one may
         # stay on screen until the next is decoded).
-        keep = {it.asset.id for it in (previous, self.item) if it is not None}
+        keep = {it.asset.id for it in (previous, item) if it is not None}
         if self._behind is not None and self._behind not in keep:
             self.host.forget_source(self._behind)
         self._behind = previous.asset.id if previous is not None else self._behind
-        if self.item is None:
+        if item is None:
             self.ahead.cancel()
-            self._claim()  # new items may have come in; it reports NOTHING_LEFT when none did
+            self.leases.claim()  # new items may have come in; it reports NOTHING_LEFT when none did
             self.changed.emit()
             return
-        self.item.state = ItemState.CURRENT
-        self._open(self.item)
+        self._open(item)
         self._settle.start()  # then claim more and decode the next item, once this one is drawn
         self.changed.emit()
 
     def open_item(self, index: int) -> None:
         """Jump to a waiting item of the batch, or back to one whose submit failed."""
-        if not 0 <= index < len(self.items) or index == self.current or self.leases.waiting:
+        item = self.batch.open_item(index)
+        if item is None:
             return
-        item = self.items[index]
-        if item.state not in (ItemState.WAITING, ItemState.FAILED):
-            return
-        if self.item is not None and self.item.state is ItemState.CURRENT:
-            self.item.state = ItemState.WAITING
-        self.current = index
-        item.state = ItemState.CURRENT
         self._open(item)
         self._settle.start()
         self.changed.emit()
@@ -282,19 +184,37 @@ class QueueController(QObject):
             self.ahead.cancel()
             self.host.open_asset(item.asset)  # decode on demand
 
-    def prefetch_next(self) -> None:
-        """Decode the next item ahead (with prefetch on)."""
-        if self.prefetch:
-            self.ahead.fill()
-
     def _settled(self) -> None:
         if self.item is not None:
-            self._maybe_refill()
-            self.prefetch_next()
+            self.leases.claim(refill=True)
+            if self.prefetch:
+                self.ahead.fill()
 
     def _next_item(self) -> QueueItem | None:
-        nxt = self._next_waiting()
+        nxt = next_waiting(self.items, self.current)
         return None if nxt is None else self.items[nxt]
+
+    def apply(self, step: Step) -> None:
+        """Show what a transition of the batch returned: free what was decoded for lost leases,
+        start or stop renewing, tell the user, then open the next item or refresh."""
+        for key in step.dropped:
+            self.ahead.drop(key)
+        if step.renewing is False:
+            self.renew_timer.stop()
+        elif step.renewing and not self.renew_timer.isActive():
+            self.renew_timer.start()
+        if step.offline is not None:
+            session = self.host.editing.session
+            waiting = session.edits_waiting if session is not None else 0
+            self.notice.emit(offline_message(waiting, step.offline))
+        if step.notice is not None:
+            self.notice.emit(step.notice)
+        if step.advance:
+            self.advance()
+            return
+        if step.prefetch and self.prefetch:
+            self.ahead.fill()
+        self.changed.emit()
 
     # --- submit, skip and renewal (app.editor.queue_leases) --------------------------------------
     def submit(self) -> None:

@@ -1,22 +1,28 @@
-"""Queue mode's plain parts: the batch's items and their states, what the controller needs from the
-window (:class:`QueueHost`), the answers background jobs send back, and the user-facing messages.
+"""Queue mode's plain parts on the editor's side: what the controller needs from the window
+(:class:`QueueHost`), what the database round trips need from the controller
+(:class:`BatchDriver`), items decoded ahead, and the user-facing messages. The batch itself, its
+items and their states are Qt-free: :mod:`app.workflow.queue_batch` (re-exported here).
 
 No widgets and no jobs here; :mod:`app.editor.queue_controller` drives them.
 """
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from enum import StrEnum
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy.typing as npt
 
 from app.core.records import Asset
-from app.editor.workers import submit
-from app.workflow.queue import Lease, LeaseExpired
+from app.workflow.queue_batch import (
+    HELD,
+    NOTHING_LEFT,
+    ItemState,
+    QueueBatch,
+    QueueItem,
+    Step,
+    expired_message,
+)
 
 if TYPE_CHECKING:
     from app.api import Project
@@ -24,8 +30,20 @@ if TYPE_CHECKING:
     from app.sources import Source
     from app.workflow.editing import EditSession
 
-_UIDS = itertools.count(1)
-NOTHING_LEFT = "Nothing is left in the queue for you. Start labeling (Ctrl+Shift+L) checks again."
+__all__ = [
+    "HELD",
+    "NOTHING_LEFT",
+    "BatchDriver",
+    "ItemState",
+    "Prepared",
+    "QueueHost",
+    "QueueItem",
+    "RootLost",
+    "expired_message",
+    "offline_message",
+    "still_opening_message",
+    "unopened_message",
+]
 
 
 class QueueHost(Protocol):
@@ -52,40 +70,21 @@ class QueueHost(Protocol):
         ...
 
 
-class ItemState(StrEnum):
-    WAITING = "waiting"
-    CURRENT = "current"
-    SUBMITTING = "submitting"
-    SUBMITTED = "submitted"
-    SKIPPED = "skipped"
-    EXPIRED = "expired"
-    FAILED = "not submitted"  # the submit failed for another reason: open it and submit again
+class BatchDriver(Protocol):
+    """What the database round trips (app.editor.queue_leases) need from the queue controller."""
 
-
-HELD = (ItemState.WAITING, ItemState.CURRENT, ItemState.FAILED)  # leases we keep renewing
-
-
-@dataclass
-class QueueItem:
-    """One leased item of the batch."""
-
-    lease: Lease
-    asset: Asset
-    required: int  # distinct labelers the item needs: > 1 is a consensus item
-    issues: int  # open comment threads
-    note: str | None  # why a reviewer sent it back, if they did
-    state: ItemState = ItemState.WAITING
-    # Items are named by this serial, not by the assignment: work a reviewer sends back returns
-    # under its old assignment id and is a new entry of the batch.
-    uid: int = field(default_factory=lambda: next(_UIDS))
+    project: Project
+    host: QueueHost
+    batch: QueueBatch
 
     @property
-    def name(self) -> str:
-        return self.asset.rel_path.rsplit("/", 1)[-1]
+    def busy(self) -> bool:
+        """Submit and Skip must wait (an answer is awaited, or the current item is not shown yet)."""
+        ...
 
-    @property
-    def key(self) -> int:
-        return self.uid
+    def apply(self, step: Step) -> None:
+        """Show what a transition of the batch returned (notices, moving on, renewal)."""
+        ...
 
 
 @dataclass
@@ -102,88 +101,12 @@ class Prepared:
 
 # --- answers of background jobs -----------------------------------------------------------------
 @dataclass(frozen=True)
-class Token:
-    """Names one background job: its sequence number, the batch item (``QueueItem.key``) it is
-    about, and for a save, the session saved."""
-
-    seq: int
-    key: int
-    session: EditSession | None = None
-
-
-@dataclass(frozen=True)
-class Expired:
-    message: str
-
-
-@dataclass(frozen=True)
-class Offline:
-    """A submit or skip the database did not take because it is unreachable."""
-
-    message: str
-
-
-@dataclass(frozen=True)
 class RootLost:
     """Decoding ahead found the item's data folder unreachable (a share unmounted or offline)."""
 
     key: int
     asset: Asset
     message: str
-
-
-@dataclass(frozen=True)
-class Claimed:
-    items: list[QueueItem]
-    stats: dict[str, int]
-
-
-def run_job(
-    tokens: itertools.count[int],
-    fn: Callable[[], object],
-    done: Callable[[object, object], None],
-    failed: Callable[[object, str], None],
-    *,
-    key: int = -1,
-    session: EditSession | None = None,
-) -> None:
-    """Run ``fn`` on the pool. The callbacks are bound methods of a long-lived object; what they need
-    to know about the job travels in its Token."""
-    submit(Token(next(tokens), key, session), fn, done, failed)
-
-
-def required_labelers(project: Project, lease: Lease) -> int:
-    """Labelers an item needs (> 1: a consensus item). The lease does not carry it; the queue picks
-    consensus items from the project's share with a fixed hash (app.workflow.consensus), so the
-    same pick is made here. Items changed later with queue.set_required are not seen."""
-    known = getattr(lease, "required", None)
-    if isinstance(known, int):
-        return known
-    from app.workflow.consensus import consensus_plan
-
-    settings = project.settings
-    if settings.consensus_share <= 0:
-        return 1
-    plan = consensus_plan(
-        [lease.asset_id],
-        share=settings.consensus_share,
-        count=settings.consensus_count,
-        seed=f"project-{project.id}",
-    )
-    return plan[lease.asset_id]
-
-
-def renew_leases(
-    project: Project, leases: Sequence[tuple[int, Lease]]
-) -> tuple[dict[int, Lease | Expired], dict[str, int]]:
-    """Worker: renew each (item key, lease); a lease that ran out comes back as Expired."""
-    out: dict[int, Lease | Expired] = {}
-    for key, lease in leases:
-        try:
-            out[key] = project.renew(lease)
-        except LeaseExpired as exc:
-            out[key] = Expired(str(exc))
-    return out, project.queue_stats()  # the counts move as others work: keep them fresh
 
 
 # --- messages -------------------------------------------------------------------------------------
@@ -200,19 +123,6 @@ def offline_message(waiting: int, action: str = "Submit") -> str:
     )
 
 
-def expired_message(names: Sequence[str]) -> str:
-    """One message for the leases that ran out together."""
-    if len(names) == 1:
-        return (
-            f"Your lease on {names[0]} expired; your saved annotations are kept; the item went back to "
-            "the queue."
-        )
-    shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
-    return (
-        f"Your leases on {shown} expired; your saved annotations are kept; the items went back to the queue."
-    )
-
-
 def unopened_message(name: str) -> str:
     """Submit on an item whose image never loaded: nobody has seen it, so it is not submitted."""
     return (
@@ -223,7 +133,3 @@ def unopened_message(name: str) -> str:
 
 def still_opening_message(name: str) -> str:
     return f"{name} is still opening, so it cannot be submitted yet: Submit once its image shows."
-
-
-def ignore(*_args: object) -> None:
-    """A job callback for results nobody needs."""

@@ -1,7 +1,8 @@
-"""Queue mode's round trips about a leased item: Submit, Skip and lease renewal.
+"""Queue mode's round trips to the database: claiming items, Submit, Skip and lease renewal.
 
-Each runs on the thread pool and its answer decides the item's state; the controller
-(:class:`app.editor.queue_controller.QueueController`) keeps the batch and moves through it.
+Each runs on the thread pool; its answer goes to the batch (:class:`app.workflow.queue_batch.
+QueueBatch`), which decides the items' states, and the controller shows what the batch returns
+(:class:`app.editor.queue_items.BatchDriver`: this module does not know the controller).
 
 What the labeler sees while an answer is awaited:
 - Submit with edits saves first; once saved the next item opens at once and the submit itself
@@ -14,311 +15,201 @@ What the labeler sees while an answer is awaited:
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
 
 from app.core.errors import SitelabelError
-from app.editor.queue_items import (
-    HELD,
-    Expired,
-    ItemState,
-    Offline,
-    QueueItem,
-    Token,
-    expired_message,
-    offline_message,
-    renew_leases,
-    run_job,
-    still_opening_message,
-    unopened_message,
-)
+from app.editor.queue_items import BatchDriver, offline_message, still_opening_message, unopened_message
+from app.editor.workers import submit
 from app.workflow.editing import SaveState, unreachable
 from app.workflow.queue import Lease, LeaseExpired
+from app.workflow.queue_batch import Answer, ClaimRequest, LeaseAnswer, QueueItem, Step
 
 if TYPE_CHECKING:
-    from app.editor.queue_controller import QueueController
-    from app.workflow.editing import EditSession
-
-Outcome = tuple[Expired | Offline | None, dict[str, int] | None]
+    from app.api import Project
+    from app.workflow.editing import EditSession, SaveResult
 
 
+@dataclass(frozen=True)
+class Claimed:
+    items: list[QueueItem]
+    stats: dict[str, int]
+
+
+@dataclass(frozen=True)
+class Renewed:
+    leases: dict[int, Lease | None]  # by item key; None: the lease ran out
+    stats: dict[str, int]
+
+
+# --- the jobs (run on a worker) -----------------------------------------------------------------
+def claim_items(project: Project, request: ClaimRequest) -> Claimed:
+    """The user's batch (held leases first), minus the items already in the panel."""
+    leases = [lease for lease in project.claim(request.size) if lease.assignment_id not in request.known]
+    issues = project.open_thread_counts() if leases else {}
+    items = [
+        QueueItem(lease, project.asset(lease.asset_id), issues.get(lease.asset_id, 0)) for lease in leases
+    ]
+    return Claimed(items, project.queue_stats())
+
+
+def lease_answer(project: Project, action: Callable[[], None]) -> LeaseAnswer:
+    """Submit or skip: an expired lease (the item is back in the pool) and an unreachable database
+    are answers the batch handles; anything else is a failure."""
+    try:
+        action()
+    except LeaseExpired as exc:
+        return LeaseAnswer(Answer.EXPIRED, str(exc), project.queue_stats())
+    except SitelabelError as exc:
+        if not unreachable(exc):
+            raise
+        return LeaseAnswer(Answer.OFFLINE, str(exc))
+    return LeaseAnswer(Answer.DONE, stats=project.queue_stats())
+
+
+def renew_leases(project: Project, leases: Sequence[tuple[int, Lease]]) -> Renewed:
+    """Renew each (item key, lease); a lease that ran out comes back as None."""
+    out: dict[int, Lease | None] = {}
+    for key, lease in leases:
+        try:
+            out[key] = project.renew(lease)
+        except LeaseExpired:
+            out[key] = None
+    return Renewed(out, project.queue_stats())  # the counts move as others work: keep them fresh
+
+
+def _failed(message: str) -> LeaseAnswer:
+    return LeaseAnswer(Answer.FAILED, message)
+
+
+# --- the binding ----------------------------------------------------------------------------------
 class LeaseActions:
-    """Submit, Skip and renewal for ``owner``'s batch (see the module doc)."""
+    """Claims, Submit, Skip and renewal for ``driver``'s batch (see the module doc)."""
 
-    def __init__(self, owner: QueueController) -> None:
-        self.owner = owner
-        self.flushing = False  # Submit is saving the current item's edits
-        self.acking = False  # a Submit with nothing to save waits for the submit's answer
-        self.skipping = False  # a Skip waits for its answer before the next item opens
-        self.renewing = False
-        self._tokens = itertools.count()
+    def __init__(self, driver: BatchDriver) -> None:
+        self.driver = driver
 
-    @property
-    def waiting(self) -> bool:
-        """Submit or Skip waits for an answer about the current item."""
-        return self.flushing or self.acking or self.skipping
+    def _run(self, fn: Callable[[], LeaseAnswer], answered: Callable[[LeaseAnswer], Step]) -> None:
+        """Run a submit or a skip; its answer (a worker failure too) goes to ``answered``."""
+        apply = self.driver.apply
+        submit(fn, lambda reply: apply(answered(reply)), lambda message: apply(answered(_failed(message))))
 
-    def _run(
-        self,
-        fn: Callable[[], object],
-        done: Callable[[object, object], None],
-        failed: Callable[[object, str], None],
-        key: int = -1,
-        session: EditSession | None = None,
-    ) -> None:
-        run_job(self._tokens, fn, done, failed, key=key, session=session)
-
-    def _edits_waiting(self) -> int:
-        session = self.owner.host.editing.session
-        return session.edits_waiting if session is not None else 0
+    # --- claims ----------------------------------------------------------------------------------
+    def claim(self, *, refill: bool = False) -> None:
+        """Claim items for the batch (``refill``: only when few are left); one claim at a time."""
+        d = self.driver
+        request = d.batch.begin_claim(refill=refill)
+        if request is None:
+            return
+        submit(
+            partial(claim_items, d.project, request),
+            lambda claimed: d.apply(d.batch.claimed(claimed.items, claimed.stats)),
+            lambda message: d.apply(d.batch.claim_failed(message)),
+        )
 
     # --- submit ----------------------------------------------------------------------------------
     def submit(self) -> None:
         """See QueueController.submit."""
-        o = self.owner
-        item = o.item
+        d = self.driver
+        item = d.batch.item
         if item is None:
-            o.notice.emit("Nothing to submit: start labeling first (Ctrl+Shift+L).")
+            d.apply(Step(notice="Nothing to submit: start labeling first (Ctrl+Shift+L)."))
             return
-        if o.busy:
+        if d.busy:
             return
         unseen = self._unseen(item)
         if unseen is not None:
-            o.notice.emit(unseen)
+            d.apply(Step(notice=unseen))
             return
-        session = o.host.editing.session
+        session = d.host.editing.session
         offline = session is not None and session.status is SaveState.OFFLINE
         if session is None or (session.pending_count == 0 and not session.conflicts and not offline):
-            self._submit_acknowledged(item)
+            # no save just showed the database reachable: the item stays on screen until the
+            # submit is answered (a Submit with edits saves first, and that save is the proof)
+            d.batch.begin_submit(save=False)
+            d.apply(Step())
+            key, lease = item.key, item.lease
+            self._run(partial(self._submit_job, lease), partial(d.batch.submit_answered, key))
             return
-        self.flushing = True
-        o.changed.emit()
-        self._run(session.flush, self._flushed, self._flush_failed, item.key, session)
+        d.batch.begin_submit(save=True)
+        d.apply(Step())
+        submit(session.flush, partial(self._flushed, item.key, session), self._flush_failed)
 
     def _unseen(self, item: QueueItem) -> str | None:
         """Why Submit must not take ``item``: its image has not been on screen since it was opened."""
-        host = self.owner.host
+        host = self.driver.host
         if host.is_opening(item.asset.id):
             return still_opening_message(item.name)
         if host.open_failure(item.asset.id) is not None:
             return unopened_message(item.name)
         return None
 
-    def _flushed(self, token: object, result: object) -> None:
-        assert isinstance(token, Token) and token.session is not None
-        o, key, session = self.owner, token.key, token.session
-        self.flushing = False
-        error = getattr(result, "error", None)
-        if error and session.status is SaveState.OFFLINE:  # the item stays open; nothing is lost
-            o.notice.emit(offline_message(session.edits_waiting))
-        elif error:
-            o.notice.emit(f"Not submitted: the edits could not be saved ({error}). They are kept; try again.")
-        elif o.host.editing.saves.show_conflicts(session):
-            o.notice.emit("Not submitted: a save conflict had to be resolved first. Submit again when done.")
-        else:
-            self._saved(key)
-            return
-        o.changed.emit()
+    def _submit_job(self, lease: Lease) -> LeaseAnswer:
+        project = self.driver.project
+        return lease_answer(project, lambda: project.submit(lease))
 
-    def _flush_failed(self, _token: object, message: str) -> None:
-        self.flushing = False
-        self.owner.notice.emit(
-            f"Not submitted: the edits could not be saved ({message}). They are kept; try again."
-        )
-        self.owner.changed.emit()
-
-    def _saved(self, key: int) -> None:
-        o = self.owner
-        index = o.index_of(key)
-        if index is None or index != o.current:
-            return  # the item was dropped meanwhile (its lease expired)
-        item = o.items[index]
-        item.state = ItemState.SUBMITTING
-        self._run(partial(self._submit_job, item.lease), self._submitted, self._submit_failed, key)
-        o.advance()
-
-    def _submit_job(self, lease: Lease) -> Outcome:
-        return self._lease_job(lambda: self.owner.project.submit(lease))
-
-    def _lease_job(self, action: Callable[[], None]) -> Outcome:
-        """Submit or skip on a worker: an expired lease (the item is back in the pool) and an
-        unreachable database are outcomes the UI handles, anything else is a failure."""
-        project = self.owner.project
-        try:
-            action()
-        except LeaseExpired as exc:
-            return Expired(str(exc)), project.queue_stats()
-        except SitelabelError as exc:
-            if not unreachable(exc):
-                raise
-            return Offline(str(exc)), None
-        return None, project.queue_stats()
-
-    def _submit_acknowledged(self, item: QueueItem) -> None:
-        """Submit with nothing to save: no save just showed the database reachable, so the item
-        stays on screen until the submit is answered (offline, it stays with the message). A
-        Submit with edits saves first and moves on at once; that save is the proof."""
-        item.state = ItemState.SUBMITTING
-        self.acking = True
-        self.owner.changed.emit()
-        self._run(partial(self._submit_job, item.lease), self._acknowledged, self._ack_failed, item.key)
-
-    def _acknowledged(self, token: object, result: object) -> None:
-        assert isinstance(token, Token) and isinstance(result, tuple)
-        o = self.owner
-        outcome, stats = result
-        if isinstance(outcome, Offline):
-            self._kept(token.key, offline_message(self._edits_waiting()))
-            return
-        self.acking, o.stats = False, stats
-        index = o.index_of(token.key)
-        if index is not None:
-            o.items[index].state = ItemState.EXPIRED if outcome is not None else ItemState.SUBMITTED
-            if outcome is not None:
-                self.expired_notice(o.items[index])
-        if index is not None and index == o.current:
-            o.advance()
-        else:
-            o.changed.emit()
-
-    def _ack_failed(self, token: object, message: str) -> None:
-        assert isinstance(token, Token)
-        self._kept(token.key, f"Not submitted: {message}. Your annotations are saved; Submit again.")
-
-    def _kept(self, key: int, message: str) -> None:
-        """The database did not take a Submit with nothing to save: the item stays on screen."""
-        o = self.owner
-        self.acking = False
-        index = o.index_of(key)
-        if index is not None:
-            o.items[index].state = ItemState.CURRENT if index == o.current else ItemState.FAILED
-            if not o.renew_timer.isActive():  # it stops when no lease was held meanwhile
-                o.renew_timer.start()
-        o.notice.emit(message)
-        o.changed.emit()
-
-    def _submitted(self, token: object, result: object) -> None:
-        assert isinstance(token, Token) and isinstance(result, tuple)
-        o = self.owner
-        outcome, stats = result
-        if isinstance(outcome, Offline):  # it went away between the save and the submit
-            self._submit_failed(token, outcome.message)
-            return
-        expired, o.stats = outcome, stats
-        index = o.index_of(token.key)
-        if index is not None:
-            item = o.items[index]
-            item.state = ItemState.EXPIRED if expired else ItemState.SUBMITTED
-            if expired:
-                self.expired_notice(item)
-        o.changed.emit()
-
-    def _submit_failed(self, token: object, message: str) -> None:
-        assert isinstance(token, Token)
-        o = self.owner
-        index = o.index_of(token.key)
-        if index is not None:
-            item = o.items[index]
-            item.state = ItemState.FAILED
-            o.notice.emit(
-                f"Could not submit {item.name}: {message}. Your annotations are saved; open it from the "
-                "batch list and submit again."
+    def _flushed(self, key: int, session: EditSession, result: SaveResult) -> None:
+        d = self.driver
+        offline = session.status is SaveState.OFFLINE
+        if result.error and offline:  # the item stays open; nothing is lost
+            d.batch.save_refused(offline=True)
+            d.apply(Step(notice=offline_message(session.edits_waiting)))
+        elif result.error:
+            d.batch.save_refused(offline=False)
+            d.apply(
+                Step(
+                    notice=f"Not submitted: the edits could not be saved ({result.error}). They are kept; "
+                    "try again."
+                )
             )
-        o.changed.emit()
+        elif d.host.editing.saves.show_conflicts(session):
+            d.batch.save_refused(offline=False)
+            d.apply(
+                Step(
+                    notice="Not submitted: a save conflict had to be resolved first. Submit again when done."
+                )
+            )
+        else:
+            item = d.batch.saved(key)
+            if item is None:  # the item was dropped meanwhile (its lease expired)
+                d.apply(Step())
+                return
+            self._run(partial(self._submit_job, item.lease), partial(d.batch.submit_answered, key))
+            d.apply(Step(advance=True))
+
+    def _flush_failed(self, message: str) -> None:
+        self.driver.batch.save_refused(offline=False)
+        self.driver.apply(
+            Step(notice=f"Not submitted: the edits could not be saved ({message}). They are kept; try again.")
+        )
 
     # --- skip ------------------------------------------------------------------------------------
     def skip(self, reason: str = "") -> None:
         """See QueueController.skip. The item stays current until the database took the skip:
         offline it stays on screen with a message, and Skip works again once the server is back."""
-        o = self.owner
-        item = o.item
-        if item is None or o.busy:
+        d = self.driver
+        if d.batch.item is None or d.busy:
             return
-        self.skipping = True
-        o.changed.emit()
-        job = partial(self._skip_job, item.lease, reason.strip())
-        self._run(job, self._skipped, self._skip_failed, item.key)
-
-    def _skip_job(self, lease: Lease, reason: str) -> Outcome:
-        return self._lease_job(lambda: self.owner.project.skip(lease, reason))
-
-    def _skipped(self, token: object, result: object) -> None:
-        assert isinstance(token, Token) and isinstance(result, tuple)
-        o = self.owner
-        outcome, stats = result
-        self.skipping = False
-        if isinstance(outcome, Offline):  # the item stays current, on screen; its lease is renewed
-            o.notice.emit(offline_message(self._edits_waiting(), "Skip"))
-            o.changed.emit()
-            return
-        o.stats = stats if stats is not None else o.stats
-        index = o.index_of(token.key)
-        if index is None or o.items[index].state is not ItemState.CURRENT:
-            o.changed.emit()  # a renewal found the lease gone meanwhile and moved on
-            return
-        item = o.items[index]
-        item.state = ItemState.EXPIRED if outcome is not None else ItemState.SKIPPED
-        if outcome is not None:
-            self.expired_notice(item)
-        if index == o.current:
-            o.advance()  # the editor saves the item's edits as it leaves it
-        else:
-            o.changed.emit()
-
-    def _skip_failed(self, token: object, message: str) -> None:
-        assert isinstance(token, Token)
-        o = self.owner
-        self.skipping = False
-        index = o.index_of(token.key)
-        name = o.items[index].name if index is not None else "the item"
-        o.notice.emit(f"Could not skip {name}: {message}")
-        o.changed.emit()
+        item = d.batch.begin_skip()
+        d.apply(Step())
+        project, lease, why = d.project, item.lease, reason.strip()
+        job = partial(lease_answer, project, lambda: project.skip(lease, why))
+        self._run(job, partial(d.batch.skip_answered, item.key))
 
     # --- lease renewal ---------------------------------------------------------------------------
     def renew(self) -> None:
         """See QueueController.renew."""
-        o = self.owner
-        held = [(item.key, item.lease) for item in o.items if item.state in HELD]
+        d = self.driver
+        held = d.batch.begin_renew()
+        if held is None:
+            return  # a renewal is running
         if not held:
-            o.renew_timer.stop()
+            d.apply(Step(renewing=False))
             return
-        if self.renewing:
-            return
-        self.renewing = True
-        self._run(partial(renew_leases, o.project, held), self._renewed, self._renew_failed)
-
-    def _renewed(self, _token: object, answer: object) -> None:
-        o = self.owner
-        self.renewing = False
-        assert isinstance(answer, tuple)
-        result, o.stats = answer
-        moved_on, expired = False, []
-        for key, outcome in result.items():
-            index = o.index_of(key)
-            if index is None or o.items[index].state not in HELD:
-                continue  # submitted or skipped meanwhile: that answer decides
-            item = o.items[index]
-            if isinstance(outcome, Lease):
-                item.lease = outcome
-                continue
-            item.state = ItemState.EXPIRED
-            expired.append(item)
-            o.ahead.drop(key)
-            if index == o.current:
-                moved_on = True
-        if expired:
-            self.expired_notice(*expired)
-        if moved_on:
-            o.advance()
-        else:
-            o.prefetch_next()
-            o.changed.emit()
-
-    def _renew_failed(self, _token: object, message: str) -> None:
-        self.renewing = False  # the items stay in the batch: the next renewal tries again
-        self.owner.notice.emit(f"Could not renew your leases (will retry; your items stay open): {message}")
-
-    def expired_notice(self, *items: QueueItem) -> None:
-        self.owner.notice.emit(expired_message([item.name for item in items]))
+        submit(
+            partial(renew_leases, d.project, held),
+            lambda renewed: d.apply(d.batch.renewed(renewed.leases, renewed.stats)),
+            lambda message: d.apply(d.batch.renew_failed(message)),
+        )

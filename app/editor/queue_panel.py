@@ -178,6 +178,7 @@ class QueuePanel(QWidget):
     # --- showing the state ------------------------------------------------------------------------
     def refresh(self) -> None:
         c = self.controller
+        batch = c.batch
         item = c.item
         self.start_button.setVisible(item is None)
         self.submit_button.setEnabled(item is not None and not c.busy)
@@ -185,17 +186,17 @@ class QueuePanel(QWidget):
         if item is None:
             self.name.setText("No item open")
             self.position.setText(
-                "Start labeling claims a batch of items for you." if not c.started else "Batch finished."
+                "Start labeling claims a batch of items for you." if not batch.started else "Batch finished."
             )
             self.badges.hide()
             self.rejection.hide()
         else:
             self.name.setText(item.name)
-            pos, total = c.position()
-            saving = "  (waiting for the database…)" if c.leases.waiting else "  (opening…)" if c.busy else ""
+            pos, total = (c.current or 0) + 1, len(c.items)
+            saving = "  (waiting for the database…)" if batch.waiting else "  (opening…)" if c.busy else ""
             self.position.setText(f"{pos} of {total} in your batch{saving}")
             self._show_badges(item)
-        s = c.stats
+        s = batch.stats
         self.stats.setText(
             f"Queue: {s.get('new', 0)} new · {s.get('leased', 0)} leased · {s.get('submitted', 0)} submitted"
             if s

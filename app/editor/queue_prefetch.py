@@ -6,7 +6,6 @@ round trip to a worker.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING
@@ -14,8 +13,8 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, Signal
 
 from app.core.records import Asset
-from app.editor.queue_items import Prepared, QueueHost, QueueItem, RootLost, Token, ignore
-from app.editor.workers import submit
+from app.editor.queue_items import Prepared, QueueHost, QueueItem, RootLost
+from app.editor.workers import ignore, submit
 
 if TYPE_CHECKING:
     from app.api import Project
@@ -46,7 +45,6 @@ class Prefetcher(QObject):
         self._awaited: QueueItem | None = None  # shown as soon as it is decoded
         self._failed: set[int] = set()  # decoding ahead failed: open these the plain way
         self._closed = False
-        self._tokens = itertools.count()
         host.editing.session_opened.connect(self._session_opened)
 
     @property
@@ -109,8 +107,7 @@ class Prefetcher(QObject):
     def _prepare(self, item: QueueItem) -> None:
         self._preparing.add(item.key)
         job = partial(self._prepare_job, item.key, item.asset)
-        # bound-method callbacks: a queued call to a partial can be dropped with the finished job
-        submit(Token(next(self._tokens), item.key), job, self._prepared, self._prepare_failed)
+        submit(job, self._prepared, partial(self._prepare_failed, item.key))
 
     def _prepare_job(self, key: int, asset: Asset) -> Prepared | RootLost:
         """Worker: open the source, decode the frame the editor shows first, load the annotations."""
@@ -133,13 +130,12 @@ class Prefetcher(QObject):
             raise
         return Prepared(key, asset, source, raw, session)
 
-    def _prepared(self, token: object, result: object) -> None:
+    def _prepared(self, result: Prepared | RootLost) -> None:
         if isinstance(result, RootLost):  # told as opening it by hand would; opened that way when due
             if not self._closed:
                 self.host.data_unavailable(result.asset, result.message)
-            self._prepare_failed(token, result.message)
+            self._prepare_failed(result.key, result.message)
             return
-        assert isinstance(result, Prepared)
         self._preparing.discard(result.key)
         if self._closed:
             self._discard(result)
@@ -155,11 +151,10 @@ class Prefetcher(QObject):
             self._discard(result)
             self.fill()
 
-    def _prepare_failed(self, token: object, _message: str) -> None:
-        assert isinstance(token, Token)
-        self._preparing.discard(token.key)
-        self._failed.add(token.key)
-        if self._awaited is not None and self._awaited.key == token.key:
+    def _prepare_failed(self, key: int, _message: str) -> None:
+        self._preparing.discard(key)
+        self._failed.add(key)
+        if self._awaited is not None and self._awaited.key == key:
             item, self._awaited = self._awaited, None
             self.host.open_asset(item.asset)  # the window says why it cannot be opened
             self.settled.emit()
@@ -167,7 +162,7 @@ class Prefetcher(QObject):
 
     def _discard(self, prepared: Prepared) -> None:
         prepared.session.close()
-        submit(None, prepared.source.close, ignore, ignore)
+        submit(prepared.source.close, ignore, ignore)
 
     def _session_opened(self, session: object) -> None:
         """The editor opened an asset: a prepared copy of it holds annotations from before."""

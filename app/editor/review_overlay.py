@@ -312,7 +312,7 @@ class Jobs(QObject):
         token = (kind, next(self._tokens))
         self._latest[kind] = token
         self._callbacks[token] = (done, failed)
-        submit(token, fn, self._done, self._failed)
+        submit(fn, partial(self._done, token), partial(self._failed, token))
 
     def cancel(self, *kinds: str) -> None:
         """Drop the results of these kinds' running jobs when they arrive."""
@@ -323,18 +323,16 @@ class Jobs(QObject):
     def idle(self) -> bool:
         return not self._callbacks
 
-    def _take(self, token: object) -> tuple[Callable[[Any], None], Callable[[str], None]] | None:
-        if not isinstance(token, tuple):
-            return None
+    def _take(self, token: tuple[str, int]) -> tuple[Callable[[Any], None], Callable[[str], None]] | None:
         callbacks = self._callbacks.pop(token, None)
         return callbacks if callbacks is not None and self._latest.get(token[0]) == token else None
 
-    def _done(self, token: object, result: object) -> None:
+    def _done(self, token: tuple[str, int], result: object) -> None:
         callbacks = self._take(token)
         if callbacks is not None:
             callbacks[0](result)
 
-    def _failed(self, token: object, message: str) -> None:
+    def _failed(self, token: tuple[str, int], message: str) -> None:
         callbacks = self._take(token)
         if callbacks is not None:
             callbacks[1](message)

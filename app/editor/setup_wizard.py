@@ -11,6 +11,7 @@ import json
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,7 +49,7 @@ from app.editor.plain import plain_tip
 from app.editor.workers import ProgressJob, submit
 
 if TYPE_CHECKING:
-    from app.api import Project
+    from app.api import DatabaseCheck, Project
     from app.sources import ScanResult
 
 ROLE = Qt.ItemDataRole.UserRole
@@ -239,12 +240,15 @@ class NamePage(QWizardPage):
         self._test_token = token = object()
         self.test_result.setStyleSheet(HINT_STYLE)
         self.test_result.setText("testing...")
-        submit(token, lambda: api.check_database(target), self._tested, self._test_failed)
+        submit(
+            lambda: api.check_database(target),
+            partial(self._tested, token),
+            partial(self._test_failed, token),
+        )
 
-    def _tested(self, token: object, result: object) -> None:
+    def _tested(self, token: object, result: DatabaseCheck) -> None:
         if token is self._test_token:
-            summary = getattr(result, "summary", lambda: str(result))()
-            warnings = list(getattr(result, "warnings", ()))
+            summary, warnings = result.summary(), list(result.warnings)
             self.test_result.setStyleSheet(OK_STYLE if not warnings else ERROR_STYLE)
             self.test_result.setText("; ".join([summary, *warnings]))
 

@@ -12,9 +12,11 @@ from __future__ import annotations
 import traceback
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal, Slot
+
+T = TypeVar("T")
 
 
 class _Dispatcher(QObject):
@@ -58,42 +60,37 @@ def _message(exc: BaseException) -> str:
 
 
 class Job(QRunnable):
-    """Run ``fn`` on the shared thread pool; ``token`` lets the receiver drop stale results."""
+    """One call of :func:`submit` on the shared thread pool."""
 
-    def __init__(
-        self,
-        token: object,
-        fn: Callable[[], Any],
-        on_done: Callable[[object, object], None],
-        on_failed: Callable[[object, str], None],
-    ) -> None:
+    def __init__(self, work: Callable[[], None]) -> None:
         super().__init__()
         _dispatcher()
-        self.token = token
-        self.fn = fn
-        self.on_done = on_done
-        self.on_failed = on_failed
+        self.work = work
 
     def run(self) -> None:
+        self.work()
+
+
+def submit(fn: Callable[[], T], on_done: Callable[[T], object], on_failed: Callable[[str], object]) -> Job:
+    """Run ``fn`` on the pool; ``on_done(result)`` or ``on_failed(message)`` is then called on the UI
+    thread. What a callback needs to know about its job (which item, which request) is bound into
+    it, e.g. with functools.partial: the dispatcher keeps every posted call alive until it ran."""
+
+    def work() -> None:
         try:
-            result = self.fn()
+            result = fn()
         except Exception as exc:  # shown to the user; the app keeps working
-            on_ui_thread(partial(self.on_failed, self.token, _message(exc)))
+            on_ui_thread(partial(on_failed, _message(exc)))
         else:
-            on_ui_thread(partial(self.on_done, self.token, result))
+            on_ui_thread(partial(on_done, result))
 
-
-def submit(
-    token: object,
-    fn: Callable[[], Any],
-    on_done: Callable[[object, object], None],
-    on_failed: Callable[[object, str], None],
-) -> Job:
-    """Run ``fn`` on the pool; ``on_done(token, result)`` or ``on_failed(token, message)`` is called
-    on the UI thread."""
-    job = Job(token, fn, on_done, on_failed)
+    job = Job(work)
     QThreadPool.globalInstance().start(job)
     return job
+
+
+def ignore(*_args: object) -> None:
+    """A job callback for results nobody needs (closing a source, say)."""
 
 
 class _ProgressSignals(QObject):
