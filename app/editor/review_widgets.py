@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, Qt, Signal
 from PySide6.QtGui import QColor, QPainter
@@ -29,8 +28,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.records import Asset
 from app.editor.plain import plain_tip
+from app.editor.review_logic import QueueEntry
 from app.workflow.agreement import ItemAgreement
 
 LOW_SCORE, MID_SCORE = 0.5, 0.8
@@ -48,21 +47,6 @@ def score_color(score: float | None) -> QColor:
 
 def _fmt(value: object) -> str:
     return f"{value:.2f}" if isinstance(value, int | float) and not isinstance(value, bool) else "-"
-
-
-def asset_name(asset: Asset) -> str:
-    return asset.rel_path.rsplit("/", 1)[-1]
-
-
-@dataclass(frozen=True)
-class QueueEntry:
-    """One row of the review queue."""
-
-    asset_id: int
-    name: str
-    labelers: tuple[str, ...]
-    agreement: float | None  # None for single-labeler items
-    open_threads: int
 
 
 class AgreementDelegate(QStyledItemDelegate):

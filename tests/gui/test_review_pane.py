@@ -429,7 +429,7 @@ def test_accept_reject_choose_and_merge_go_through_the_api_and_leave_the_queue(
 
     # Reject to a labeler (Ctrl+Alt+J): the reason is required
     qtbot.keyClick(window.canvas, Qt.Key.Key_J, CTRL_ALT)
-    dialog = pane.dialog
+    dialog = pane.flow.dialog
     assert dialog is not None and dialog.isVisible()
     ok = dialog.buttons.button(QDialogButtonBox.StandardButton.Ok)
     assert not ok.isEnabled()
@@ -457,7 +457,7 @@ def test_accept_reject_choose_and_merge_go_through_the_api_and_leave_the_queue(
     # Consensus from one labeler (Ctrl+Alt+U)
     _activate(qtbot, window)
     qtbot.keyClick(window.canvas, Qt.Key.Key_U, CTRL_ALT)
-    dialog = pane.dialog
+    dialog = pane.flow.dialog
     assert dialog is not None and dialog.reason is None
     dialog.labeler.setCurrentText("nia")
     chosen = pane.item.asset.id
@@ -476,7 +476,7 @@ def test_accept_reject_choose_and_merge_go_through_the_api_and_leave_the_queue(
     _activate(qtbot, window)
     merging = pane.item.asset.id
     qtbot.keyClick(window.canvas, Qt.Key.Key_M, CTRL_ALT)
-    qtbot.waitUntil(lambda: pane.mode == "merge" and pane.idle, timeout=20_000)
+    qtbot.waitUntil(lambda: pane.logic.mode == "merge" and pane.idle, timeout=20_000)
     assert pane.decision.confirm_bar.isVisible() and not pane.decision.accept_button.isEnabled()
     shape = pane.item.shape
     coin = annotation_masks(pane.item.annotations, "coin", shape)
@@ -503,10 +503,10 @@ def test_fix_and_accept_edits_through_the_reviewers_session(qtbot, themed_qapp, 
     assert window.canvas.tool_slot.active is None  # looking only: a stray click on the item draws nothing
     qtbot.keyClick(window.canvas, Qt.Key.Key_X, CTRL_ALT)
     assert window.canvas.tool_slot.active is not None  # Fix switches the canvas to editing
-    assert pane.mode == "fix" and pane.decision.copy_row.isVisible()
+    assert pane.logic.mode == "fix" and pane.decision.copy_row.isVisible()
     assert pane.overlays.outline
     pane.decision.copy_combo.setCurrentText("lee")
-    pane.copy_labels("lee")
+    pane.flow.copy_labels("lee")
     session = window.editing.session
     assert session is not None and session.asset.id == fixing
     assert len(session.doc.annotations(0)) == 2  # lee's polygon and box, now the reviewer's
