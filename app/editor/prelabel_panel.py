@@ -8,22 +8,21 @@ goes through the EditSession, so it is one undo step and saved like any edit.
 
 H shows where the model was unsure about the selected pre-label (Shift+H: about all pre-labels of
 the frame) as a heat overlay; the maps come from ``project.low_confidence_map`` on the thread pool.
+
+The state and rules (review order, accept-all default, which maps the heat needs) are
+:class:`app.editor.prelabel_logic.PrelabelLogic`, with no Qt; the heat's switches and overlay are
+:class:`app.editor.prelabel_heat.HeatView`; this widget lays them out and wires the window's actions.
 """
 
 from __future__ import annotations
 
-import itertools
 from collections import deque
 from collections.abc import Callable
-from functools import partial
 from typing import TYPE_CHECKING
 
-import numpy as np
-import numpy.typing as npt
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QCheckBox,
     QDoubleSpinBox,
     QHBoxLayout,
     QHeaderView,
@@ -36,10 +35,9 @@ from PySide6.QtWidgets import (
 )
 from shiboken6 import isValid
 
-from app.core.annotations import Annotation, Kind
-from app.core.commands import RemoveAnnotation
 from app.editor.actions import Binding
-from app.editor.prelabel_overlay import combine, heat_rgba, legend_html
+from app.editor.prelabel_heat import HEAT_ALL_KEYS, HEAT_KEYS, HeatView
+from app.editor.prelabel_logic import DEFAULT_THRESHOLD, PrelabelLogic, centre_of
 from app.editor.workers import Job, ignore, submit
 
 if TYPE_CHECKING:
@@ -50,46 +48,7 @@ if TYPE_CHECKING:
 
 ACCEPT_KEYS, ACCEPT_ALL_KEYS = "A", "Shift+A"
 NEXT_KEYS, PREVIOUS_KEYS = "J", "Shift+J"
-HEAT_KEYS, HEAT_ALL_KEYS = "H", "Shift+H"
-DEFAULT_THRESHOLD = 0.8  # when no manifest of the item's models says otherwise
-HEAT_MARGIN = 24  # pixels around the selected pre-label whose uncertainty is shown
-
-
-def bounds_of(annotation: Annotation) -> tuple[float, float, float, float] | None:
-    """(x0, y0, x1, y1) around an annotation in image coordinates (None: a classification)."""
-    if annotation.kind is Kind.BOX and annotation.box is not None:
-        return annotation.box
-    if annotation.kind is Kind.MASK and annotation.mask is not None:
-        ys, xs = np.nonzero(annotation.mask.bits)
-        if xs.size == 0:
-            return None
-        x0, y0 = annotation.mask.x0, annotation.mask.y0
-        return x0 + float(xs.min()), y0 + float(ys.min()), x0 + float(xs.max()) + 1, y0 + float(ys.max()) + 1
-    if annotation.points is not None and len(annotation.points):
-        pts = np.asarray(annotation.points, dtype=np.float64)
-        (x0, y0), (x1, y1) = pts.min(axis=0), pts.max(axis=0)
-        return float(x0), float(y0), float(x1), float(y1)
-    return None
-
-
-def centre_of(annotation: Annotation) -> tuple[float, float] | None:
-    """Where to centre the view on an annotation (None: a classification has no place)."""
-    b = bounds_of(annotation)
-    return None if b is None else ((b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0)
-
-
-def _near(
-    uncertainty: npt.NDArray[np.float32], bounds: tuple[float, float, float, float] | None
-) -> npt.NDArray[np.float32]:
-    """A segmentation model's map covers the whole frame: keep the part around one pre-label."""
-    if bounds is None:
-        return uncertainty
-    h, w = uncertainty.shape
-    x0, y0 = max(0, int(bounds[0]) - HEAT_MARGIN), max(0, int(bounds[1]) - HEAT_MARGIN)
-    x1, y1 = min(w, int(np.ceil(bounds[2])) + HEAT_MARGIN), min(h, int(np.ceil(bounds[3])) + HEAT_MARGIN)
-    out = np.zeros_like(uncertainty)
-    out[y0:y1, x0:x1] = uncertainty[y0:y1, x0:x1]
-    return out
+SELECT_FIRST = f"Select a pre-label first ({NEXT_KEYS} jumps to the next one)."
 
 
 class PrelabelPanel(QWidget):
@@ -108,18 +67,11 @@ class PrelabelPanel(QWidget):
         super().__init__(parent)
         self.project, self.editing, self.canvas = project, editing, canvas
         self.select_tool = select_tool  # switches the window to the select tool (and its button)
-        self.session: EditSession | None = None
-        self.frame = 0
-        self.thresholds: dict[str, float] = {}
-        self._maps: dict[int, npt.NDArray[np.float32]] = {}  # low-confidence maps by database id
-        self._tokens = itertools.count()
-        self._heat_token: object = None
-        self._overlay_shown = False
+        self.logic = PrelabelLogic(project)
         self._filling = False
         self._rows: list[int] = []  # local ids in table order
         # the last jobs, so their signal objects die here on the UI thread, never on the pool's
         self._jobs: deque[Job] = deque(maxlen=16)
-        self._thresholds_asked = False
 
         self.summary = QLabel("No item open", self)
         self.summary.setWordWrap(True)
@@ -152,13 +104,7 @@ class PrelabelPanel(QWidget):
         above = QHBoxLayout()
         above.addWidget(self.accept_all_button, 1)
         above.addWidget(self.threshold)
-        self.heat_check = QCheckBox(f"Low-confidence heat ({HEAT_KEYS})", self)
-        self.heat_check.toggled.connect(self.set_heat)
-        self.heat_all_check = QCheckBox(f"For all pre-labels of the frame ({HEAT_ALL_KEYS})", self)
-        self.heat_all_check.toggled.connect(self.set_heat_all)
-        self.legend = QLabel(legend_html(), self)
-        self.legend.setTextFormat(Qt.TextFormat.RichText)  # built from constants only
-        self.legend.hide()
+        self.heat = HeatView(self.logic, canvas, lambda: editing.tools.selected_id, self._say, self)
         self.message = QLabel(self)
         self.message.setTextFormat(Qt.TextFormat.PlainText)  # API messages name models, classes and people
         self.message.setWordWrap(True)
@@ -168,14 +114,14 @@ class PrelabelPanel(QWidget):
         layout.addWidget(self.table, 1)
         layout.addLayout(buttons)
         layout.addLayout(above)
-        layout.addWidget(self.heat_check)
-        layout.addWidget(self.heat_all_check)
-        layout.addWidget(self.legend)
+        layout.addWidget(self.heat.check)
+        layout.addWidget(self.heat.all_check)
+        layout.addWidget(self.heat.legend)
         layout.addWidget(self.message)
 
     # --- window wiring ----------------------------------------------------------------------------
     def bindings(self) -> list[Binding]:
-        m, p = "Pre-&labels", "sitelabel.prelabels."
+        m, p, h = "Pre-&labels", "sitelabel.prelabels.", self.heat
         return [
             Binding(p + "toggle_panel", m, "Pre-labels panel: show / hide", "F7", self.toggle_visible),
             Binding(p + "accept", m, "Accept the selected pre-label", ACCEPT_KEYS, self.accept_selected),
@@ -194,14 +140,14 @@ class PrelabelPanel(QWidget):
                 m,
                 "Low-confidence heat (show / hide)",
                 HEAT_KEYS,
-                lambda: self.set_heat(not self.heat),
+                lambda: h.set_heat(not h.on),
             ),
             Binding(
                 p + "heat_all",
                 m,
                 "Low-confidence heat for all pre-labels of the frame",
                 HEAT_ALL_KEYS,
-                lambda: self.set_heat_all(not self.heat_all_check.isChecked()),
+                lambda: h.set_heat_all(not h.all_check.isChecked()),
             ),
         ]
 
@@ -222,57 +168,41 @@ class PrelabelPanel(QWidget):
 
     def load_thresholds(self) -> None:
         """Read the models' score thresholds (on the pool); the accept-all default follows."""
-        self._thresholds_asked = True
+        self.logic.thresholds_asked = True
         job = submit(self.project.score_thresholds, self._thresholds_loaded, ignore)
         self._jobs.append(job)
 
     def _thresholds_loaded(self, result: dict[str, float]) -> None:
         if not isValid(self):  # the window was closed while the job ran
             return
-        self.thresholds = result
+        self.logic.set_thresholds(result)
         self._default_threshold()
 
     def session_opened(self, session: EditSession) -> None:
-        self.session, self.frame = session, 0
-        self._maps.clear()
+        first = self.logic.open(session)
         session.stack.changed.append(self.refresh)
-        if not self._thresholds_asked and session.prelabels():
+        if first:
             self.load_thresholds()  # the first item with pre-labels: read the models' manifests
         self._default_threshold()
         self.refresh()
 
     def frame_shown(self, _asset_id: int, index: int) -> None:
-        self.frame = index
+        self.logic.frame = index
         self.refresh()
 
     def selection_changed(self, aid: object) -> None:
         self._select_row(aid if isinstance(aid, int) else None)
-        self._update_heat()
+        self.heat.refresh()
 
-    # --- state --------------------------------------------------------------------------------------
-    @property
-    def heat(self) -> bool:
-        return self.heat_check.isChecked()
-
-    def pending(self) -> dict[int, Annotation]:
-        """This frame's undecided pre-labels by local id, least confident first."""
-        if self.session is None:
-            return {}
-        found = self.session.prelabels(self.frame)
-        order = sorted(found, key=lambda aid: (found[aid].confidence or 0.0, aid))
-        return {aid: found[aid] for aid in order}
-
+    # --- the table ----------------------------------------------------------------------------------
     def _default_threshold(self) -> None:
-        if self.session is None:
-            return
-        sources = {a.source for a in self.session.prelabels().values()}
-        known = [self.thresholds[s] for s in sources if s in self.thresholds]
-        if known:
-            self.threshold.setValue(max(known))
+        level = self.logic.default_threshold()
+        if level is not None:
+            self.threshold.setValue(level)
 
     def refresh(self) -> None:
         """Refill the table (after an edit, a frame change or a new item); the selection stays."""
-        pending = self.pending()
+        pending = self.logic.pending()
         self._filling = True
         self._rows = list(pending)
         self.table.setRowCount(len(pending))
@@ -286,15 +216,15 @@ class PrelabelPanel(QWidget):
                 self.table.setItem(row, col, item)
         self._filling = False
         self._select_row(self.editing.tools.selected_id)
-        total = len(self.session.prelabels()) if self.session is not None else 0
-        if self.session is None:
+        total = self.logic.total
+        if self.logic.session is None:
             self.summary.setText("No item open")
         else:
             self.summary.setText(f"{len(pending)} pre-label(s) to review on this frame, {total} on this item")
         for button in (self.accept_button, self.reject_button):
             button.setEnabled(bool(pending))
         self.accept_all_button.setEnabled(total > 0)
-        self._update_heat()
+        self.heat.refresh()
 
     def _select_row(self, aid: int | None) -> None:
         self._filling = True
@@ -319,22 +249,17 @@ class PrelabelPanel(QWidget):
     # --- actions ------------------------------------------------------------------------------------
     def step(self, delta: int) -> None:
         """Select and centre the next (``delta`` 1) or previous (-1) pre-label of the frame."""
-        rows = list(self.pending())
-        if not rows:
+        target = self.logic.target(self.editing.tools.selected_id, delta)
+        if target is None:
             self._say("No pre-labels left to review on this frame.")
             return
-        current = self.editing.tools.selected_id
-        if current in rows:
-            target = rows[(rows.index(current) + delta) % len(rows)]
-        else:
-            target = rows[0] if delta > 0 else rows[-1]
         self._go_to(target)
 
     def _go_to(self, aid: int) -> None:
         if self.editing.tools.tool_name != "select":
             self.select_tool()
         self.editing.tools.select(aid)
-        ann = self.pending().get(aid)
+        ann = self.logic.pending().get(aid)
         where = centre_of(ann) if ann is not None else None
         if where is not None:
             self.canvas.view.centre_on(*where)
@@ -342,111 +267,27 @@ class PrelabelPanel(QWidget):
 
     def accept_selected(self) -> None:
         aid = self.editing.tools.selected_id
-        if self.session is None or aid is None or aid not in self.session.prelabels():
-            self._say(f"Select a pre-label first ({NEXT_KEYS} jumps to the next one).")
+        if aid is None or not self.logic.is_prelabel(aid):
+            self._say(SELECT_FIRST)
             return
-        self.session.accept_prelabels([aid])
+        self.logic.accept(aid)
         self.editing.tools.select(aid)  # still selected, now the labeler's own
         self._say("Pre-label accepted as your annotation (Ctrl+Z undoes).")
 
     def reject_selected(self) -> None:
         aid = self.editing.tools.selected_id
-        if self.session is None or aid is None or aid not in self.session.prelabels():
-            self._say(f"Select a pre-label first ({NEXT_KEYS} jumps to the next one).")
+        if aid is None or not self.logic.is_prelabel(aid):
+            self._say(SELECT_FIRST)
             return
-        self.session.stack.push(RemoveAnnotation(aid, text="Reject pre-label"))
+        self.logic.reject(aid)
         self.editing.tools.select(None)
         self._say("Pre-label rejected (Ctrl+Z undoes).")
 
     def accept_above(self) -> None:
-        if self.session is None:
-            return
         level = round(self.threshold.value(), 2)
-        count = self.session.accept_prelabels(None, min_confidence=level)
+        count = self.logic.accept_above(level)
+        if count is None:
+            return
         self._say(
             f"Accepted {count} pre-label(s) with confidence ≥ {level:.2f} on this item (one undo step)."
         )
-
-    # --- low-confidence heat ------------------------------------------------------------------------
-    def set_heat(self, on: bool) -> None:
-        if self.heat_check.isChecked() != on:
-            self.heat_check.setChecked(on)  # re-enters through toggled
-            return
-        self.legend.setVisible(on)
-        self._update_heat()
-
-    def set_heat_all(self, on: bool) -> None:
-        if self.heat_all_check.isChecked() != on:
-            self.heat_all_check.setChecked(on)
-            return
-        if on and not self.heat:
-            self.set_heat(True)
-            return
-        self._update_heat()
-
-    def _heat_targets(self) -> list[tuple[int, tuple[float, float, float, float] | None]]:
-        """(database id, region or None for all of it) of the pre-labels whose maps are shown: the
-        selected one's neighbourhood, or every pre-label of the frame. The maps of one segmentation
-        model for one class on one frame are the same whole-frame map: one of them is fetched."""
-        pending = self.pending()
-        if not self.heat_all_check.isChecked():
-            aid = self.editing.tools.selected_id
-            ann = pending.get(aid) if aid is not None else None
-            return [(ann.id, bounds_of(ann))] if ann is not None and ann.id is not None else []
-        seen: set[tuple[str, str]] = set()
-        targets: list[tuple[int, tuple[float, float, float, float] | None]] = []
-        for ann in pending.values():
-            if ann.id is None:
-                continue
-            if ann.kind in (Kind.POLYGON, Kind.MASK):
-                if (ann.source, ann.label) in seen:
-                    continue
-                seen.add((ann.source, ann.label))
-            targets.append((ann.id, None))
-        return targets
-
-    def _update_heat(self) -> None:
-        targets = self._heat_targets() if self.heat else []
-        if not targets:
-            self._heat_token = None
-            self._clear_overlay()
-            return
-        token = self._heat_token = (next(self._tokens), tuple(targets))
-        known = {i: self._maps[i] for i, _ in targets if i in self._maps}
-        missing = [i for i, _ in targets if i not in self._maps]
-        project = self.project
-
-        def work() -> tuple[dict[int, npt.NDArray[np.float32]], npt.NDArray[np.uint8] | None]:
-            fresh = {i: project.low_confidence_map(i) for i in missing}
-            maps = {**known, **fresh}
-            merged = combine(_near(maps[i], region) for i, region in targets)
-            return fresh, None if merged is None else heat_rgba(merged)
-
-        if missing:
-            self._say("Computing where the model was unsure…")
-        self._jobs.append(submit(work, partial(self._heat_ready, token), partial(self._heat_failed, token)))
-
-    def _heat_ready(
-        self, token: object, result: tuple[dict[int, npt.NDArray[np.float32]], npt.NDArray[np.uint8] | None]
-    ) -> None:
-        if not isValid(self):  # the window was closed while the job ran
-            return
-        fresh, rgba = result
-        self._maps.update(fresh)
-        if token is not self._heat_token or not self.heat:
-            return
-        self.canvas.overlays.set_image(rgba)
-        self._overlay_shown = rgba is not None
-        if fresh:
-            self._say("Low-confidence regions shown: look closely where the heat is.")
-
-    def _heat_failed(self, token: object, message: str) -> None:
-        if not isValid(self):  # the window was closed while the job ran
-            return
-        if token is self._heat_token:
-            self._say(f"No low-confidence map: {message}")
-
-    def _clear_overlay(self) -> None:
-        if self._overlay_shown:  # never remove an overlay someone else (the review pane) put there
-            self.canvas.overlays.set_image(None)
-            self._overlay_shown = False

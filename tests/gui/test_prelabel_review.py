@@ -20,7 +20,7 @@ from app import api, sample_data
 from app.core.annotations import HUMAN, Annotation, Kind
 from app.editor.canvas.overlay import OverlayPainter
 from app.editor.main_window import MainWindow
-from app.editor.prelabel_panel import HEAT_MARGIN, bounds_of
+from app.editor.prelabel_logic import HEAT_MARGIN, bounds_of
 from app.editor.qimages import to_array
 from app.workflow.journal import Journal
 
@@ -184,7 +184,7 @@ def test_labeler_accepts_rejects_and_undoes_prelabels_by_key(qtbot, themed_qapp,
     canvas.setFocus()
     qtbot.keyClick(canvas, Qt.Key.Key_J)  # next pre-label: the least confident first
     first = window.editing.tools.selected_id
-    order = list(panel.pending())
+    order = list(panel.logic.pending())
     assert first == order[0] and window.editing.tools.tool_name == "select"
     assert panel.table.selectionModel().selectedRows()[0].row() == 0
     info = window.annotation_panel.prelabel_info
@@ -238,8 +238,9 @@ def test_accept_all_at_or_above_a_confidence(qtbot, themed_qapp, copy: World) ->
     window = open_window(qtbot, copy.db, LABELER, asset_id, copy.folder)
     panel, session = window.prelabels, window.editing.session
     assert session is not None
-    qtbot.waitUntil(lambda: SOURCE in panel.thresholds, timeout=10_000)
-    assert panel.threshold.value() == pytest.approx(panel.thresholds[SOURCE], abs=0.005)  # the manifest's
+    qtbot.waitUntil(lambda: SOURCE in panel.logic.thresholds, timeout=10_000)
+    manifest = panel.logic.thresholds[SOURCE]
+    assert panel.threshold.value() == pytest.approx(manifest, abs=0.005)  # the manifest's
     everything = {a.id: a.confidence or 0.0 for a in session.prelabels().values()}
     sure = {i for i, c in everything.items() if c >= 0.8}
     assert sure and sure != set(everything) and len(everything) >= 6
@@ -269,7 +270,7 @@ def test_low_confidence_heat_over_the_selected_and_all_prelabels(
     qtbot.keyClick(canvas, Qt.Key.Key_J)
     qtbot.keyClick(canvas, Qt.Key.Key_H)  # heat for the selected pre-label
     qtbot.waitUntil(lambda: canvas.overlays.image is not None, timeout=20_000)
-    assert panel.heat_check.isChecked() and not panel.legend.isHidden()
+    assert panel.heat.check.isChecked() and not panel.heat.legend.isHidden()
     assert canvas.overlays.image is not None
     unsure = _alpha(canvas.overlays.image[1]) > 0
     assert unsure.shape == (512, 512)
