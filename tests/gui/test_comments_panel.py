@@ -196,14 +196,15 @@ def test_markup_in_a_comment_is_shown_literally_and_mentions_are_marked(
             it += 1
         block = block.next()
     assert ("@rey", 700) in formats  # the mention is bold, by format
-    item = panel._find(loud.id)
+    item = panel.tree.item_for(loud.id)
     assert item is not None and item.text(1) == f"{HTML} @rey look"  # plain cell text
     assert item.text(0).startswith("@") and item.font(0).bold()  # mentions the acting user
-    plain = panel._find(quiet.id)
+    plain = panel.tree.item_for(quiet.id)
     assert plain is not None and not plain.text(0).startswith("@")
     panel.only_mine.setChecked(True)
-    assert [t.id for t in panel.visible_threads()] == [loud.id]
-    assert panel._find(quiet.id) is None and {p.thread_id for p in window.canvas.overlays.pins} == {loud.id}
+    assert [t.id for t in panel.logic.visible()] == [loud.id]
+    assert panel.tree.item_for(quiet.id) is None
+    assert {p.thread_id for p in window.canvas.overlays.pins} == {loud.id}
     # typing markup into the reply box sends it as text, too
     qtbot.keyClicks(panel.reply_box, "<i>fine</i>")
     panel.send_button.click()

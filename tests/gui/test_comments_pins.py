@@ -17,7 +17,7 @@ from app.editor.canvas.pins import (
     place,
     takes_pin_clicks,
 )
-from app.editor.comments_panel import split_mentions, when
+from app.editor.comments_logic import split_mentions, when
 
 
 def _zoomed(zoom: float, dx: float = 0.0, dy: float = 0.0):  # type: ignore[no-untyped-def]
