@@ -4,6 +4,9 @@ Everything that reads files or runs a model happens on the thread pool: the mode
 hash is checked) and the quality table through ``submit``, pre-label passes and training through a
 ``ProgressJob`` with a progress bar and Cancel. The API decides who may do what (reviewers run
 passes, project admins train); a refusal is shown here as its one-line message.
+
+What is listed and what a button starts is :class:`app.editor.models_logic.ModelsLogic`, with no
+Qt; this widget lays out the tables and buttons and runs the work with a progress bar and Cancel.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from shiboken6 import isValid
 
 from app.core.annotations import Kind
 from app.editor.actions import Binding
+from app.editor.models_logic import ModelRun, ModelsLogic, RunKind
 from app.editor.plain import plain_tip
 from app.editor.workers import Job, ProgressJob, submit
 
@@ -56,12 +60,6 @@ QUALITY_COLUMNS = (
 ERROR_STYLE = "color: #ff8a80"
 
 
-def _number(value: float | None, percent: bool = False) -> str:
-    if value is None:
-        return "–"
-    return f"{value * 100:.0f} %" if percent else f"{value:.3f}"
-
-
 def _table(columns: Sequence[str], parent: QWidget, stretch: int) -> QTableWidget:
     table = QTableWidget(0, len(columns), parent)
     table.setHorizontalHeaderLabels(list(columns))
@@ -84,16 +82,6 @@ def _fill(table: QTableWidget, rows: Sequence[Sequence[str]], numeric_from: int 
             table.setItem(r, c, item)
 
 
-def usable_models(project: Project) -> list[str]:
-    """Runs on a worker: every registered model whose file checks out, chained in one pass."""
-    from app.core.errors import ValidationError
-
-    usable = [i.ref for i in project.models(check=True) if i.registered and i.problem is None]
-    if not usable:
-        raise ValidationError("no usable registered model: register or train one first")
-    return usable
-
-
 class ModelsPanel(QWidget):
     prelabels_changed = Signal()  # a pass stored pre-labels: the item on screen should reload
     models_changed = Signal()  # a model was trained (registered)
@@ -110,13 +98,11 @@ class ModelsPanel(QWidget):
         self.project = project
         self.current_asset = current_asset  # id of the item on screen, or None
         self.before_run = before_run  # save the open item first: a pass replaces untouched pre-labels
-        self.infos: list[ModelInfo] = []
-        self.quality: list[QualityRow] = []
+        self.logic = ModelsLogic(project)
         self.job: ProgressJob | None = None
         self._finished_job: ProgressJob | None = None
         # the last jobs, so their signal objects die here on the UI thread, never on the pool's
         self._jobs: deque[Job] = deque(maxlen=16)
-        self.last_result: object = None
 
         self.models_table = _table(MODEL_COLUMNS, self, stretch=4)
         self.models_table.setToolTip("Select the models to run (none selected: every usable model, chained)")
@@ -220,14 +206,8 @@ class ModelsPanel(QWidget):
     def _models_loaded(self, result: list[ModelInfo]) -> None:
         if not isValid(self):  # the panel was closed while the job ran
             return
-        self.infos = list(result)
-        rows = []
-        for info in self.infos:
-            classes = ", ".join(info.classes.values())
-            state = info.problem or ("hash ok" if info.registered else "not registered")
-            rows.append((info.name, info.version, info.task, classes, state))
-        _fill(self.models_table, rows)
-        for r, info in enumerate(self.infos):
+        _fill(self.models_table, self.logic.set_models(result))
+        for r, info in enumerate(self.logic.infos):
             item = self.models_table.item(r, 4)
             if item is not None:
                 item.setToolTip(plain_tip(info.problem or info.sha256))
@@ -237,22 +217,7 @@ class ModelsPanel(QWidget):
     def _quality_loaded(self, result: list[QualityRow]) -> None:
         if not isValid(self):  # the panel was closed while the job ran
             return
-        self.quality = list(result)
-        rows = [
-            (
-                q.model,
-                q.version,
-                q.label,
-                str(q.groups),
-                str(q.reviewed),
-                str(q.accepted),
-                _number(q.accept_rate, percent=True),
-                _number(q.mean_dice),
-                _number(q.mean_iou),
-            )
-            for q in self.quality
-        ]
-        _fill(self.quality_table, rows, numeric_from=3)
+        _fill(self.quality_table, self.logic.set_quality(result), numeric_from=3)
 
     def _read_failed(self, what: str, message: str) -> None:
         if not isValid(self):  # the panel was closed while the job ran
@@ -267,75 +232,44 @@ class ModelsPanel(QWidget):
     # --- running --------------------------------------------------------------------------------
     def chosen_models(self) -> list[str] | None:
         """The usable models selected in the table; None when none is selected (then the pass
-        runs every usable registered model, listed on the worker: the table may not be loaded)."""
-        rows = {index.row() for index in self.models_table.selectionModel().selectedRows()}
-        picked = [self.infos[r] for r in sorted(rows) if r < len(self.infos)]
-        if not picked:
-            return None
-        return [i.ref for i in picked if i.registered and i.problem is None]
+        runs every usable registered model)."""
+        return self.logic.chosen(index.row() for index in self.models_table.selectionModel().selectedRows())
 
     def run_on_item(self) -> None:
         asset_id = self.current_asset()
         if asset_id is None:
             self._say("Open an item first.", error=True)
             return
-        self._run([asset_id], "this item")
+        self._start(self.logic.prelabel([asset_id], "this item", self.chosen_models()))
 
     def run_on_all(self) -> None:
-        self._run(None, "all items")
-
-    def _run(self, asset_ids: list[int] | None, what: str) -> None:
-        chosen = self.chosen_models()
-        if chosen == []:
-            self._say("The selected models cannot run here (see the File column).", error=True)
-            return
-        self.before_run()
-        project = self.project
-
-        def work(report: Callable[[int, int], bool]) -> object:
-            models = chosen or usable_models(project)
-            return project.prelabel(models, asset_ids, progress=report)
-
-        names = ", ".join(chosen) if chosen else "every usable model"
-        self._start(work, f"Pre-labelling {what} with {names}…", self._prelabelled)
+        self._start(self.logic.prelabel(None, "all items", self.chosen_models()))
 
     def train(self) -> None:
-        label = self.train_class.currentText()
-        if not label:
-            self._say("The ontology has no mask or polygon class to train.", error=True)
-            return
-        project = self.project
-        self._start(
-            lambda report: project.train_micro_model(label, progress=report),
-            f"Training a micro-model for {label!r}…",
-            self._trained,
-        )
+        self._start(self.logic.train(self.train_class.currentText()))
 
-    def _start(
-        self,
-        fn: Callable[[Callable[[int, int], bool]], object],
-        text: str,
-        done: Callable[[object], None],
-    ) -> None:
+    def _start(self, run: ModelRun | str) -> None:
+        if isinstance(run, str):
+            self._say(run, error=True)
+            return
+        if run.save_first:
+            self.before_run()
         if self.job is not None:
             self._say("Another model job is running: wait for it or cancel it.", error=True)
             return
-        job = ProgressJob(fn)
+        job = ProgressJob(run.work)
         job.signals.progressed.connect(self._progressed)
-        job.signals.done.connect(lambda result: self._finish(result, done))
+        job.signals.done.connect(lambda result: self._finish(result, run))
         job.signals.failed.connect(self._failed)
         self.job = job
         self.progress.setRange(0, 0)  # busy until the first report
         self.progress.show()
         self.cancel_button.setEnabled(True)
         self.cancel_button.show()
-        self._set_busy(True)
-        self._say(text)
-        QThreadPool.globalInstance().start(job)
-
-    def _set_busy(self, busy: bool) -> None:
         for button in (self.run_item_button, self.run_all_button, self.train_button):
-            button.setEnabled(not busy)
+            button.setEnabled(False)
+        self._say(run.text)
+        QThreadPool.globalInstance().start(job)
 
     def _progressed(self, done: int, total: int) -> None:
         if not isValid(self):  # the panel was closed while the job ran
@@ -355,42 +289,20 @@ class ModelsPanel(QWidget):
         self._finished_job, self.job = self.job, None
         self.progress.hide()
         self.cancel_button.hide()
-        self._set_busy(False)
+        for button in (self.run_item_button, self.run_all_button, self.train_button):
+            button.setEnabled(True)
 
-    def _finish(self, result: object, done: Callable[[object], None]) -> None:
+    def _finish(self, result: object, run: ModelRun) -> None:
         if not isValid(self):  # the panel was closed while the job ran
             return
         self._stop()
-        self.last_result = result
-        done(result)
+        self._say(self.logic.finished(run, result))
+        (self.prelabels_changed if run.kind is RunKind.PRELABEL else self.models_changed).emit()
+        self.refresh()
 
     def _failed(self, message: str) -> None:
         if not isValid(self):  # the panel was closed while the job ran
             return
         self._stop()
-        self.last_result = message
+        self.logic.failed(message)
         self._say(message, error=True)
-
-    def _prelabelled(self, report: object) -> None:
-        from app.workflow.prelabel import PrelabelReport
-
-        assert isinstance(report, PrelabelReport)
-        head = "Pre-label pass cancelled" if report.cancelled else "Pre-label pass done"
-        skipped = f", {len(report.skipped)} skipped" if report.skipped else ""
-        self._say(
-            f"{head}: {report.annotations} pre-label(s) on {report.assets} item(s)"
-            f" ({report.frames} frame(s){skipped})."
-        )
-        self.prelabels_changed.emit()
-        self.refresh()
-
-    def _trained(self, report: object) -> None:
-        from app.workflow.training import TrainReport
-
-        assert isinstance(report, TrainReport)
-        self._say(
-            f"Trained and registered {report.model.ref} from {len(report.items)} labeled frame(s) "
-            f"in {report.result.seconds:.1f} s (training Dice {report.result.train_dice:.2f})."
-        )
-        self.models_changed.emit()
-        self.refresh()

@@ -74,7 +74,7 @@ def test_reviewer_runs_a_pass_with_progress_and_can_cancel_one(qtbot, themed_qap
         qtbot.mouseClick(panel.run_all_button, Qt.MouseButton.LeftButton)
         assert not panel.progress.isHidden() and not panel.cancel_button.isHidden()
         assert not panel.run_all_button.isEnabled()  # one job at a time
-    report = panel.last_result
+    report = panel.logic.last_result
     total = len(copy.assets)
     assert isinstance(report, PrelabelReport) and not report.cancelled and report.assets == total
     assert report.annotations > 0 and values and max(values) == total
@@ -86,7 +86,7 @@ def test_reviewer_runs_a_pass_with_progress_and_can_cancel_one(qtbot, themed_qap
     qtbot.mouseClick(panel.run_all_button, Qt.MouseButton.LeftButton)
     qtbot.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
     _wait_done(qtbot, panel)
-    cancelled = panel.last_result
+    cancelled = panel.logic.last_result
     assert isinstance(cancelled, PrelabelReport) and cancelled.cancelled and cancelled.assets < total
     assert "cancelled" in panel.message.text()
 
