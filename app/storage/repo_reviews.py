@@ -16,7 +16,7 @@ from sqlalchemy import Row, insert, select
 from sqlalchemy.orm import Session, aliased
 
 from app.core.records import AssignmentStatus, Review, Task, TaskStatus, Verdict
-from app.storage.repo_tasks import _chunks, _task, aware
+from app.storage.repo_tasks import aware, chunks, task_record
 from app.storage.tables import AssignmentRow, ReviewRow, TaskRow, UserRow, table_of
 
 _R = table_of(ReviewRow)
@@ -145,13 +145,13 @@ class ReviewRepository:
         )
         if limit is not None:
             query = query.limit(limit)
-        tasks = [_task(r) for r in self._s.execute(query).scalars()]
+        tasks = [task_record(r) for r in self._s.execute(query).scalars()]
         return [(t, names) for t, names in zip(tasks, self.labelers([t.id for t in tasks]), strict=True)]
 
     def labelers(self, task_ids: Sequence[int]) -> builtins.list[tuple[str, ...]]:
         """Names of the labelers who submitted each task, in submission order."""
         found: dict[int, builtins.list[str]] = {t: [] for t in task_ids}
-        for chunk in _chunks(list(task_ids)):
+        for chunk in chunks(list(task_ids)):
             query = (
                 select(AssignmentRow.task_id, UserRow.name)
                 .join(UserRow, UserRow.id == AssignmentRow.user_id)

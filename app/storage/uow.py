@@ -6,6 +6,7 @@ from sqlalchemy.orm import Session
 
 from app.storage.repo_activity import ActivityRepository
 from app.storage.repo_annotations import AnnotationRepository
+from app.storage.repo_leases import LeaseRepository
 from app.storage.repo_models import ModelRepository
 from app.storage.repo_reviews import ReviewRepository
 from app.storage.repo_tasks import TaskRepository
@@ -36,7 +37,8 @@ class UnitOfWork:
         self.assets = AssetRepository(session, self.data_roots)
         self.annotations = AnnotationRepository(session, self.audit)
         self.threads = ThreadRepository(session)
-        self.tasks = TaskRepository(session)  # the labeling queue: tasks and their leases
+        self.tasks = TaskRepository(session)  # the labeling queue's tasks
+        self.leases = LeaseRepository(session)  # who holds which task: leases, submissions, claims
         self.models = ModelRepository(session)  # registered ML models and their predictions
         self.activity = ActivityRepository(session)  # read-only figures of the activity view
         self.reviews = ReviewRepository(session)  # review verdicts and the review queue

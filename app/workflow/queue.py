@@ -22,7 +22,7 @@ Rules (the UI and the API rely on them):
   the others' labels, by the next review-queue load of a reviewer instead).
 * Claims and submits are audited (one audit row per claim call, however big the batch).
 
-Claims on PostgreSQL use ``SELECT ... FOR UPDATE SKIP LOCKED`` (see app.storage.repo_tasks); on
+Claims on PostgreSQL use ``SELECT ... FOR UPDATE SKIP LOCKED`` (see app.storage.repo_leases); on
 SQLite a write unit holds the database write lock (BEGIN IMMEDIATE), which serializes them.
 Times come from ``now`` (UTC); workstations sharing a database should keep their clocks in sync
 (NTP), leases being minutes long.
@@ -142,13 +142,15 @@ def claim(
         size = settings.batch_size if batch is None else batch
         t = _now(now)
         expires = t + timedelta(seconds=_seconds(lease_seconds, settings.lease_seconds))
-        returned = [a.id for a in uow.tasks.returned(project_id, user_id, t)]
-        uow.tasks.reactivate(returned, t, expires)
-        held = uow.tasks.live(project_id, user_id, t)
+        returned = [a.id for a in uow.leases.returned(project_id, user_id, t)]
+        uow.leases.reactivate(returned, t, expires)
+        held = uow.leases.live(project_id, user_id, t)
         # a live lease with a rejection reason is returned work being redone (submitted ones are not live)
         reasons = uow.reviews.latest_reasons([a.id for a in held]) if held else {}
         held.sort(key=lambda a: a.id not in reasons)  # stable: returned work first
-        fresh = uow.tasks.claim(project_id, user_id, size - len(held), t, expires) if len(held) < size else []
+        fresh = (
+            uow.leases.claim(project_id, user_id, size - len(held), t, expires) if len(held) < size else []
+        )
         if returned or fresh:
             details = {"tasks": [a.task_id for a in fresh], "returned": returned}
             uow.audit.record(user_id, "queue.claim", "project", project_id, details)
@@ -185,13 +187,13 @@ def renew(db: Database, lease: Lease, *, lease_seconds: int | None = None, now: 
     def work(uow: UnitOfWork) -> Lease:
         t = _now(now)
         task = uow.tasks.lock(lease.task_id)  # one lease change per task at a time (see repo_tasks)
-        assignment = uow.tasks.assignment(lease.assignment_id)
+        assignment = uow.leases.assignment(lease.assignment_id)
         why = _why_not_live(assignment, lease, t, "renew the lease on")
         if why is not None:
             raise LeaseExpired(why)
         seconds = _seconds(lease_seconds, uow.projects.get(task.project_id).settings.lease_seconds)
         expires = max(t + timedelta(seconds=seconds), assignment.lease_expires_at)
-        if not uow.tasks.extend(lease.assignment_id, t, expires):
+        if not uow.leases.extend(lease.assignment_id, t, expires):
             raise LeaseExpired(f"cannot renew the lease on item {lease.asset_id}: it ran out meanwhile")
         return replace(lease, expires_at=expires, required_labelers=task.required_labelers)
 
@@ -206,15 +208,15 @@ def submit(db: Database, lease: Lease, *, now: Clock = utcnow) -> None:
     def work(uow: UnitOfWork) -> bool:
         t = _now(now)
         task = uow.tasks.lock(lease.task_id)
-        assignment = uow.tasks.assignment(lease.assignment_id)
+        assignment = uow.leases.assignment(lease.assignment_id)
         if assignment.status is AssignmentStatus.SUBMITTED and assignment.user_id == lease.user_id:
             return False  # a retried submit (e.g. after a lost reply)
         why = _why_not_live(assignment, lease, t, "submit")
-        if why is not None or not uow.tasks.finish(
+        if why is not None or not uow.leases.finish(
             lease.assignment_id, AssignmentStatus.SUBMITTED, t, live_only=True
         ):
             raise LeaseExpired(why or f"cannot submit item {lease.asset_id}: the lease ran out meanwhile")
-        done = task.required_labelers == 1 or uow.tasks.submitted_count(task.id) >= task.required_labelers
+        done = task.required_labelers == 1 or uow.leases.submitted_count(task.id) >= task.required_labelers
         ready = task.status in (TaskStatus.NEW, TaskStatus.REJECTED) and done
         if ready:
             uow.tasks.set_status(task.id, TaskStatus.SUBMITTED, t)
@@ -247,7 +249,7 @@ def skip(db: Database, lease: Lease, *, reason: str = "", now: Clock = utcnow) -
     def work(uow: UnitOfWork) -> None:
         t = _now(now)
         uow.tasks.lock(lease.task_id)
-        assignment = uow.tasks.assignment(lease.assignment_id)
+        assignment = uow.leases.assignment(lease.assignment_id)
         if assignment.user_id != lease.user_id:
             raise LeaseExpired(f"cannot skip item {lease.asset_id}: this lease belongs to another user")
         if assignment.status is AssignmentStatus.SUBMITTED:
@@ -256,7 +258,7 @@ def skip(db: Database, lease: Lease, *, reason: str = "", now: Clock = utcnow) -
             raise ConflictError(
                 f"cannot skip item {lease.asset_id}: a reviewer sent it back to you; correct it and submit it"
             )
-        if uow.tasks.finish(lease.assignment_id, AssignmentStatus.SKIPPED, t, live_only=False):
+        if uow.leases.finish(lease.assignment_id, AssignmentStatus.SKIPPED, t, live_only=False):
             details = {"task_id": lease.task_id, "reason": reason} if reason else {"task_id": lease.task_id}
             uow.audit.record(lease.user_id, "queue.skip", "asset", lease.asset_id, details)
 
@@ -276,7 +278,7 @@ def requeue(
     def work(uow: UnitOfWork) -> None:
         t = _now(now)
         task = uow.tasks.lock(task_id)
-        uow.tasks.release_task(task_id, t)
+        uow.leases.release_task(task_id, t)
         uow.tasks.set_status(task_id, TaskStatus.NEW, t)
         if audit is not None:
             uow.audit.record(audit[0], "queue.requeue", "asset", task.asset_id, audit[1])
@@ -287,7 +289,7 @@ def requeue(
 def release_expired(db: Database, project_id: int, *, now: Clock = utcnow) -> int:
     """Mark leases that ran out as expired (claims treat them as free anyway); returns how many."""
     t = _now(now)
-    return db.run(lambda uow: uow.tasks.expire(project_id, t))
+    return db.run(lambda uow: uow.leases.expire(project_id, t))
 
 
 def queue_stats(db: Database, project_id: int, *, now: Clock = utcnow) -> dict[str, int]:

@@ -305,7 +305,7 @@ def _submitted_by(uow: UnitOfWork, task: Task, labeler: str) -> int:
         user_id = uow.users.get_by_name(labeler).id
     except NotFoundError:
         raise ValidationError(f"there is no labeler called {labeler!r}") from None
-    for assignment in uow.tasks.assignments(task.id):
+    for assignment in uow.leases.assignments(task.id):
         if assignment.user_id == user_id and assignment.status is AssignmentStatus.SUBMITTED:
             return assignment.id
     names = ", ".join(uow.reviews.labelers([task.id])[0]) or "nobody"
@@ -329,7 +329,7 @@ def reject(
 
     def decision(uow: UnitOfWork, task: Task, t: datetime) -> Review:
         assignment_id = _submitted_by(uow, task, labeler)
-        uow.tasks.send_back(assignment_id, t)
+        uow.leases.send_back(assignment_id, t)
         uow.tasks.set_status(task.id, TaskStatus.REJECTED, t)
         review = uow.reviews.add(
             task.asset_id,

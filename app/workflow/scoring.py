@@ -52,7 +52,7 @@ def current_ontology(uow: UnitOfWork, project_id: int) -> Ontology:
 def labeler_ids(uow: UnitOfWork, task: Task) -> dict[str, int]:
     """Name -> user id of the task's labelers (submitted, sent back or redoing), in claim order."""
     out: dict[str, int] = {}
-    for assignment in uow.tasks.assignments(task.id):
+    for assignment in uow.leases.assignments(task.id):
         if assignment.status in LABELER_STATES and assignment.user_id not in out.values():
             if assignment.status is AssignmentStatus.ACTIVE and task.status is not TaskStatus.REJECTED:
                 continue  # still labeling: not part of the item yet

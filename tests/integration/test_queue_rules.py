@@ -97,7 +97,7 @@ def test_skip_returns_item_to_pool_and_to_the_skipper_last(db: Database, clock: 
     # her live lease, then the item she never saw, then the one both skipped
     assert assets_of(ana_batch) == [assets[1], assets[2], assets[0]]
     with db.unit_of_work(readonly=True) as uow:
-        history = uow.tasks.assignments(first.task_id)
+        history = uow.leases.assignments(first.task_id)
     skipped, active = AssignmentStatus.SKIPPED, AssignmentStatus.ACTIVE
     assert [(a.user_id, a.status) for a in history] == [(ana, skipped), (bob, skipped), (ana, active)]
     with pytest.raises(LeaseExpired):

@@ -35,7 +35,7 @@ def test_reject_goes_back_to_that_labeler_only_and_resubmit_returns_it(db_url: s
     )
     assert task_of(rey, item).status is TaskStatus.REJECTED
     with rey.db.unit_of_work(readonly=True) as uow:
-        statuses = {a.user_id: a.status for a in uow.tasks.assignments(kim_lease.task_id)}
+        statuses = {a.user_id: a.status for a in uow.leases.assignments(kim_lease.task_id)}
     assert statuses[kim.user.id] is AssignmentStatus.RETURNED
     assert statuses[lee.user.id] is AssignmentStatus.SUBMITTED
     assert rey.review_queue() == []
