@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from app.sources.base import Source
+from app.sources.base import Source, clip_region
 from app.sources.errors import (
     CorruptFile,
     DecompressionBomb,
@@ -228,7 +228,7 @@ class TiffImage(Source):
                 raise CorruptFile(f"{path}: corrupt TIFF page directory: {one_line(exc)}") from exc
             raise
         self._fh = fh
-        self._remember_file(path)
+        self._files.remember(path)
 
     def _reopen(self) -> None:
         """The file was replaced (a share mounted again) or its handle died: open it afresh."""
@@ -315,12 +315,12 @@ class TiffImage(Source):
     def read_region(self, frame: int, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
         """Decode only the tiles/strips covering ``[y0:y1, x0:x1]`` when the layout allows it."""
         index = self._check_index(frame)
-        x0, y0, x1, y1 = self._clip_region(x0, y0, x1, y1)
-        cached = self._cache.get(index)
+        x0, y0, x1, y1 = clip_region(self.shape, x0, y0, x1, y1)
+        cached = self._frames.cache.get(index)
         page = self._pages[index]
         if cached is not None or not self._contig or not page.dataoffsets:
             return super().read_region(index, x0, y0, x1, y1)
-        self._check_handle(index)
+        self._files.check(index)
         page = self._pages[index]  # again: the check may have reopened the file
         h, w = self.shape
         if self._tiled:
@@ -359,9 +359,9 @@ class TiffImage(Source):
                 data: bytes = fh.read(page.databytecounts[seg])
                 return data
         except OSError as exc:
-            gone = self._unreachable_file(index)
+            gone = self._files.unreachable(index)
             if gone is not None:
-                raise self._unavailable(index, *gone) from exc
+                raise self._files.unavailable(index, *gone) from exc
             raise CorruptFile(f"{self.path}: cannot read TIFF segment {seg}: {one_line(exc)}") from exc
 
 

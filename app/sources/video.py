@@ -77,8 +77,8 @@ class VideoSource(Source):
         codec = "".join(chr((fourcc >> (8 * k)) & 0xFF) for k in range(4)).strip("\x00")
         self.metadata = {"fps": fps, "frame_count": count, "width": width, "height": height, "codec": codec,
                          "duration_s": count / fps if fps > 0 else None}  # fmt: skip
-        self._cache.put(0, self._rgb(first))
-        self._remember_file(path)
+        self._frames.cache.put(0, self._rgb(first))
+        self._files.remember(path)
 
     def _reopen(self) -> None:
         """The file was replaced (a share mounted again) or its handle died: a fresh capture."""
@@ -110,7 +110,7 @@ class VideoSource(Source):
         import cv2
 
         with self._cap_lock:
-            if self._closed:
+            if self.closed:
                 raise CorruptFile(f"{self.uri}: source is closed")
             if not self._pos <= index < self._pos + _SEQUENTIAL_WINDOW:
                 self._cap.set(cv2.CAP_PROP_POS_FRAMES, index)
@@ -140,7 +140,7 @@ class VideoSource(Source):
         if not self.path.is_file():
             return False, None
         self._reopen_locked()
-        self._reopens += 1
+        self._files.note_reopen()
         self._cap.set(cv2.CAP_PROP_POS_FRAMES, index)
         ok, bgr = self._cap.read()
         return bool(ok), bgr
@@ -150,7 +150,7 @@ class VideoSource(Source):
         self._check_open()
         out = np.empty((self.frame_count, *self.shape, 3), dtype=np.uint8)
         for i in range(self.frame_count):
-            out[i] = self._get(i)
+            out[i] = self._frames.get(i)
         return out
 
     def _release(self) -> None:
