@@ -17,6 +17,11 @@ from typing import Any
 
 import pytest
 
+# tests/support/ is importable from every test folder as ``support``
+TESTS = Path(__file__).resolve().parent
+if str(TESTS) not in sys.path:
+    sys.path.insert(0, str(TESTS))
+
 
 @pytest.fixture(autouse=True)
 def _isolated_user_dirs(

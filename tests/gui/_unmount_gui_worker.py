@@ -26,9 +26,9 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "reliability"))
 
 import numpy as np
 from _unmount_worker import DataFolder, data_root
-from PySide6.QtCore import QPoint, Qt
+from PySide6.QtCore import QPoint, Qt, QThreadPool
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication, QDockWidget
+from PySide6.QtWidgets import QApplication, QDockWidget, QWidget
 
 from app import api
 from app.editor.app import create_application
@@ -46,8 +46,23 @@ def wait_until(check: Callable[[], bool], seconds: float = 30.0) -> bool:
     return False
 
 
-def pump(seconds: float) -> None:
-    wait_until(lambda: False, seconds)
+def settle() -> bool:
+    """Wait until the workers are done and what they posted back ran: nothing left to happen."""
+
+    def idle() -> bool:
+        QApplication.processEvents()  # results the workers posted, before the pool counts as idle
+        return QThreadPool.globalInstance().activeThreadCount() == 0
+
+    return wait_until(lambda: idle() and idle())
+
+
+def focus(widget: QWidget) -> bool:
+    """Keys reach window shortcuts only in the active window (a real X server activates it later)."""
+    window = widget.window()
+    window.raise_()
+    window.activateWindow()
+    widget.setFocus()
+    return wait_until(lambda: window.isActiveWindow() and widget.hasFocus())
 
 
 def list_texts(window: MainWindow) -> dict[str, str]:
@@ -103,12 +118,12 @@ def run(staging: Path, work: Path, method: str, screenshot: Path) -> dict[str, A
     out["series_open"] = open_and_wait(
         window, series.id, lambda: window.current is not None and window.current.asset.id == series.id
     )
-    pump(1.0)  # the neighbours of slice 0 are prefetched in the background; let that settle
+    settle()  # the neighbours of slice 0 are prefetched in the background
     out["umount_rc"] = folder.unmount(lazy=method == "lazy")
 
     # paint on the slice on screen (decoded before the unmount) and save with Ctrl+S
     canvas = window.canvas
-    canvas.setFocus()
+    focus(canvas)
     window.classes.choose("organ")
     QTest.keyClick(canvas, Qt.Key.Key_B)  # brush
     out["painted_pixels"] = paint_and_save(window, 0)
@@ -132,7 +147,7 @@ def run(staging: Path, work: Path, method: str, screenshot: Path) -> dict[str, A
     out["steps"] = steps
     for _ in range(4):  # more presses in the same outage: no new message
         QTest.keyClick(canvas, Qt.Key.Key_Down)
-        pump(0.3)
+        settle()
     out["index_after_presses"] = window.current.index if window.current else None
     # the slice still on screen takes labels too
     out["painted_pixels_during_outage"] = paint_and_save(window, 40)
@@ -147,7 +162,7 @@ def run(staging: Path, work: Path, method: str, screenshot: Path) -> dict[str, A
     assets_dock = window.findChild(QDockWidget, "dock-assets")
     if assets_dock is not None:
         assets_dock.raise_()  # the list with its "(unavailable)" marks in front for the screenshot
-    pump(0.3)
+    settle()
     window.grab().save(str(screenshot))
 
     # another asset of the lost root: the same clear error; an asset of another root: works
@@ -168,7 +183,7 @@ def run(staging: Path, work: Path, method: str, screenshot: Path) -> dict[str, A
         window, series.id, lambda: window.current is not None and window.current.asset.id == series.id
     )
     index = window.current.index if window.current else -1
-    canvas.setFocus()
+    focus(canvas)
     for _ in range(len(steps) + 1):  # the series reopens on slice 0: walk past what was cached
         QTest.keyClick(canvas, Qt.Key.Key_Down)
         wait_until(lambda i=index: window.current is not None and window.current.index != i, 20)

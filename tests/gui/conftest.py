@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
+from support.windows import WAIT, open_main_window
+
+if TYPE_CHECKING:
+    from app.api import Project
+    from app.editor.main_window import MainWindow
 
 # Offscreen unless the runner chose a platform (scripts/test.sh picks xcb on Xvfb for `-m gl`).
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -52,3 +58,26 @@ def screenshot_dir() -> Iterator[Path]:
     )
     folder.mkdir(parents=True, exist_ok=True)
     yield folder
+
+
+@pytest.fixture
+def open_window(qtbot, themed_qapp, tmp_path: Path) -> Iterator[Callable[..., MainWindow]]:  # type: ignore[no-untyped-def]
+    """``open_window(project, journal=None, size=None, show=True, first_frame=True)``: a MainWindow
+    shown, exposed and active (window shortcuts work, offscreen and on Xvfb alike) with the first
+    asset on screen; see support.windows.open_main_window. Each user's edit journal is
+    ``journal-USER.db`` in the test's folder unless ``journal`` names another. After the test the
+    windows are closed and no worker may be left running."""
+    from PySide6.QtCore import QThreadPool
+
+    windows: list[MainWindow] = []
+
+    def make(project: Project, journal: str | None = None, **options: Any) -> MainWindow:
+        path = tmp_path / (journal or f"journal-{project.user_name}.db")
+        window = open_main_window(qtbot, project, path, **options)
+        windows.append(window)
+        return window
+
+    yield make
+    for window in windows:
+        window.close()
+    assert QThreadPool.globalInstance().waitForDone(WAIT)  # no worker left running

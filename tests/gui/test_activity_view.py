@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
+from support.windows import focus
 
 from app import api
 from app.editor.activity_view import ITEM_COLUMNS, MAX_ROWS, ActivityView, RecordTableModel
@@ -122,8 +123,7 @@ def test_activity_view_filters_sorts_and_charts(qtbot, themed_qapp, busy_demo: P
     known = [t for t in times if t is not None]
     assert known == sorted(known, reverse=True) and times[: len(known)] == known  # empty ones last
     view.table.selectRow(0)
-    view.table.setFocus()
-    qtbot.wait(50)
+    focus(qtbot, view.table)  # the screenshot shows the focused table
     view.grab().save(str(screenshot_dir / "activity_view.png"))
 
     # double-click (or Enter) asks the window to open the item
@@ -194,18 +194,10 @@ def test_ten_thousand_rows_sort_in_memory_with_uniform_rows(qtbot, themed_qapp) 
     assert asked.args == ["time", False] and MAX_ROWS >= 10_000
 
 
-def test_main_window_activity_dock(
-    qtbot, themed_qapp, busy_demo: Path, tmp_path: Path, screenshot_dir
-) -> None:
+def test_main_window_activity_dock(qtbot, open_window, busy_demo: Path, screenshot_dir) -> None:
     from PySide6.QtWidgets import QDockWidget
 
-    from app.editor.main_window import MainWindow
-    from app.workflow.journal import Journal
-
-    window = MainWindow(api.open_project(busy_demo, create=False), journal=Journal(tmp_path / "journal.db"))
-    qtbot.addWidget(window)
-    window.show()
-    qtbot.waitUntil(lambda: window.current is not None, timeout=20_000)
+    window = open_window(api.open_project(busy_demo, create=False))
     dock = window.findChild(QDockWidget, "dock-activity")
     assert dock is not None and not dock.isVisible()  # hidden until asked for
     keys = [k for b in window.bindings for k in b.keys.split(" or ") if b.keys]

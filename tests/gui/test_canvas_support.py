@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from pytestqt.qtbot import QtBot
+from support.windows import wait_exposed
 
 from app import sample_data
 from app.core.raster import brush_dab, rasterize_polygon
@@ -29,6 +30,5 @@ def shown_canvas(qtbot: QtBot, size: tuple[int, int] = (640, 520)) -> Canvas:
     canvas = create_canvas()
     qtbot.addWidget(canvas)
     canvas.resize(*size)
-    canvas.show()
-    qtbot.waitExposed(canvas)
+    wait_exposed(qtbot, canvas)
     return canvas

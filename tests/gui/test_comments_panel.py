@@ -10,6 +10,7 @@ import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QKeySequence
 from pytestqt.qtbot import QtBot
+from support.windows import focus, show_asset
 
 from app import api, sample_data
 from app.core.records import ThreadStatus
@@ -17,7 +18,6 @@ from app.editor.canvas.pin_painter import OPEN_FILL, spots
 from app.editor.canvas.pins import CommentTool
 from app.editor.main_window import MainWindow
 from app.editor.qimages import to_array
-from app.workflow.journal import Journal
 
 HTML = "<b>html</b><img src=x>"
 
@@ -55,17 +55,9 @@ def _asset_id(db: Path, suffix: str) -> int:
         project.close()
 
 
-def _window(qtbot: QtBot, db: Path, user: str, tmp_path: Path, suffix: str) -> MainWindow:
-    window = MainWindow(_project(db, user), journal=Journal(tmp_path / f"journal-{user}.db"))
-    qtbot.addWidget(window)
-    window.show()
-    qtbot.waitUntil(lambda: window.current is not None, timeout=20_000)
-    model = window.assets.model
-    row = next(r for r in range(model.rowCount()) if model.asset_at(r).rel_path.endswith(suffix))
-    window.assets.select_row(row)
-    qtbot.waitUntil(
-        lambda: window.current is not None and window.current.asset.rel_path.endswith(suffix), timeout=20_000
-    )
+def _window(qtbot: QtBot, open_window, db: Path, user: str, suffix: str) -> MainWindow:  # type: ignore[no-untyped-def]
+    window = open_window(_project(db, user))
+    show_asset(qtbot, window, lambda asset: asset.rel_path.endswith(suffix))
     return window
 
 
@@ -85,12 +77,12 @@ def _place_pin(qtbot: QtBot, window: MainWindow, pos: QPoint, text: str) -> None
 
 
 def test_a_pin_placed_with_the_comment_tool_stores_the_image_point_under_the_cursor(
-    qtbot: QtBot, themed_qapp, team_db: Path, tmp_path: Path
+    qtbot: QtBot, open_window, team_db: Path
 ) -> None:
     coins = _asset_id(team_db, "coins.png")
-    window = _window(qtbot, team_db, "lee", tmp_path, "coins.png")
+    window = _window(qtbot, open_window, team_db, "lee", "coins.png")
     canvas = window.canvas
-    canvas.setFocus()
+    focus(qtbot, canvas)
     qtbot.keyClick(canvas, Qt.Key.Key_N)  # the Comment tool's key
     assert isinstance(canvas.tool_slot.active, CommentTool)
     assert ("N", "Comment") in window.help.entries
@@ -119,13 +111,13 @@ def test_a_pin_placed_with_the_comment_tool_stores_the_image_point_under_the_cur
 
 
 def test_reply_resolve_by_author_refusal_for_another_labeler_and_reopen_by_a_reviewer(
-    qtbot: QtBot, themed_qapp, team_db: Path, tmp_path: Path
+    qtbot: QtBot, open_window, team_db: Path
 ) -> None:
     coins = _asset_id(team_db, "coins.png")
     lee_api = _project(team_db, "lee")
     thread = lee_api.comment(coins, "two coins touch here", x=120.5, y=80.5)
 
-    kim = _window(qtbot, team_db, "kim", tmp_path, "coins.png")
+    kim = _window(qtbot, open_window, team_db, "kim", "coins.png")
     kim.comments.select_thread(thread.id)
     assert kim.comments.resolve_button.text() == "Resolve"
     qtbot.mouseClick(kim.comments.resolve_button, Qt.MouseButton.LeftButton)  # no exception escapes
@@ -134,7 +126,7 @@ def test_reply_resolve_by_author_refusal_for_another_labeler_and_reopen_by_a_rev
     assert lee_api.threads(coins)[0].status is ThreadStatus.OPEN
     kim.close()
 
-    lee = _window(qtbot, team_db, "lee", tmp_path, "coins.png")
+    lee = _window(qtbot, open_window, team_db, "lee", "coins.png")
     panel = lee.comments
     panel.select_thread(thread.id)
     qtbot.keyClicks(panel.reply_box, "they do, split along the bright line @rey")
@@ -160,7 +152,7 @@ def test_reply_resolve_by_author_refusal_for_another_labeler_and_reopen_by_a_rev
     assert not pin.open  # drawn dim
     lee.close()
 
-    rey = _window(qtbot, team_db, "rey", tmp_path, "coins.png")
+    rey = _window(qtbot, open_window, team_db, "rey", "coins.png")
     rey.comments.select_thread(thread.id)
     rey.actions_by_id["sitelabel.comments.resolve"].trigger()  # Ctrl+Shift+D
     assert lee_api.threads(coins)[0].status is ThreadStatus.OPEN
@@ -171,14 +163,14 @@ def test_reply_resolve_by_author_refusal_for_another_labeler_and_reopen_by_a_rev
 
 
 def test_markup_in_a_comment_is_shown_literally_and_mentions_are_marked(
-    qtbot: QtBot, themed_qapp, team_db: Path, tmp_path: Path
+    qtbot: QtBot, open_window, team_db: Path
 ) -> None:
     camera = _asset_id(team_db, "camera.png")
     lee_api = _project(team_db, "lee")
     quiet = lee_api.comment(camera, "nothing to see", x=10.5, y=10.5)
     loud = lee_api.comment(camera, f"{HTML} @rey look", x=200.5, y=150.5)
     lee_api.close()
-    window = _window(qtbot, team_db, "rey", tmp_path, "camera.png")
+    window = _window(qtbot, open_window, team_db, "rey", "camera.png")
     panel = window.comments
     panel.select_thread(loud.id)
     text = panel.view.toPlainText()
@@ -213,18 +205,18 @@ def test_markup_in_a_comment_is_shown_literally_and_mentions_are_marked(
 
 
 def test_clicking_a_pin_selects_its_thread_and_jump_changes_the_frame(
-    qtbot: QtBot, themed_qapp, team_db: Path, tmp_path: Path
+    qtbot: QtBot, open_window, team_db: Path
 ) -> None:
     series = _asset_id(team_db, "emri_small.dcm")
     lee_api = _project(team_db, "lee")
     here = lee_api.comment(series, "on the first slice", frame=0, x=20.5, y=24.5)
     there = lee_api.comment(series, "further down", frame=6, x=40.25, y=30.75)
     lee_api.close()
-    window = _window(qtbot, team_db, "lee", tmp_path, "emri_small.dcm")
+    window = _window(qtbot, open_window, team_db, "lee", "emri_small.dcm")
     canvas, panel = window.canvas, window.comments
     assert [p.thread_id for p in canvas.overlays.pins] == [here.id]  # only this frame's pins
     assert panel.selected_id() is None
-    canvas.setFocus()
+    focus(qtbot, canvas)
     qtbot.keyClick(canvas, Qt.Key.Key_N)
     (spot,) = spots(canvas.overlays.pins, canvas.view.transform())
     qtbot.mouseClick(
@@ -243,25 +235,24 @@ def test_clicking_a_pin_selects_its_thread_and_jump_changes_the_frame(
 
 
 def test_pins_are_drawn_bright_in_screen_space_on_the_raster_canvas(
-    qtbot: QtBot, themed_qapp, team_db: Path, tmp_path: Path
+    qtbot: QtBot, open_window, team_db: Path
 ) -> None:
-    _check_pin_pixels(qtbot, team_db, tmp_path, backend="raster")
+    _check_pin_pixels(qtbot, open_window, team_db, backend="raster")
 
 
 @pytest.mark.gl
-def test_pins_are_drawn_on_the_gl_canvas(qtbot: QtBot, themed_qapp, team_db: Path, tmp_path: Path) -> None:
-    _check_pin_pixels(qtbot, team_db, tmp_path, backend="gl")
+def test_pins_are_drawn_on_the_gl_canvas(qtbot: QtBot, open_window, team_db: Path) -> None:
+    _check_pin_pixels(qtbot, open_window, team_db, backend="gl")
 
 
-def _check_pin_pixels(qtbot: QtBot, db: Path, tmp_path: Path, *, backend: str) -> None:
+def _check_pin_pixels(qtbot: QtBot, open_window, db: Path, *, backend: str) -> None:  # type: ignore[no-untyped-def]
     camera = _asset_id(db, "camera.png")
     lee_api = _project(db, "lee")
     lee_api.comment(camera, "the tripod leg", x=300.5, y=400.5)
     lee_api.close()
-    window = _window(qtbot, db, "lee", tmp_path, "camera.png")
+    window = _window(qtbot, open_window, db, "lee", "camera.png")
     canvas = window.canvas
     assert canvas.backend.name == backend, canvas.backend.fallback_reason
-    qtbot.waitExposed(window)
     for zoom in (1.0, 3.0):
         canvas.view.zoom_by(zoom / canvas.view.zoom)
         canvas.view.centre_on(300.5, 400.5)
@@ -278,7 +269,7 @@ def _check_pin_pixels(qtbot: QtBot, db: Path, tmp_path: Path, *, backend: str) -
 
 
 def test_screenshot_of_pins_on_a_ct_slice_and_the_comments_panel(
-    qtbot: QtBot, themed_qapp, team_db: Path, tmp_path: Path, screenshot_dir: Path
+    qtbot: QtBot, open_window, team_db: Path, screenshot_dir: Path
 ) -> None:
     ct = _asset_id(team_db, "693_UNCI.dcm")
     lee_api, rey_api = _project(team_db, "lee"), _project(team_db, "rey")
@@ -290,10 +281,9 @@ def test_screenshot_of_pins_on_a_ct_slice_and_the_comments_panel(
     lee_api.comment(ct, "Streak artefact from the spine: skip these pixels?", x=250.5, y=330.5)
     lee_api.close()
     rey_api.close()
-    window = _window(qtbot, team_db, "rey", tmp_path, "693_UNCI.dcm")
+    window = _window(qtbot, open_window, team_db, "rey", "693_UNCI.dcm")
     window.resize(1500, 950)
     window.comments.select_thread(first.id)
-    qtbot.waitExposed(window)
     window.canvas.backend.repaint_now()
     assert len(window.canvas.overlays.pins) == 3
     shot = window.grab()
@@ -301,7 +291,7 @@ def test_screenshot_of_pins_on_a_ct_slice_and_the_comments_panel(
     pixels = to_array(shot.toImage())
     assert pixels.shape[0] > 500 and pixels[..., :3].std() > 20
     # the composer a new pin opens, as a person sees it while typing
-    window.canvas.setFocus()
+    focus(qtbot, window.canvas)
     qtbot.keyClick(window.canvas, Qt.Key.Key_N)
     qtbot.mouseClick(window.canvas, Qt.MouseButton.LeftButton, pos=window.canvas.rect().center())
     qtbot.keyClicks(window.comments.composer.edit, "Check the left ventricle @lee")

@@ -7,28 +7,21 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox
+from support.windows import focus, show_asset
 
 from app import api
 from app.core.annotations import Kind
 from app.core.raster import rasterize_polygon
 from app.editor.main_window import MainWindow
-from app.workflow.journal import Journal
 
 
-def _window(qtbot, tmp_path: Path, asset_name: str) -> MainWindow:  # type: ignore[no-untyped-def]
+def _window(qtbot, open_window, tmp_path: Path, asset_name: str) -> MainWindow:  # type: ignore[no-untyped-def]
     from app.demo import build_demo
 
     db, _ = build_demo(tmp_path / "demo")
-    window = MainWindow(api.open_project(db, create=False), journal=Journal(tmp_path / "journal.db"))
-    qtbot.addWidget(window)
-    window.show()
-    model = window.assets.model
-    row = next(r for r in range(model.rowCount()) if model.asset_at(r).rel_path.endswith(asset_name))
-    window.assets.select_row(row)
-    qtbot.waitUntil(
-        lambda: window.current is not None and window.current.asset.rel_path.endswith(asset_name),
-        timeout=20_000,
-    )
+    window = open_window(api.open_project(db, create=False))
+    show_asset(qtbot, window, lambda asset: asset.rel_path.endswith(asset_name))
+    focus(qtbot, window.canvas)  # the tests type window shortcuts and tool keys
     return window
 
 
@@ -37,8 +30,8 @@ def _session(window: MainWindow):  # type: ignore[no-untyped-def]
     return window.editing.session
 
 
-def test_whole_asset_classification_with_answers_is_saved(qtbot, themed_qapp, tmp_path: Path) -> None:
-    window = _window(qtbot, tmp_path, "camera.png")
+def test_whole_asset_classification_with_answers_is_saved(qtbot, open_window, tmp_path: Path) -> None:
+    window = _window(qtbot, open_window, tmp_path, "camera.png")
     panel = window.annotation_panel
     item = panel.classes.item(0)
     assert item.text() == "image quality"
@@ -60,8 +53,8 @@ def test_whole_asset_classification_with_answers_is_saved(qtbot, themed_qapp, tm
     assert [(a["label"], a["attributes"]) for a in stored] == [("image quality", {"quality": "poor"})]
 
 
-def test_polygon_to_mask_and_back_through_the_keyboard(qtbot, themed_qapp, tmp_path: Path) -> None:
-    window = _window(qtbot, tmp_path, "coins.png")
+def test_polygon_to_mask_and_back_through_the_keyboard(qtbot, open_window, tmp_path: Path) -> None:
+    window = _window(qtbot, open_window, tmp_path, "coins.png")
     doc = _session(window).doc
     polygons = [(aid, a) for aid, a in doc.annotations(0).items() if a.kind is Kind.POLYGON]
     assert polygons  # the demo's coin polygon
@@ -92,8 +85,8 @@ def test_polygon_to_mask_and_back_through_the_keyboard(qtbot, themed_qapp, tmp_p
     window.close()
 
 
-def test_window_presets_and_help_overlay(qtbot, themed_qapp, tmp_path: Path) -> None:
-    window = _window(qtbot, tmp_path, "693_UNCI.dcm")
+def test_window_presets_and_help_overlay(qtbot, open_window, tmp_path: Path) -> None:
+    window = _window(qtbot, open_window, tmp_path, "693_UNCI.dcm")
     qtbot.keyClick(window.canvas, Qt.Key.Key_3, Qt.KeyboardModifier.ControlModifier)  # bone
     from app.sources import WINDOW_PRESETS
 
@@ -108,8 +101,8 @@ def test_window_presets_and_help_overlay(qtbot, themed_qapp, tmp_path: Path) -> 
     window.close()
 
 
-def test_a_class_cannot_be_drawn_with_a_kind_the_ontology_forbids(qtbot, themed_qapp, tmp_path: Path) -> None:
-    window = _window(qtbot, tmp_path, "camera.png")
+def test_a_class_cannot_be_drawn_with_a_kind_the_ontology_forbids(qtbot, open_window, tmp_path: Path) -> None:
+    window = _window(qtbot, open_window, tmp_path, "camera.png")
     qtbot.keyClick(window.canvas, Qt.Key.Key_B)  # brush
     window.classes.choose("landmark")  # the demo ontology allows only points for landmarks
     assert window.editing.tools.tool is None
@@ -122,14 +115,14 @@ def test_a_class_cannot_be_drawn_with_a_kind_the_ontology_forbids(qtbot, themed_
     window.close()
 
 
-def test_a_newer_save_elsewhere_opens_the_conflict_dialog(qtbot, themed_qapp, tmp_path: Path) -> None:
+def test_a_newer_save_elsewhere_opens_the_conflict_dialog(qtbot, open_window, tmp_path: Path) -> None:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication, QPushButton
 
     from app.core.commands import ReplaceAnnotation
     from app.editor.conflict_dialog import ConflictDialog
 
-    window = _window(qtbot, tmp_path, "coins.png")
+    window = _window(qtbot, open_window, tmp_path, "coins.png")
     session = _session(window)
     aid, mine = next((aid, a) for aid, a in session.doc.annotations(0).items() if a.kind is Kind.POLYGON)
     asset_id = window.current.asset.id if window.current else -1

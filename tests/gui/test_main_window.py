@@ -6,37 +6,23 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QGuiApplication
+from support.windows import focus, show_asset
 
 from app import api
 from app.core.raster import rasterize_stroke
 from app.editor.main_window import MainWindow
 from app.editor.qimages import to_array
-from app.workflow.journal import Journal
 
 
-def _open(qtbot, db: Path, tmp_path: Path) -> MainWindow:  # type: ignore[no-untyped-def]
-    project = api.open_project(db, create=False)
-    window = MainWindow(project, journal=Journal(tmp_path / "journal.db"))
-    qtbot.addWidget(window)
-    window.show()
-    qtbot.waitUntil(lambda: window.current is not None, timeout=20_000)
-    return window
+def _open(open_window, db: Path) -> MainWindow:  # type: ignore[no-untyped-def]
+    return open_window(api.open_project(db, create=False))
 
 
-def _show_asset(qtbot, window: MainWindow, wanted) -> None:  # type: ignore[no-untyped-def]
-    """Select the first asset matching ``wanted`` and wait until its frame is on screen."""
-    model = window.assets.model
-    row = next(r for r in range(model.rowCount()) if wanted(model.asset_at(r)))
-    window.assets.select_row(row)
-    qtbot.waitUntil(lambda: window.current is not None and wanted(window.current.asset), timeout=20_000)
-
-
-def test_demo_project_lists_real_assets_and_shows_the_first(
-    qtbot, themed_qapp, demo_db: Path, tmp_path
-) -> None:
-    window = _open(qtbot, demo_db, tmp_path)
+def test_demo_project_lists_real_assets_and_shows_the_first(qtbot, open_window, demo_db: Path) -> None:
+    window = _open(open_window, demo_db)
     assert window.assets.model.rowCount() == 10
     assert window.current is not None and window.current.asset.id == window.assets.model.asset_at(0).id
     layers = window.canvas.backend.render_layers()
@@ -46,12 +32,12 @@ def test_demo_project_lists_real_assets_and_shows_the_first(
     window.close()
 
 
-def test_stepping_through_every_asset_decodes_each(qtbot, themed_qapp, demo_db: Path, tmp_path) -> None:
-    window = _open(qtbot, demo_db, tmp_path)
+def test_stepping_through_every_asset_decodes_each(qtbot, open_window, demo_db: Path) -> None:
+    window = _open(open_window, demo_db)
     seen = set()
     for row in range(window.assets.model.rowCount()):
         wanted = window.assets.model.asset_at(row).id
-        _show_asset(qtbot, window, lambda asset, w=wanted: asset.id == w)
+        show_asset(qtbot, window, lambda asset, w=wanted: asset.id == w)
         assert window.current is not None
         seen.add(str(window.current.asset.kind))
         assert window.current.raw.shape[:2] == (window.current.asset.height, window.current.asset.width)
@@ -59,11 +45,9 @@ def test_stepping_through_every_asset_decodes_each(qtbot, themed_qapp, demo_db: 
     window.close()
 
 
-def test_ct_slice_shows_hu_readout_and_the_stored_prelabel(
-    qtbot, themed_qapp, demo_db: Path, tmp_path
-) -> None:
-    window = _open(qtbot, demo_db, tmp_path)
-    _show_asset(qtbot, window, lambda asset: asset.rel_path.endswith("693_UNCI.dcm"))
+def test_ct_slice_shows_hu_readout_and_the_stored_prelabel(qtbot, open_window, demo_db: Path) -> None:
+    window = _open(open_window, demo_db)
+    show_asset(qtbot, window, lambda asset: asset.rel_path.endswith("693_UNCI.dcm"))
     assert window.current is not None and window.current.raw.min() < -500  # air in HU
     session = window.editing.session
     assert session is not None
@@ -73,11 +57,11 @@ def test_ct_slice_shows_hu_readout_and_the_stored_prelabel(
     window.close()
 
 
-def test_video_frames_step_with_the_keyboard(qtbot, themed_qapp, demo_db: Path, tmp_path) -> None:
-    window = _open(qtbot, demo_db, tmp_path)
-    _show_asset(qtbot, window, lambda asset: asset.kind == "video")
+def test_video_frames_step_with_the_keyboard(qtbot, open_window, demo_db: Path) -> None:
+    window = _open(open_window, demo_db)
+    show_asset(qtbot, window, lambda asset: asset.kind == "video")
     first = window.current
-    window.canvas.setFocus()
+    focus(qtbot, window.canvas)  # a window shortcut: the window must be active (Xvfb activates later)
     qtbot.keyClick(window.canvas, Qt.Key.Key_Down)  # the "Next frame" shortcut
     qtbot.waitUntil(lambda: window.current is not None and window.current.index == 1, timeout=20_000)
     assert window.current is not None and first is not None
@@ -86,13 +70,14 @@ def test_video_frames_step_with_the_keyboard(qtbot, themed_qapp, demo_db: Path, 
     window.close()
 
 
-def test_a_brush_stroke_is_saved_and_comes_back(qtbot, themed_qapp, tmp_path: Path) -> None:
+def test_a_brush_stroke_is_saved_and_comes_back(qtbot, open_window, tmp_path: Path) -> None:
     from app.demo import build_demo
 
     db, _ = build_demo(tmp_path / "demo")
-    window = _open(qtbot, db, tmp_path)
-    _show_asset(qtbot, window, lambda asset: asset.rel_path.endswith("camera.png"))
+    window = _open(open_window, db)
+    show_asset(qtbot, window, lambda asset: asset.rel_path.endswith("camera.png"))
     window.classes.choose("liver")
+    focus(qtbot, window.canvas)
     qtbot.keyClick(window.canvas, Qt.Key.Key_B)  # brush
     canvas = window.canvas
     a, b = QPoint(300, 250), QPoint(380, 290)
@@ -122,23 +107,25 @@ def test_a_brush_stroke_is_saved_and_comes_back(qtbot, themed_qapp, tmp_path: Pa
 
 
 @pytest.mark.gl
-def test_screenshot_of_the_real_window_under_xvfb(
-    qtbot, themed_qapp, demo_db: Path, tmp_path, screenshot_dir
-) -> None:
-    window = _open(qtbot, demo_db, tmp_path)
-    _show_asset(qtbot, window, lambda asset: asset.rel_path.endswith("693_UNCI.dcm"))
+def test_screenshot_of_the_real_window_under_xvfb(qtbot, open_window, demo_db: Path, screenshot_dir) -> None:
+    window = _open(open_window, demo_db)
+    show_asset(qtbot, window, lambda asset: asset.rel_path.endswith("693_UNCI.dcm"))
     assert window.canvas.backend.name == "gl", window.canvas.backend.fallback_reason
-    qtbot.waitExposed(window)
-    qtbot.wait(300)
-    shot = QGuiApplication.primaryScreen().grabWindow(0)  # the whole X screen, as a person sees it
-    assert shot.save(str(screenshot_dir / "main_window_ct.png"))
-    pixels = to_array(shot.toImage())
     origin = window.canvas.mapToGlobal(QPoint(0, 0))
     h, w = window.canvas.height(), window.canvas.width()
-    centre = pixels[
-        origin.y() + h // 4 : origin.y() + 3 * h // 4, origin.x() + w // 4 : origin.x() + 3 * w // 4
-    ]
-    assert centre.std() > 20  # the CT slice is on screen, not an empty view
+    shots: list[np.ndarray] = []
+
+    def slice_on_screen() -> bool:  # the X server shows the GL frame a moment after it is drawn
+        shot = QGuiApplication.primaryScreen().grabWindow(0)  # the whole X screen, as a person sees it
+        shots.append(to_array(shot.toImage()))
+        centre = shots[-1][
+            origin.y() + h // 4 : origin.y() + 3 * h // 4, origin.x() + w // 4 : origin.x() + 3 * w // 4
+        ]
+        return bool(centre.std() > 20)  # the CT slice is on screen, not an empty view
+
+    qtbot.waitUntil(slice_on_screen, timeout=10_000)
+    pixels = shots[-1]
+    Image.fromarray(pixels).save(screenshot_dir / "main_window_ct.png")
     panel = window.info.viewport()
     top = panel.mapToGlobal(QPoint(0, 0))
     assert (
@@ -147,7 +134,7 @@ def test_screenshot_of_the_real_window_under_xvfb(
     window.close()
 
 
-def test_open_issues_show_beside_their_asset(qtbot, themed_qapp, tmp_path: Path) -> None:
+def test_open_issues_show_beside_their_asset(open_window, tmp_path: Path) -> None:
     from app.demo import build_demo
 
     db, _ = build_demo(tmp_path / "demo")
@@ -155,7 +142,7 @@ def test_open_issues_show_beside_their_asset(qtbot, themed_qapp, tmp_path: Path)
     coins = next(a for a in project.assets() if a.rel_path.endswith("coins.png"))
     project.comment(coins.id, "the rim is cut off")
     project.comment(coins.id, "second opinion please")
-    window = _open(qtbot, db, tmp_path)
+    window = _open(open_window, db)
     model = window.assets.model
     shown = [model.data(model.index(r, 0)) for r in range(model.rowCount())]
     assert any(text.endswith("coins.png  (2 open issues)") for text in shown)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
+from support.windows import focus
 from test_prelabel_review import (
     ADMIN,
     FRESH,
@@ -19,7 +20,7 @@ from test_prelabel_review import (
     World,
     _site,
     build_world,
-    open_window,
+    open_item,
 )
 
 from app import api
@@ -148,9 +149,9 @@ def test_admin_trains_a_micro_model_and_the_quality_table_matches_the_api(
     panel.grab().save(str(screenshot_dir / "models_panel.png"))
 
 
-def test_prelabel_from_the_window_key_shows_new_prelabels(qtbot, themed_qapp, copy: World) -> None:
+def test_prelabel_from_the_window_key_shows_new_prelabels(qtbot, open_window, copy: World) -> None:
     fresh = copy.assets[FRESH]
-    window = open_window(qtbot, copy.db, REVIEWER, fresh, copy.folder)
+    window = open_item(qtbot, open_window, copy.db, REVIEWER, fresh)
     session = window.editing.session
     assert session is not None and not session.prelabels()
     keys = [k for b in window.bindings for k in b.keys.split(" or ") if k]
@@ -158,7 +159,7 @@ def test_prelabel_from_the_window_key_shows_new_prelabels(qtbot, themed_qapp, co
         assert keys.count(mine) == 1, mine  # no other action shares the key
     help_keys = {keys for keys, _ in window.help.entries}
     assert {"A", "J", "Shift+A", "H", "Delete"} <= help_keys
-    window.canvas.setFocus()
+    focus(qtbot, window.canvas)  # Ctrl+Shift+R is a window shortcut: the window must be active
     with qtbot.waitSignal(window.models_panel.prelabels_changed, timeout=120_000):
         qtbot.keyClick(
             window.canvas,

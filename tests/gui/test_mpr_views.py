@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
+from support.windows import wait_exposed
 
 from app.core.commands import LabelDocument, UndoStack
 from app.editor.mpr_view import MprModel, MprView
@@ -47,8 +48,7 @@ def test_paint_in_sagittal_updates_the_volume_and_the_other_views(
     view = MprView(model, {1: RED}, None)
     qtbot.addWidget(view)
     view.resize(1200, 760)
-    view.show()
-    qtbot.waitExposed(view)
+    wait_exposed(qtbot, view)
     view.set_brush(1, 6.0)
 
     # every view shows its plane at the physical aspect of the spacing

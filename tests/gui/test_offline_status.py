@@ -5,13 +5,12 @@ database once it is back; in queue mode Submit keeps the item while offline and 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QPoint, Qt, QThreadPool
+from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
@@ -22,7 +21,6 @@ from app.core.records import ProjectSettings
 from app.editor.main_window import MainWindow
 from app.editor.queue_controller import ItemState
 from app.workflow.editing import SaveState
-from app.workflow.journal import Journal
 
 ONTOLOGY = {"classes": [{"name": "liver", "color": "#c0504d"}, {"name": "lesion", "color": "#4f81bd"}]}
 IMAGES = ["camera.png", "coins.png", "moon.png"]
@@ -36,24 +34,6 @@ pytestmark = pytest.mark.postgres
 def up(pg_up: Any) -> Any:
     """This module's own cluster (tests/conftest.py), started again should a test fail while it is down."""
     return pg_up
-
-
-@pytest.fixture
-def window_for(qtbot, themed_qapp, tmp_path: Path) -> Iterator:  # type: ignore[no-untyped-def]
-    windows: list[MainWindow] = []
-
-    def make(project: api.Project) -> MainWindow:
-        window = MainWindow(project, journal=Journal(tmp_path / "journal.db"))
-        qtbot.addWidget(window)
-        window.show()
-        qtbot.waitUntil(lambda: window.current is not None, timeout=WAIT)
-        windows.append(window)
-        return window
-
-    yield make
-    for window in windows:
-        window.close()
-    assert QThreadPool.globalInstance().waitForDone(WAIT)
 
 
 def _stroke(window: MainWindow, i: int) -> None:
@@ -78,12 +58,12 @@ def _stored_labels(project: api.Project, asset_id: int, shape: tuple[int, int]) 
 
 
 def test_status_bar_says_offline_with_the_edits_waiting_and_saves_them_after_restart(
-    qtbot, up: Any, window_for, screenshot_dir: Path
+    qtbot, up: Any, open_window, screenshot_dir: Path
 ) -> None:
     url = up.database("gui_status")
     project = api.create_project(url, "offline", ontology=ONTOLOGY, user="ann")
     (asset_id,) = project.import_data([sample_data.skimage_images() / IMAGES[0]])
-    window = window_for(project)
+    window = open_window(project)
     window.editing.tools.set_tool("brush")
     label = window.save_label
     _stroke(window, 0)
@@ -95,8 +75,8 @@ def test_status_bar_says_offline_with_the_edits_waiting_and_saves_them_after_res
     qtbot.waitUntil(lambda: label.text().startswith("Offline, 3 edits waiting — "), timeout=WAIT)
     assert "the database is unreachable" in label.text() and "last saved" in label.text()
     assert window.editing.saves.offline and "background: #8a5a00" in label.styleSheet()
-    qtbot.wait(200)  # the status bar lays the longer, bold text out
-    assert label.width() >= label.sizeHint().width()  # not clipped
+    # not clipped, once the status bar has laid the longer, bold text out
+    qtbot.waitUntil(lambda: label.width() >= label.sizeHint().width(), timeout=WAIT)
     window.grab().save(str(screenshot_dir / "offline_status.png"))
     label.grab().save(str(screenshot_dir / "offline_status_label.png"))
     session = window.editing.session
@@ -112,13 +92,13 @@ def test_status_bar_says_offline_with_the_edits_waiting_and_saves_them_after_res
 
 
 def test_queue_submit_while_offline_keeps_the_item_and_goes_through_after_restart(
-    qtbot, up: Any, window_for
+    qtbot, up: Any, open_window
 ) -> None:
     url = up.database("gui_queue")
     settings = ProjectSettings(batch_size=2)
     project = api.create_project(url, "offline", ontology=ONTOLOGY, settings=settings, user="ann")
     project.import_data([sample_data.skimage_images() / name for name in IMAGES])
-    window = window_for(project)
+    window = open_window(project)
     c = window.queue.controller
     notices: list[str] = []
     c.notice.connect(notices.append)

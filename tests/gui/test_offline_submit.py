@@ -16,10 +16,8 @@ from PySide6.QtCore import QThreadPool
 
 from app import api, sample_data
 from app.core.records import ProjectSettings
-from app.editor.main_window import MainWindow
 from app.editor.queue_controller import ItemState
 from app.workflow.editing import SaveState
-from app.workflow.journal import Journal
 
 ONTOLOGY = {"classes": [{"name": "liver", "color": "#c0504d"}, {"name": "lesion", "color": "#4f81bd"}]}
 IMAGES = ["camera.png", "coins.png", "moon.png"]
@@ -37,18 +35,14 @@ def url(pg_up: Any) -> str:
 
 
 def test_submit_with_nothing_to_save_while_offline_keeps_the_item_on_screen(
-    qtbot, themed_qapp, pg_up: Any, url: str, tmp_path: Path, screenshot_dir: Path
+    qtbot, open_window, pg_up: Any, url: str, screenshot_dir: Path
 ) -> None:
     project = api.create_project(
         url, "offline", ontology=ONTOLOGY, settings=ProjectSettings(batch_size=2), user="ann"
     )
     project.import_data([sample_data.skimage_images() / name for name in IMAGES])
-    window = MainWindow(project, journal=Journal(tmp_path / "journal.db"))
-    qtbot.addWidget(window)
-    window.resize(1400, 900)
-    window.show()
+    window = open_window(project, size=(1400, 900))
     try:
-        qtbot.waitUntil(lambda: window.current is not None, timeout=WAIT)
         c = window.queue.controller
         notices: list[str] = []
         c.notice.connect(notices.append)
@@ -78,7 +72,7 @@ def test_submit_with_nothing_to_save_while_offline_keeps_the_item_on_screen(
         )
         assert window.queue.notice.text() == message and window.queue.notice.isVisible()
         assert not any(m.startswith("Could not submit") for m in notices)
-        qtbot.wait(100)
+        qtbot.waitUntil(lambda: not window.queue.notice.visibleRegion().isEmpty())  # laid out, shown
         window.grab().save(str(screenshot_dir / "offline_submit.png"))
 
         pg_up.start()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QPoint, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QDialogButtonBox, QFileDialog, QMessageBox
+from support.windows import activate, focus
 
 from app import api
 from app.core.ontology import Ontology
@@ -67,9 +68,7 @@ def _editor(qtbot, ontology=None) -> OntologyEditor:  # type: ignore[no-untyped-
     editor = OntologyEditor(ontology)
     qtbot.addWidget(editor)
     editor.resize(980, 660)
-    editor.show()
-    editor.activateWindow()  # shortcuts and focus need an active window
-    qtbot.waitUntil(editor.isActiveWindow)
+    activate(qtbot, editor)  # shortcuts and focus need an active window
     return editor
 
 
@@ -124,7 +123,7 @@ def test_building_an_ontology_with_the_keyboard(
 ) -> None:  # type: ignore[no-untyped-def]
     editor = _editor(qtbot)
     assert "add at least one class" in editor.summary_text
-    editor.class_list.setFocus()
+    focus(qtbot, editor.class_list)
     qtbot.keyClick(editor.class_list, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
     assert editor.form.name.hasFocus()
     qtbot.keyClicks(editor.form.name, "liver")  # replaces the suggested, selected name
@@ -171,14 +170,14 @@ def test_building_an_ontology_with_the_keyboard(
     editor.grab().save(str(screenshot_dir / "ontology_editor.png"))
     # Del in the attribute tree removes the nested attribute and its now empty branch
     tree = attrs.tree
-    tree.setFocus()
+    focus(qtbot, tree)
     tree.setCurrentItem(tree.topLevelItem(0).child(0).child(0))
     assert attrs.name.text() == "reason"
     qtbot.keyClick(tree, Qt.Key.Key_Delete)
     assert editor.ontology().get("liver").attributes[0].children == {}
     assert tree.topLevelItem(0).childCount() == 0
     # Alt+Down moves the class, Del on the list removes it
-    editor.class_list.setFocus()
+    focus(qtbot, editor.class_list)
     qtbot.keyClick(editor.class_list, Qt.Key.Key_Down, Qt.KeyboardModifier.AltModifier)
     assert [c.name for c in editor.ontology().classes] == ["bone", "liver"]
     qtbot.keyClick(editor.class_list, Qt.Key.Key_Delete)
@@ -240,17 +239,14 @@ def _answer_modal(act) -> None:  # type: ignore[no-untyped-def]
     QTimer.singleShot(50, lambda: _answer_modal(act))
 
 
-def test_edit_ontology_from_the_main_window_stores_a_new_version(qtbot, themed_qapp, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_edit_ontology_from_the_main_window_stores_a_new_version(open_window, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from app.demo import build_demo
-    from app.editor.main_window import MainWindow
-    from app.workflow.journal import Journal
 
     db, _ = build_demo(tmp_path / "demo")
     project = api.open_project(db, create=False)
     project.set_member("bob", "labeler")
     before = project.ontology
-    window = MainWindow(project, journal=Journal(tmp_path / "journal.db"))
-    qtbot.addWidget(window)
+    window = open_window(project, show=False)  # the action works on a window never shown
     action = window.actions_by_id["sitelabel.project.edit_ontology"]
     assert action.shortcut().toString() == "Ctrl+Shift+O"
     assert ("Ctrl+Shift+O", "Edit ontology...") in [(b.keys, b.text) for b in window.bindings]
@@ -273,8 +269,7 @@ def test_edit_ontology_from_the_main_window_stores_a_new_version(qtbot, themed_q
     window.close()
 
     labeler = api.open_project(db, user="bob", create=False)
-    window = MainWindow(labeler, journal=Journal(tmp_path / "journal-bob.db"))
-    qtbot.addWidget(window)
+    window = open_window(labeler, show=False)
     messages: list[str] = []
 
     def read_and_close(box) -> None:  # type: ignore[no-untyped-def]

@@ -11,7 +11,7 @@ Screenshot: build/screenshots/open_failure.png.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +19,7 @@ import pytest
 from PySide6.QtCore import QPoint, Qt, QThreadPool
 from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import QApplication, QDockWidget
+from support.windows import focus
 
 from app import api, sample_data
 from app.core.records import Asset
@@ -27,7 +28,6 @@ from app.editor.plain import plain_tip
 from app.editor.qimages import to_array
 from app.editor.queue_controller import ItemState
 from app.editor.status_messages import elide_path
-from app.workflow.journal import Journal
 
 ONTOLOGY = {
     "classes": [
@@ -39,25 +39,6 @@ WAIT = 20_000
 SAFE = "Your labels are safe."
 # a realistic long mount point: a site share several folders deep (~80 characters with tmp_path)
 LONG_FOLDER = "radiology-archive-2026/ct-chest-low-dose-screening/reader-study-round-two"
-
-
-@pytest.fixture
-def window_for(qtbot, themed_qapp, tmp_path: Path) -> Iterator:  # type: ignore[no-untyped-def]
-    windows: list[MainWindow] = []
-
-    def make(project: api.Project, width: int = 1400) -> MainWindow:
-        window = MainWindow(project, journal=Journal(tmp_path / "journal.db"))
-        qtbot.addWidget(window)
-        window.resize(width, 900)
-        window.show()
-        qtbot.waitUntil(lambda: window.current is not None, timeout=WAIT)  # the asset list's first
-        windows.append(window)
-        return window
-
-    yield make
-    for window in windows:
-        window.close()
-    assert QThreadPool.globalInstance().waitForDone(WAIT)  # no worker left running
 
 
 def _by_name(project: api.Project) -> dict[str, Asset]:
@@ -79,7 +60,7 @@ def _stroke(qtbot, window: MainWindow) -> None:  # type: ignore[no-untyped-def]
     """A brush stroke across the middle of the canvas with the liver class."""
     canvas = window.canvas
     window.classes.choose("liver")
-    canvas.setFocus()
+    focus(qtbot, canvas)
     qtbot.keyClick(canvas, Qt.Key.Key_B)
     w, h = canvas.width(), canvas.height()
     a, b = QPoint(w // 2 - 80, h // 2), QPoint(w // 2 + 80, h // 2 + 40)
@@ -119,7 +100,7 @@ def _overwrite(path: Path) -> bytes:
 )
 def test_a_corrupt_file_never_shows_the_previous_image_and_refuses_drawing(
     qtbot,
-    window_for,
+    open_window,
     tmp_path: Path,
     screenshot_dir: Path,
     bad_name: str,
@@ -144,7 +125,7 @@ def test_a_corrupt_file_never_shows_the_previous_image_and_refuses_drawing(
     project.upload_annotations(good.id, [{"kind": "mask", "label": "liver", "frame": 0, "mask": good_mask}])
     original = damage(folder / bad_name)  # corrupted on disk after it was registered
 
-    window = window_for(project)
+    window = open_window(project, size=(1400, 900))
     _select(window, good)
     qtbot.waitUntil(lambda: window.current is not None and window.current.asset.id == good.id, timeout=WAIT)
     good_grab = to_array(window.canvas.grab().toImage())
@@ -195,6 +176,7 @@ def test_a_corrupt_file_never_shows_the_previous_image_and_refuses_drawing(
 
     # the file is fixed: the next navigation opens it, and drawing goes to the right asset
     (folder / bad_name).write_bytes(original)
+    focus(qtbot, window.canvas)  # Down is a window shortcut: the window must be active
     qtbot.keyClick(window.canvas, Qt.Key.Key_Down)
     qtbot.waitUntil(lambda: window.current is not None and window.current.asset.id == bad.id, timeout=WAIT)
     assert window.canvas.tool_slot.locked == "" and window.canvas.layers.frame is not None
@@ -209,7 +191,7 @@ def test_a_corrupt_file_never_shows_the_previous_image_and_refuses_drawing(
 
 
 def test_a_long_data_folder_is_elided_in_the_middle_of_the_status_message(
-    qtbot, window_for, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, screenshot_dir: Path
+    qtbot, open_window, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, screenshot_dir: Path
 ) -> None:
     share = tmp_path / LONG_FOLDER
     share.mkdir(parents=True)
@@ -223,7 +205,7 @@ def test_a_long_data_folder_is_elided_in_the_middle_of_the_status_message(
     for name in ("camera.png", "coins.png"):  # camera.png first: the window opens the list's first
         project.import_data([share / name])
     coins = _by_name(project)["coins.png"]
-    window = window_for(project)  # camera.png is open, its source kept
+    window = open_window(project, size=(1400, 900))  # camera.png is open, its source kept
     share.rename(share.with_name("gone"))  # the share vanished
 
     _select(window, coins)
@@ -264,7 +246,7 @@ def test_short_messages_are_not_elided(themed_qapp) -> None:
 
 
 def test_queue_items_in_an_unreachable_folder_are_marked_and_told_when_decoded_ahead(
-    qtbot, window_for, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    qtbot, open_window, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     share, local = tmp_path / "share", tmp_path / "local"
     share.mkdir()
@@ -280,7 +262,7 @@ def test_queue_items_in_an_unreachable_folder_are_marked_and_told_when_decoded_a
     project.import_data([share])
     assets = _by_name(project)
     camera, coins = assets["camera.png"], assets["coins.png"]
-    window = window_for(project)
+    window = open_window(project, size=(1400, 900))
     share.rename(tmp_path / "share-away")  # the share vanished while the user labels
 
     window.actions_by_id["sitelabel.queue.start"].trigger()
@@ -317,6 +299,7 @@ def test_queue_items_in_an_unreachable_folder_are_marked_and_told_when_decoded_a
 
     # the share is back: the next navigation opens the item and the marks go
     (tmp_path / "share-away").rename(share)
+    focus(qtbot, window.canvas)
     qtbot.keyClick(window.canvas, Qt.Key.Key_Down)
     qtbot.waitUntil(lambda: window.current is not None and window.current.asset.id == coins.id, timeout=WAIT)
     assert window.canvas.tool_slot.locked == ""
@@ -326,7 +309,7 @@ def test_queue_items_in_an_unreachable_folder_are_marked_and_told_when_decoded_a
 
 
 def test_a_frame_step_while_another_asset_opens_does_not_bring_the_last_one_back(
-    qtbot, window_for, tmp_path: Path
+    qtbot, open_window, tmp_path: Path
 ) -> None:
     """Down pressed while a (corrupt) asset is opening must not show the multi-page asset before it
     under the new asset's labels."""
@@ -350,7 +333,7 @@ def test_a_frame_step_while_another_asset_opens_does_not_bring_the_last_one_back
     pages_asset, bad = assets["pages.tif"], assets["coins.png"]
     assert pages_asset.frame_count == 3
     _truncate(folder / "coins.png")
-    window = window_for(project)
+    window = open_window(project, size=(1400, 900))
     assert window.current is not None and window.current.asset.id == pages_asset.id
 
     _select(window, bad)

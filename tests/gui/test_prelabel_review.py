@@ -15,14 +15,15 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QImage, QPainter, QTransform
+from support.retina import cut, retina_vessels, write_tiles
+from support.windows import WAIT, focus
 
-from app import api, sample_data
+from app import api
 from app.core.annotations import HUMAN, Annotation, Kind
 from app.editor.canvas.overlay import OverlayPainter
 from app.editor.main_window import MainWindow
 from app.editor.prelabel_logic import HEAT_MARGIN, bounds_of
 from app.editor.qimages import to_array
-from app.workflow.journal import Journal
 
 ADMIN, LABELER, REVIEWER = "alice", "ana", "rita"
 ONTOLOGY = {"classes": [{"name": "vessel", "color": "#3cb44b", "hotkey": "1", "kinds": ["polygon", "mask"]}]}
@@ -53,20 +54,8 @@ def _site(folder: Path, models: Path) -> Path:
 def build_world(folder: Path) -> World:
     """Tiles of the retina photo; alice labels four (vessel masks by a stated filter rule), trains
     the micro-model through the API; rita (reviewer) pre-labels two held-out tiles."""
-    from PIL import Image
-    from skimage import filters, io, morphology
-
-    image = io.imread(sample_data.skimage_images() / "retina.jpg")
-    green = image[:, :, 1].astype(np.float64) / 255.0
-    fov = morphology.erosion(image.mean(axis=2) > 20, morphology.disk(10))
-    vessels = (filters.sato(green, sigmas=[1, 2, 3], black_ridges=True) > 0.03) & fov
-    vessels = morphology.remove_small_objects(vessels, max_size=63)
-    tiles = folder / "tiles"
-    tiles.mkdir(parents=True)
-    paths = {}
-    for y, x in (*TRAIN, *HELD, FRESH):
-        paths[(y, x)] = tiles / f"retina_{y:04d}_{x:04d}.png"
-        Image.fromarray(np.ascontiguousarray(image[y : y + 512, x : x + 512])).save(paths[(y, x)])
+    image, vessels = retina_vessels()
+    paths = write_tiles(folder / "tiles", image, (*TRAIN, *HELD, FRESH))
     models = folder / "models"
     db = folder / "labels.db"
     with pytest.MonkeyPatch.context() as mp:
@@ -78,7 +67,7 @@ def build_world(folder: Path) -> World:
         by_name = {a.rel_path.rsplit("/", 1)[-1]: a.id for a in admin.assets()}
         assets = {tile: by_name[path.name] for tile, path in paths.items()}
         for y, x in TRAIN:
-            mask = np.ascontiguousarray(vessels[y : y + 512, x : x + 512])
+            mask = cut(vessels, y, x)
             admin.upload_annotations(assets[(y, x)], [{"kind": "mask", "label": "vessel", "mask": mask}])
         assert admin.train_micro_model("vessel").model.ref == "mm-vessel@1"
         rita = api.open_project(admin.db, "retina", user=REVIEWER)
@@ -104,12 +93,9 @@ def copy(world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> World
     return World(tmp_path, db, models, world.assets)
 
 
-def open_window(qtbot, db: Path, user: str, asset_id: int, tmp_path: Path) -> MainWindow:  # type: ignore[no-untyped-def]
-    project = api.open_project(db, "retina", user=user, create=False)
-    window = MainWindow(project, journal=Journal(tmp_path / f"journal-{user}.db"))
-    qtbot.addWidget(window)
-    window.show()
-    qtbot.waitUntil(lambda: window.current is not None, timeout=20_000)
+def open_item(qtbot, open_window, db: Path, user: str, asset_id: int) -> MainWindow:  # type: ignore[no-untyped-def]
+    """``user``'s main window (the open_window fixture) with ``asset_id`` open for editing."""
+    window = open_window(api.open_project(db, "retina", user=user, create=False))
     window.open_asset_id(asset_id)
     qtbot.waitUntil(
         lambda: (
@@ -118,7 +104,7 @@ def open_window(qtbot, db: Path, user: str, asset_id: int, tmp_path: Path) -> Ma
             and window.editing.session is not None
             and window.editing.session.asset.id == asset_id
         ),
-        timeout=20_000,
+        timeout=WAIT,
     )
     return window
 
@@ -167,9 +153,9 @@ def test_prelabels_are_drawn_dashed_and_fainter_than_human_labels(qtbot, themed_
 
 
 # --- the review by key ------------------------------------------------------------------------------
-def test_labeler_accepts_rejects_and_undoes_prelabels_by_key(qtbot, themed_qapp, copy: World) -> None:
+def test_labeler_accepts_rejects_and_undoes_prelabels_by_key(qtbot, open_window, copy: World) -> None:
     asset_id = copy.held[0]
-    window = open_window(qtbot, copy.db, LABELER, asset_id, copy.folder)
+    window = open_item(qtbot, open_window, copy.db, LABELER, asset_id)
     canvas, panel = window.canvas, window.prelabels
     session = window.editing.session
     assert session is not None
@@ -181,7 +167,7 @@ def test_labeler_accepts_rejects_and_undoes_prelabels_by_key(qtbot, themed_qapp,
     canvas.backend.repaint_now()
     before = to_array(canvas.grab().toImage())
 
-    canvas.setFocus()
+    focus(qtbot, canvas)
     qtbot.keyClick(canvas, Qt.Key.Key_J)  # next pre-label: the least confident first
     first = window.editing.tools.selected_id
     order = list(panel.logic.pending())
@@ -223,7 +209,7 @@ def test_labeler_accepts_rejects_and_undoes_prelabels_by_key(qtbot, themed_qapp,
     window.close()
 
 
-def test_accept_all_at_or_above_a_confidence(qtbot, themed_qapp, copy: World) -> None:
+def test_accept_all_at_or_above_a_confidence(qtbot, open_window, copy: World) -> None:
     asset_id = copy.held[1]
     admin = api.open_project(copy.db, "retina", user=ADMIN, create=False)
     ring = [[30.0, 30.0], [60.0, 30.0], [60.0, 60.0], [30.0, 60.0]]
@@ -235,7 +221,7 @@ def test_accept_all_at_or_above_a_confidence(qtbot, themed_qapp, copy: World) ->
             confidence=level,
         )
     admin.close()
-    window = open_window(qtbot, copy.db, LABELER, asset_id, copy.folder)
+    window = open_item(qtbot, open_window, copy.db, LABELER, asset_id)
     panel, session = window.prelabels, window.editing.session
     assert session is not None
     qtbot.waitUntil(lambda: SOURCE in panel.logic.thresholds, timeout=10_000)
@@ -245,7 +231,7 @@ def test_accept_all_at_or_above_a_confidence(qtbot, themed_qapp, copy: World) ->
     sure = {i for i, c in everything.items() if c >= 0.8}
     assert sure and sure != set(everything) and len(everything) >= 6
     panel.threshold.setValue(0.8)
-    window.canvas.setFocus()
+    focus(qtbot, window.canvas)
     qtbot.keyClick(window.canvas, Qt.Key.Key_A, Qt.KeyboardModifier.ShiftModifier)
     assert {a.id for a in session.prelabels().values()} == set(everything) - sure
     assert f"Accepted {len(sure)} pre-label(s)" in panel.message.text()
@@ -261,12 +247,12 @@ def test_accept_all_at_or_above_a_confidence(qtbot, themed_qapp, copy: World) ->
 
 
 def test_low_confidence_heat_over_the_selected_and_all_prelabels(
-    qtbot, themed_qapp, copy: World, screenshot_dir: Path
+    qtbot, open_window, copy: World, screenshot_dir: Path
 ) -> None:
     asset_id = copy.held[0]
-    window = open_window(qtbot, copy.db, LABELER, asset_id, copy.folder)
+    window = open_item(qtbot, open_window, copy.db, LABELER, asset_id)
     canvas, panel = window.canvas, window.prelabels
-    canvas.setFocus()
+    focus(qtbot, canvas)
     qtbot.keyClick(canvas, Qt.Key.Key_J)
     qtbot.keyClick(canvas, Qt.Key.Key_H)  # heat for the selected pre-label
     qtbot.waitUntil(lambda: canvas.overlays.image is not None, timeout=20_000)

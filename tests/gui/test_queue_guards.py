@@ -13,13 +13,13 @@ Screenshots: build/screenshots/queue_guard_unopened.png, queue_guard_skip_offlin
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from PySide6.QtCore import Qt, QThreadPool
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDockWidget
 
 from app import api, sample_data
@@ -28,7 +28,6 @@ from app.core.commands import AddAnnotation
 from app.core.records import ProjectSettings
 from app.editor.main_window import MainWindow
 from app.editor.queue_controller import ItemState
-from app.workflow.journal import Journal
 
 ONTOLOGY = {"classes": [{"name": "liver", "color": "#c0504d"}, {"name": "lesion", "color": "#4f81bd"}]}
 IMAGES = ["camera.png", "coins.png", "moon.png"]  # queued in this order
@@ -39,25 +38,6 @@ REFUSED = (
     "coins.png could not be opened, so it cannot be submitted: press Down to retry, or Skip it with a "
     "reason (Ctrl+Shift+K)"
 )
-
-
-@pytest.fixture
-def window_for(qtbot, themed_qapp, tmp_path: Path) -> Iterator:  # type: ignore[no-untyped-def]
-    windows: list[MainWindow] = []
-
-    def make(project: api.Project) -> MainWindow:
-        window = MainWindow(project, journal=Journal(tmp_path / "journal.db"))
-        qtbot.addWidget(window)
-        window.resize(1400, 900)
-        window.show()
-        qtbot.waitUntil(lambda: window.current is not None, timeout=WAIT)  # the asset list's first
-        windows.append(window)
-        return window
-
-    yield make
-    for window in windows:
-        window.close()
-    assert QThreadPool.globalInstance().waitForDone(WAIT)  # no worker left running
 
 
 def _on_screen(window: MainWindow, asset_id: int) -> bool:
@@ -82,7 +62,7 @@ def _unmount(folder: Path, share: Path) -> Callable[[], None]:
 @pytest.mark.parametrize("damage", [_truncate, _unmount], ids=["corrupt-png", "folder-gone"])
 def test_submit_is_refused_for_an_item_whose_image_never_loaded(
     qtbot,
-    window_for,
+    open_window,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     screenshot_dir: Path,
@@ -104,7 +84,7 @@ def test_submit_is_refused_for_an_item_whose_image_never_loaded(
     project.import_data([share / "coins.png"])
     project.import_data([share / "moon.png"])
     repair = damage(tmp_path, share)  # after registration: the database still lists it as fine
-    window = window_for(project)
+    window = open_window(project, size=(1400, 900))
     c = window.queue.controller
     notices: list[str] = []
     c.notice.connect(notices.append)
@@ -131,7 +111,7 @@ def test_submit_is_refused_for_an_item_whose_image_never_loaded(
     queue_dock = window.findChild(QDockWidget, "dock-queue")
     assert queue_dock is not None
     queue_dock.raise_()
-    qtbot.wait(100)
+    qtbot.waitUntil(lambda: not window.queue.visibleRegion().isEmpty(), timeout=WAIT)  # in front, laid out
     if damage is _truncate:
         window.grab().save(str(screenshot_dir / "queue_guard_unopened.png"))
 
@@ -156,7 +136,7 @@ def test_submit_is_refused_for_an_item_whose_image_never_loaded(
     assert notices.count(REFUSED) == 3
 
 
-def test_submit_is_refused_while_the_item_is_still_opening(qtbot, window_for, tmp_path: Path) -> None:
+def test_submit_is_refused_while_the_item_is_still_opening(qtbot, open_window, tmp_path: Path) -> None:
     """Decoding on demand (no prefetch): a Submit before the item's image arrives does nothing to it."""
     for name in IMAGES:
         shutil.copy(sample_data.skimage_images() / name, tmp_path / name)
@@ -164,7 +144,7 @@ def test_submit_is_refused_while_the_item_is_still_opening(qtbot, window_for, tm
         str(tmp_path / "labels.db"), "guards", ontology=ONTOLOGY, settings=ProjectSettings(batch_size=3)
     )
     project.import_data([tmp_path / name for name in IMAGES])
-    window = window_for(project)
+    window = open_window(project, size=(1400, 900))
     c = window.queue.controller
     c.prefetch = False
     notices: list[str] = []
@@ -218,14 +198,14 @@ def _skip_with(qtbot, window: MainWindow, reason: str) -> None:  # type: ignore[
 
 @pytest.mark.postgres
 def test_skip_while_the_database_is_unreachable_keeps_the_item_and_works_after_restart(
-    qtbot, up: Any, window_for, screenshot_dir: Path
+    qtbot, up: Any, open_window, screenshot_dir: Path
 ) -> None:
     url = up.database("gui_skip")
     project = api.create_project(
         url, "offline", ontology=ONTOLOGY, settings=ProjectSettings(batch_size=2), user="ann"
     )
     project.import_data([sample_data.skimage_images() / name for name in IMAGES])
-    window = window_for(project)
+    window = open_window(project, size=(1400, 900))
     c = window.queue.controller
     notices: list[str] = []
     c.notice.connect(notices.append)
@@ -266,7 +246,7 @@ def test_skip_while_the_database_is_unreachable_keeps_the_item_and_works_after_r
     queue_dock = window.findChild(QDockWidget, "dock-queue")
     assert queue_dock is not None
     queue_dock.raise_()
-    qtbot.wait(100)
+    qtbot.waitUntil(lambda: not window.queue.visibleRegion().isEmpty(), timeout=WAIT)  # in front, laid out
     window.grab().save(str(screenshot_dir / "queue_guard_skip_offline.png"))
 
     up.start()

@@ -6,13 +6,13 @@ reason, a lost lease is reported without losing annotations, a save conflict sto
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-import pytest
-from PySide6.QtCore import Qt, QThreadPool, QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QDialog
+from support.windows import focus
 
 from app import api, sample_data
 from app.core.annotations import Annotation, Kind
@@ -20,7 +20,6 @@ from app.core.commands import AddAnnotation, ReplaceAnnotation
 from app.core.records import ProjectSettings
 from app.editor.main_window import MainWindow
 from app.editor.queue_controller import NOTHING_LEFT, ItemState
-from app.workflow.journal import Journal
 
 IMAGES = ["camera.png", "coins.png", "astronaut.png", "chelsea.png", "moon.png", "retina.jpg"]
 ONTOLOGY = {"classes": [{"name": "liver", "color": "#c0504d"}, {"name": "lesion", "color": "#4f81bd"}]}
@@ -38,22 +37,10 @@ def _project(tmp_path: Path, **settings: int) -> tuple[str, api.Project]:
     return db, project
 
 
-@pytest.fixture
-def window_for(qtbot, themed_qapp, tmp_path: Path) -> Iterator:  # type: ignore[no-untyped-def]
-    windows: list[MainWindow] = []
-
-    def make(project: api.Project) -> MainWindow:
-        window = MainWindow(project, journal=Journal(tmp_path / "journal.db"))
-        qtbot.addWidget(window)
-        window.show()
-        qtbot.waitUntil(lambda: window.current is not None, timeout=WAIT)  # the asset list's first
-        windows.append(window)
-        return window
-
-    yield make
-    for window in windows:
-        window.close()
-    assert QThreadPool.globalInstance().waitForDone(WAIT)  # no worker left running
+def _wait_past(qtbot, moment: datetime) -> None:  # type: ignore[no-untyped-def]
+    """Wait until the wall clock is past ``moment`` (a lease's end), however loaded the machine."""
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    qtbot.waitUntil(lambda: datetime.now(UTC) > moment, timeout=WAIT)
 
 
 def _start(qtbot, window: MainWindow) -> None:  # type: ignore[no-untyped-def]
@@ -97,10 +84,10 @@ def _submit(window: MainWindow) -> None:
 
 
 def test_start_shows_item_one_and_submit_saves_submits_and_shows_item_two(
-    qtbot, window_for, tmp_path: Path
+    qtbot, open_window, tmp_path: Path
 ) -> None:
     db, project = _project(tmp_path)
-    window = window_for(project)
+    window = open_window(project)
     _start(qtbot, window)
     c = window.queue.controller
     assert len(c.items) == 4 and c.items[0].state is ItemState.CURRENT
@@ -126,17 +113,15 @@ def test_start_shows_item_one_and_submit_saves_submits_and_shows_item_two(
     qtbot.waitUntil(lambda: "1 submitted" in window.queue.stats.text(), timeout=WAIT)
 
 
-def test_keyboard_only_shortcuts_are_in_the_help_overlay(qtbot, window_for, tmp_path: Path) -> None:
+def test_keyboard_only_shortcuts_are_in_the_help_overlay(qtbot, open_window, tmp_path: Path) -> None:
     _db, project = _project(tmp_path)
-    window = window_for(project)
+    window = open_window(project)
     entries = dict((text, keys) for keys, text in window.help.entries)
     assert entries["Start labeling (claim a batch)"] == "Ctrl+Shift+L"
     assert entries["Submit item and open the next"] == "Ctrl+Return"
     assert entries["Skip item (optional reason)"] == "Ctrl+Shift+K"
     ctrl, shift = Qt.KeyboardModifier.ControlModifier, Qt.KeyboardModifier.ShiftModifier
-    window.activateWindow()  # window-wide shortcuts need the active window (a real X server too)
-    qtbot.waitUntil(window.isActiveWindow, timeout=WAIT)
-    window.canvas.setFocus()
+    focus(qtbot, window.canvas)  # window-wide shortcuts need the active window (a real X server too)
     qtbot.keyClick(window.canvas, Qt.Key.Key_L, ctrl | shift)
     _wait_shown(qtbot, window, 0)
     _wait_prefetched(qtbot, window, 1)
@@ -148,9 +133,9 @@ def test_keyboard_only_shortcuts_are_in_the_help_overlay(qtbot, window_for, tmp_
     assert window.queue.skip_dialog is not None
 
 
-def test_without_prefetch_items_decode_on_demand(qtbot, window_for, tmp_path: Path) -> None:
+def test_without_prefetch_items_decode_on_demand(qtbot, open_window, tmp_path: Path) -> None:
     _db, project = _project(tmp_path)
-    window = window_for(project)
+    window = open_window(project)
     c = window.queue.controller
     c.prefetch = False  # the benchmark's peer: the editor's plain open_asset path
     _start(qtbot, window)
@@ -163,9 +148,9 @@ def test_without_prefetch_items_decode_on_demand(qtbot, window_for, tmp_path: Pa
     assert np.array_equal(stored.points, SQUARE)
 
 
-def test_start_brings_back_the_queue_item_after_browsing(qtbot, window_for, tmp_path: Path) -> None:
+def test_start_brings_back_the_queue_item_after_browsing(qtbot, open_window, tmp_path: Path) -> None:
     _db, project = _project(tmp_path)
-    window = window_for(project)
+    window = open_window(project)
     _start(qtbot, window)
     c = window.queue.controller
     _wait_prefetched(qtbot, window, 1)
@@ -177,10 +162,10 @@ def test_start_brings_back_the_queue_item_after_browsing(qtbot, window_for, tmp_
 
 
 def test_the_next_item_is_decoded_ahead_and_shown_from_the_prefetch_cache(
-    qtbot, window_for, tmp_path: Path
+    qtbot, open_window, tmp_path: Path
 ) -> None:
     _db, project = _project(tmp_path)
-    window = window_for(project)
+    window = open_window(project)
     _start(qtbot, window)
     c = window.queue.controller
     _wait_prefetched(qtbot, window, 1)
@@ -197,10 +182,10 @@ def test_the_next_item_is_decoded_ahead_and_shown_from_the_prefetch_cache(
 
 
 def test_skip_with_a_reason_is_audited_and_the_item_goes_back_to_the_pool(
-    qtbot, window_for, tmp_path: Path
+    qtbot, open_window, tmp_path: Path
 ) -> None:
     db, project = _project(tmp_path, batch_size=6)  # ann holds every item
-    window = window_for(project)
+    window = open_window(project)
     _start(qtbot, window)
     c = window.queue.controller
     skipped = c.items[0]
@@ -227,9 +212,9 @@ def test_skip_with_a_reason_is_audited_and_the_item_goes_back_to_the_pool(
     bob.close()
 
 
-def test_escape_cancels_the_skip(qtbot, window_for, tmp_path: Path) -> None:
+def test_escape_cancels_the_skip(qtbot, open_window, tmp_path: Path) -> None:
     _db, project = _project(tmp_path)
-    window = window_for(project)
+    window = open_window(project)
     _start(qtbot, window)
     window.queue.skip()
     dialog = window.queue.skip_dialog
@@ -242,16 +227,16 @@ def test_escape_cancels_the_skip(qtbot, window_for, tmp_path: Path) -> None:
 
 
 def test_an_expired_lease_is_reported_keeps_the_annotations_and_moves_on(
-    qtbot, window_for, tmp_path: Path
+    qtbot, open_window, tmp_path: Path
 ) -> None:
     _db, project = _project(tmp_path, lease_seconds=1)
-    window = window_for(project)
+    window = open_window(project)
     _start(qtbot, window)
     c = window.queue.controller
     c.renew_timer.timeout.disconnect(c.renew)  # as if the laptop slept: nothing renews the lease
     first = c.items[0]
     _draw_square(window)
-    qtbot.wait(1500)  # past the one-second lease
+    _wait_past(qtbot, first.lease.expires_at)  # the one-second lease ran out
     _submit(window)
     _wait_shown(qtbot, window, 1)
     qtbot.waitUntil(lambda: first.state is ItemState.EXPIRED, timeout=WAIT)
@@ -265,15 +250,15 @@ def test_an_expired_lease_is_reported_keeps_the_annotations_and_moves_on(
     assert project.queue_stats()["submitted"] == 0
 
 
-def test_a_renewal_that_finds_the_lease_gone_moves_on(qtbot, window_for, tmp_path: Path) -> None:
+def test_a_renewal_that_finds_the_lease_gone_moves_on(qtbot, open_window, tmp_path: Path) -> None:
     _db, project = _project(tmp_path, lease_seconds=1)
-    window = window_for(project)
+    window = open_window(project)
     _start(qtbot, window)
     c = window.queue.controller
     c.renew_timer.timeout.disconnect(c.renew)
     first = c.items[0]
     _draw_square(window)
-    qtbot.wait(1500)
+    _wait_past(qtbot, first.lease.expires_at)
     c.renew()  # the timer's next tick, late
     qtbot.waitUntil(lambda: first.state is ItemState.EXPIRED, timeout=WAIT)
     qtbot.waitUntil(lambda: c.current is not None and c.current > 0 and not c.opening, timeout=WAIT)
@@ -283,9 +268,9 @@ def test_a_renewal_that_finds_the_lease_gone_moves_on(qtbot, window_for, tmp_pat
     assert np.array_equal(stored.points, SQUARE)
 
 
-def test_a_save_conflict_stops_the_submit(qtbot, window_for, tmp_path: Path) -> None:
+def test_a_save_conflict_stops_the_submit(qtbot, open_window, tmp_path: Path) -> None:
     db, project = _project(tmp_path)
-    window = window_for(project)
+    window = open_window(project)
     _start(qtbot, window)
     c = window.queue.controller
     first = c.items[0]
@@ -320,10 +305,10 @@ def test_a_save_conflict_stops_the_submit(qtbot, window_for, tmp_path: Path) -> 
 
 
 def test_the_batch_is_topped_up_in_the_background_until_the_queue_is_empty(
-    qtbot, window_for, tmp_path: Path
+    qtbot, open_window, tmp_path: Path
 ) -> None:
     _db, project = _project(tmp_path, batch_size=3)
-    window = window_for(project)
+    window = open_window(project)
     _start(qtbot, window)
     c = window.queue.controller
     # 2 left after the first of 3: a claim in the background brings one more
@@ -341,26 +326,26 @@ def test_the_batch_is_topped_up_in_the_background_until_the_queue_is_empty(
     assert window.queue.notice.text() == NOTHING_LEFT
 
 
-def test_renewal_keeps_a_short_lease_alive(qtbot, window_for, tmp_path: Path) -> None:
+def test_renewal_keeps_a_short_lease_alive(qtbot, open_window, tmp_path: Path) -> None:
     _db, project = _project(tmp_path, lease_seconds=3)
-    window = window_for(project)
+    window = open_window(project)
     _start(qtbot, window)
     c = window.queue.controller
     first = c.items[0]
     before = first.lease.expires_at
     qtbot.waitUntil(lambda: first.lease.expires_at > before, timeout=WAIT)  # renewed every second
-    qtbot.wait(3500)  # longer than the lease itself
+    _wait_past(qtbot, before)  # longer than the lease itself: only the renewals kept it
     _submit(window)
     _wait_shown(qtbot, window, 1)
     qtbot.waitUntil(lambda: first.state is ItemState.SUBMITTED, timeout=WAIT)
 
 
 def test_work_sent_back_by_review_comes_next_with_the_reason_in_a_banner(
-    qtbot, window_for, tmp_path: Path
+    qtbot, open_window, tmp_path: Path
 ) -> None:
     db, project = _project(tmp_path, batch_size=2)
     project.set_member("rita", "reviewer")
-    window = window_for(project)
+    window = open_window(project)
     _start(qtbot, window)
     c = window.queue.controller
     first = c.items[0]
@@ -386,7 +371,7 @@ def test_work_sent_back_by_review_comes_next_with_the_reason_in_a_banner(
     assert [a.kind for a in session.doc.annotations(0).values()] == [Kind.POLYGON]  # the work is back
 
 
-def test_an_item_whose_file_is_gone_says_so_and_can_be_skipped(qtbot, window_for, tmp_path: Path) -> None:
+def test_an_item_whose_file_is_gone_says_so_and_can_be_skipped(qtbot, open_window, tmp_path: Path) -> None:
     import shutil
 
     folder = tmp_path / "data"
@@ -396,7 +381,7 @@ def test_an_item_whose_file_is_gone_says_so_and_can_be_skipped(qtbot, window_for
     project = api.create_project(str(tmp_path / "labels.db"), "queue", ontology=ONTOLOGY, user="ann")
     ids = project.import_data(sorted(folder.iterdir()))
     (folder / project.asset(sorted(ids)[1]).rel_path.rsplit("/", 1)[-1]).unlink()  # moved away since
-    window = window_for(project)
+    window = open_window(project)
     _start(qtbot, window)
     c = window.queue.controller
     gone = c.items[1]  # the queue hands out equal-priority items in the order they were queued
@@ -417,7 +402,7 @@ def test_an_item_whose_file_is_gone_says_so_and_can_be_skipped(qtbot, window_for
     assert gone.state is ItemState.SKIPPED
 
 
-def test_queue_mode_screenshot(qtbot, window_for, tmp_path: Path, screenshot_dir: Path) -> None:
+def test_queue_mode_screenshot(qtbot, open_window, tmp_path: Path, screenshot_dir: Path) -> None:
     """A consensus item with an open issue, sent back by review: every marker of the panel shows."""
     db, project = _project(tmp_path, batch_size=3, consensus_share=1.0, consensus_count=2)
     project.set_member("rita", "reviewer")
@@ -427,7 +412,7 @@ def test_queue_mode_screenshot(qtbot, window_for, tmp_path: Path, screenshot_dir
     for lease in bob.claim(batch=len(IMAGES)):
         bob.submit(lease)
     bob.close()
-    window = window_for(project)
+    window = open_window(project)
     _start(qtbot, window)
     c = window.queue.controller
     first = c.items[0]

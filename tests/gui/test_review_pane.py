@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence
-from PySide6.QtWidgets import QApplication, QDialogButtonBox, QScrollArea
+from PySide6.QtWidgets import QDialogButtonBox, QScrollArea
 from skimage import io
+from support.labeling import label_batch
+from support.windows import activate, focus, wait_exposed
 
 from app import api, sample_data
 from app.core.annotations import Annotation, Kind
@@ -31,7 +33,6 @@ from app.editor.review_overlay import (
 )
 from app.workflow.agreement import annotation_masks, disagreement_map
 from app.workflow.consensus import majority_vote
-from app.workflow.journal import Journal
 
 ONTOLOGY = {
     "classes": [
@@ -93,11 +94,12 @@ def build_review_project(db: str | Path) -> None:
         admin.set_member(name, "reviewer")
     for name in LABELERS:
         labeler = api.open_project(admin.db, "review", user=name)
-        for lease in labeler.claim():
+
+        def labels(lease: Any, name: str = name, labeler: api.Project = labeler) -> list[dict[str, Any]]:
             asset = labeler.asset(lease.asset_id)
-            image = asset.rel_path.rsplit("/", 1)[-1]
-            labeler.upload_annotations(asset.id, labels_for(name, image, (asset.height, asset.width)))
-            labeler.submit(lease)
+            return labels_for(name, asset.rel_path.rsplit("/", 1)[-1], (asset.height, asset.width))
+
+        label_batch(labeler, labels)
     assert len(admin.review_queue(limit=None)) == len(IMAGES)
     admin.close()
 
@@ -116,11 +118,8 @@ def review_any_db(db_url: str) -> str:
     return db_url
 
 
-def _open(qtbot, db: str | Path, tmp_path: Path, user: str = "rita") -> MainWindow:  # type: ignore[no-untyped-def]
-    project = api.open_project(db, "review", user=user, create=False)
-    window = MainWindow(project, journal=Journal(tmp_path / f"journal-{user}.db"))
-    qtbot.addWidget(window)
-    window.show()
+def _open(qtbot, open_window, db: str | Path, user: str = "rita") -> MainWindow:  # type: ignore[no-untyped-def]
+    window = open_window(api.open_project(db, "review", user=user, create=False), first_frame=False)
     assert window.review is not None
     _wait_item(qtbot, window)
     return window
@@ -164,12 +163,6 @@ def _canvas_pixels(window: MainWindow, points: list[tuple[int, int]]) -> np.ndar
     return np.array(out, dtype=np.int32)
 
 
-def _activate(qtbot, window: MainWindow) -> None:  # type: ignore[no-untyped-def]
-    """After a dialog closed: the offscreen platform has no window manager to reactivate the window."""
-    window.activateWindow()
-    qtbot.waitUntil(lambda: QApplication.activeWindow() is window)
-
-
 def _deep_inside(mask: np.ndarray, count: int = 12) -> list[tuple[int, int]]:
     """Pixels of ``mask`` at least 3 px from its border, spread over it (col, row)."""
     core = mask & ~inner_border(mask, 3)
@@ -180,10 +173,8 @@ def _deep_inside(mask: np.ndarray, count: int = 12) -> list[tuple[int, int]]:
 
 
 # --- display -------------------------------------------------------------------------------------------
-def test_queue_is_lowest_agreement_first_and_labelers_hidden_roles(
-    qtbot, themed_qapp, review_db, tmp_path
-) -> None:
-    window = _open(qtbot, review_db, tmp_path)
+def test_queue_is_lowest_agreement_first_and_labelers_hidden_roles(qtbot, open_window, review_db) -> None:
+    window = _open(qtbot, open_window, review_db)
     pane = window.review
     assert pane is not None
     scores = [e.agreement for e in pane.entries]
@@ -207,17 +198,16 @@ def test_queue_is_lowest_agreement_first_and_labelers_hidden_roles(
     window.close()
 
     labeler = api.open_project(review_db, "review", user="lee", create=False)
-    lee_window = MainWindow(labeler, journal=Journal(tmp_path / "journal-lee.db"))
-    qtbot.addWidget(lee_window)
+    lee_window = open_window(labeler, show=False)
     assert lee_window.review is None  # no pane, no Review menu for labelers
     assert "Review" not in [a.text().replace("&", "") for a in lee_window.menuBar().actions()]
     lee_window.close()
 
 
 def test_each_labeler_shows_in_their_colour_exactly_where_their_annotation_rasterises(
-    qtbot, themed_qapp, review_db, tmp_path
+    qtbot, open_window, review_db
 ) -> None:
-    window = _open(qtbot, review_db, tmp_path)
+    window = _open(qtbot, open_window, review_db)
     pane = window.review
     assert pane is not None
     _select(qtbot, window, "coins.png")
@@ -242,7 +232,7 @@ def test_each_labeler_shows_in_their_colour_exactly_where_their_annotation_raste
         assert np.abs(seen - want).max() <= 2, name
     # Shift+1 hides the first labeler: their colour leaves the overlay and the canvas
     lee_points = _deep_inside(only["lee"])
-    window.canvas.setFocus()
+    focus(qtbot, window.canvas)
     qtbot.keyClick(window.canvas, Qt.Key.Key_1, Qt.KeyboardModifier.ShiftModifier)
     qtbot.waitUntil(lambda: pane.idle and overlays.visible == [False, True, True])
     assert not overlays.checks[0].isChecked()
@@ -265,14 +255,15 @@ def test_each_labeler_shows_in_their_colour_exactly_where_their_annotation_raste
 
 
 def test_disagreement_map_marks_exactly_where_labelers_differ(
-    qtbot, themed_qapp, review_db, tmp_path, screenshot_dir
+    qtbot, themed_qapp, open_window, review_db, screenshot_dir
 ) -> None:
-    window = _open(qtbot, review_db, tmp_path)
+    window = _open(qtbot, open_window, review_db)
     pane = window.review
     assert pane is not None
     _select(qtbot, window, "coins.png")
     item, overlays = pane.item, pane.overlays
     assert item is not None
+    focus(qtbot, window.canvas)
     qtbot.keyClick(window.canvas, Qt.Key.Key_D, A)
     qtbot.waitUntil(lambda: pane.idle and overlays.heat and overlays.overlay is not None)
     assert overlays.outline  # switched on with the heat, so the labelers stay readable
@@ -371,8 +362,7 @@ def test_gl_and_raster_canvases_draw_the_review_overlay_alike(qtbot, screenshot_
         canvas = create_canvas(prefer_gl=prefer_gl)
         qtbot.addWidget(canvas)
         canvas.resize(shape[1], shape[0])  # fit = 1:1, so both backends map pixels alike
-        canvas.show()
-        qtbot.waitExposed(canvas)
+        wait_exposed(qtbot, canvas)
         assert canvas.backend.name == backend, canvas.backend.fallback_reason
         canvas.set_image(image)
         assert canvas.view.zoom == 1.0
@@ -403,6 +393,8 @@ def _decide_and_wait(
     pane = window.review
     assert pane is not None and pane.item is not None
     decided = pane.item.asset.id
+    if keys is not None:
+        focus(qtbot, window.canvas)  # a window shortcut: the window must be active
     with qtbot.waitSignal(pane.decided, timeout=20_000):
         if keys is not None:
             qtbot.keyClick(window.canvas, keys[0], keys[1])
@@ -413,9 +405,9 @@ def _decide_and_wait(
 
 
 def test_accept_reject_choose_and_merge_go_through_the_api_and_leave_the_queue(
-    qtbot, themed_qapp, review_db, tmp_path, screenshot_dir
+    qtbot, open_window, review_db, screenshot_dir
 ) -> None:
-    window = _open(qtbot, review_db, tmp_path)
+    window = _open(qtbot, open_window, review_db)
     pane, project = window.review, window.project
     assert pane is not None
 
@@ -455,7 +447,7 @@ def test_accept_reject_choose_and_merge_go_through_the_api_and_leave_the_queue(
     assert api.open_project(review_db, "review", user="nia").claim() == []  # only max gets it back
 
     # Consensus from one labeler (Ctrl+Alt+U)
-    _activate(qtbot, window)
+    activate(qtbot, window)  # after a dialog closed: offscreen has no window manager to do it
     qtbot.keyClick(window.canvas, Qt.Key.Key_U, CTRL_ALT)
     dialog = pane.flow.dialog
     assert dialog is not None and dialog.reason is None
@@ -473,7 +465,7 @@ def test_accept_reject_choose_and_merge_go_through_the_api_and_leave_the_queue(
     assert sorted(a.kind.value for a in item.consensus) == sorted(a.kind.value for a in nia_labels)
 
     # Merge: preview first (Ctrl+Alt+M), the white border is the majority consensus; then confirm
-    _activate(qtbot, window)
+    activate(qtbot, window)  # after a dialog closed: offscreen has no window manager to do it
     merging = pane.item.asset.id
     qtbot.keyClick(window.canvas, Qt.Key.Key_M, CTRL_ALT)
     qtbot.waitUntil(lambda: pane.logic.mode == "merge" and pane.idle, timeout=20_000)
@@ -495,12 +487,13 @@ def test_accept_reject_choose_and_merge_go_through_the_api_and_leave_the_queue(
     window.close()
 
 
-def test_fix_and_accept_edits_through_the_reviewers_session(qtbot, themed_qapp, review_db, tmp_path) -> None:
-    window = _open(qtbot, review_db, tmp_path)
+def test_fix_and_accept_edits_through_the_reviewers_session(qtbot, open_window, review_db) -> None:
+    window = _open(qtbot, open_window, review_db)
     pane, project = window.review, window.project
     assert pane is not None and pane.item is not None
     fixing = pane.item.asset.id
     assert window.canvas.tool_slot.active is None  # looking only: a stray click on the item draws nothing
+    focus(qtbot, window.canvas)
     qtbot.keyClick(window.canvas, Qt.Key.Key_X, CTRL_ALT)
     assert window.canvas.tool_slot.active is not None  # Fix switches the canvas to editing
     assert pane.logic.mode == "fix" and pane.decision.copy_row.isVisible()
@@ -530,14 +523,15 @@ def test_fix_and_accept_edits_through_the_reviewers_session(qtbot, themed_qapp, 
 
 
 def test_a_decision_another_reviewer_made_first_shows_the_conflict_and_moves_on(
-    qtbot, themed_qapp, review_any_db, tmp_path
+    qtbot, open_window, review_any_db
 ) -> None:
     review_db = review_any_db
-    window = _open(qtbot, review_db, tmp_path, user="rob")
+    window = _open(qtbot, open_window, review_db, user="rob")
     pane = window.review
     assert pane is not None and pane.item is not None
     taken = pane.item.asset.id
     api.open_project(review_db, "review", user="rita").accept(taken, note="looked fine")
+    focus(qtbot, window.canvas)
     qtbot.keyClick(window.canvas, Qt.Key.Key_A, CTRL_ALT)  # rob accepts too, a moment later
     qtbot.waitUntil(lambda: "already decided by rita" in pane.message.text(), timeout=20_000)
     assert pane.message.isVisible()

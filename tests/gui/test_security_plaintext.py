@@ -19,12 +19,12 @@ from PySide6.QtCore import QAbstractListModel, QModelIndex, Qt
 from PySide6.QtGui import Qt as QtGui
 from PySide6.QtGui import QTextDocument
 from PySide6.QtWidgets import QAbstractItemView, QDockWidget, QLabel, QTreeView, QWidget
+from support.labeling import label_batch
 
 from app import api, sample_data
 from app.editor.main_window import MainWindow
 from app.sources.synthetic import build_ct_series
 from app.workflow import queue
-from app.workflow.journal import Journal
 
 CLASS = "<b>x</b><img src=cls>"
 TAG = "<h1>boom</h1>"
@@ -129,11 +129,9 @@ def hostile_db(tmp_path: Path) -> Path:
     for name in ("lee", "otto"):
         ada.set_member(name, "labeler")
         person = api.open_project(db, "hostile", user=name)
-        for lease in person.claim(batch=10):
-            person.upload_annotations(
-                lease.asset_id, [{"kind": "box", "label": CLASS, "box": [10, 10, 60, 60]}]
-            )
-            person.submit(lease)
+        label_batch(
+            person, lambda _lease: [{"kind": "box", "label": CLASS, "box": [10, 10, 60, 60]}], batch=10
+        )
         person.comment(image, COMMENT, x=30.0, y=30.0)
         person.close()
     ada.reject(series, "lee", REASON)  # lee gets the series back with the reason in a banner
@@ -141,22 +139,17 @@ def hostile_db(tmp_path: Path) -> Path:
     return db
 
 
-def _window(qtbot, db: Path, tmp_path: Path, user: str) -> MainWindow:  # type: ignore[no-untyped-def]
-    project = api.open_project(db, "hostile", user=user, create=False)
-    window = MainWindow(project, journal=Journal(tmp_path / f"journal-{user}.db"))
-    qtbot.addWidget(window)
-    window.resize(1500, 950)
-    window.show()
-    qtbot.waitUntil(lambda: window.current is not None, timeout=20_000)
+def _window(open_window, db: Path, user: str) -> MainWindow:  # type: ignore[no-untyped-def]
+    window = open_window(api.open_project(db, "hostile", user=user, create=False), size=(1500, 950))
     for dock in window.findChildren(QDockWidget):
         dock.show()
     return window
 
 
 def test_text_from_files_and_people_is_shown_literally(
-    qtbot, themed_qapp, hostile_db: Path, tmp_path: Path, screenshot_dir: Path
+    qtbot, open_window, hostile_db: Path, screenshot_dir: Path
 ) -> None:  # type: ignore[no-untyped-def]
-    ada = _window(qtbot, hostile_db, tmp_path, "ada")
+    ada = _window(open_window, hostile_db, "ada")
     if ada.review is not None:
         qtbot.waitUntil(lambda: ada.review is not None and ada.review.item is not None, timeout=20_000)
     ada.activity.refresh()
@@ -167,7 +160,7 @@ def test_text_from_files_and_people_is_shown_literally(
     assert COMMENT in comments.view.toPlainText()
     shown = collect(ada)
 
-    lee = _window(qtbot, hostile_db, tmp_path, "lee")
+    lee = _window(open_window, hostile_db, "lee")
     lee.queue.start()
     qtbot.waitUntil(lambda: "src=why" in lee.queue.rejection.text(), timeout=20_000)
     shown += collect(lee)

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
+from support.windows import show_asset
 
 from app import api
 from app.core.annotations import Annotation, Kind
 from app.core.commands import AddAnnotation
 from app.core.tracks import FrameState, interpolate_annotation, track_at
 from app.editor.main_window import MainWindow
-from app.workflow.journal import Journal
 
 BOX_0, BOX_10 = (250.0, 90.0, 330.0, 170.0), (290.0, 110.0, 370.0, 190.0)
 
@@ -28,18 +28,10 @@ def own_demo(tmp_path: Path) -> Path:
     return path
 
 
-def _open_video(qtbot, demo: Path, tmp_path: Path) -> tuple[api.Project, MainWindow]:  # type: ignore[no-untyped-def]
+def _open_video(qtbot, open_window, demo: Path) -> tuple[api.Project, MainWindow]:  # type: ignore[no-untyped-def]
     project = api.open_project(demo, create=False)
-    window = MainWindow(project, journal=Journal(tmp_path / "journal.db"))
-    qtbot.addWidget(window)
-    window.resize(1400, 900)
-    window.show()
-    qtbot.waitUntil(lambda: window.current is not None, timeout=20_000)
-    model = window.assets.model
-    window.assets.select_row(next(r for r in range(model.rowCount()) if model.asset_at(r).kind == "video"))
-    qtbot.waitUntil(
-        lambda: window.current is not None and window.current.asset.kind == "video", timeout=20_000
-    )
+    window = open_window(project, size=(1400, 900))
+    show_asset(qtbot, window, lambda asset: asset.kind == "video")
     return project, window
 
 
@@ -64,9 +56,9 @@ def _drag(  # type: ignore[no-untyped-def]
 
 
 def test_dragging_an_interpolated_box_makes_an_undoable_saved_keyframe(
-    qtbot, themed_qapp, own_demo: Path, tmp_path: Path, screenshot_dir: Path
+    qtbot, open_window, own_demo: Path, screenshot_dir: Path
 ) -> None:  # type: ignore[no-untyped-def]
-    project, window = _open_video(qtbot, own_demo, tmp_path)
+    project, window = _open_video(qtbot, open_window, own_demo)
     session = window.editing.session
     assert session is not None and window.current is not None
     asset_id = window.current.asset.id
@@ -129,9 +121,9 @@ def test_dragging_an_interpolated_box_makes_an_undoable_saved_keyframe(
 
 
 def test_resizing_an_interpolated_box_with_the_box_tool_makes_a_keyframe(
-    qtbot, themed_qapp, own_demo: Path, tmp_path: Path
+    qtbot, open_window, own_demo: Path
 ) -> None:  # type: ignore[no-untyped-def]
-    project, window = _open_video(qtbot, own_demo, tmp_path)
+    project, window = _open_video(qtbot, open_window, own_demo)
     session = window.editing.session
     assert session is not None
     label = next(c.name for c in project.ontology.classes if Kind.BOX in c.kinds)

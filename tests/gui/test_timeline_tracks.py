@@ -7,14 +7,13 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QPoint, Qt
+from support.windows import show_asset
 
 from app import api
 from app.core.annotations import Annotation, Kind
 from app.core.commands import AddAnnotation
 from app.core.tracks import FrameState, track_summaries
-from app.editor.main_window import MainWindow
 from app.editor.timeline import LEFT, TimelineWidget
-from app.workflow.journal import Journal
 
 
 def _track() -> list[Annotation]:
@@ -50,20 +49,10 @@ def test_timeline_paints_tracks_and_seeks_on_click(qtbot, themed_qapp, screensho
     assert widget.frame_at(LEFT - 50) == 0
 
 
-def test_track_actions_in_the_main_window(
-    qtbot, themed_qapp, demo_db: Path, tmp_path: Path, screenshot_dir: Path
-) -> None:  # type: ignore[no-untyped-def]
+def test_track_actions_in_the_main_window(qtbot, open_window, demo_db: Path, screenshot_dir: Path) -> None:  # type: ignore[no-untyped-def]
     project = api.open_project(demo_db, create=False)
-    window = MainWindow(project, journal=Journal(tmp_path / "journal.db"))
-    qtbot.addWidget(window)
-    window.resize(1400, 900)
-    window.show()
-    qtbot.waitUntil(lambda: window.current is not None, timeout=20_000)
-    model = window.assets.model
-    window.assets.select_row(next(r for r in range(model.rowCount()) if model.asset_at(r).kind == "video"))
-    qtbot.waitUntil(
-        lambda: window.current is not None and window.current.asset.kind == "video", timeout=20_000
-    )
+    window = open_window(project, size=(1400, 900))
+    show_asset(qtbot, window, lambda asset: asset.kind == "video")
     session = window.editing.session
     assert session is not None
     label = project.ontology.classes[0].name

@@ -61,21 +61,6 @@ def mask(shape: tuple[int, int], rows: slice, cols: slice, label: str = "coin") 
     return {"kind": "mask", "label": label, "mask": bits}
 
 
-def work_on(project: api.Project, asset_id: int, annotations: list[dict[str, Any]]) -> queue.Lease:
-    """The labeler claims their batch, labels ``asset_id`` and submits it; the other items of the
-    batch are skipped back to the pool (others get them first). Returns the submitted lease."""
-    leases = project.claim(batch=100)
-    mine = [lease for lease in leases if lease.asset_id == asset_id]
-    assert mine, f"{project.user_name} did not get asset {asset_id}: {[x.asset_id for x in leases]}"
-    if annotations:
-        project.upload_annotations(asset_id, annotations)
-    project.submit(mine[0])
-    for lease in leases:
-        if lease.asset_id != asset_id and lease.note is None:
-            project.skip(lease)
-    return mine[0]
-
-
 def task_of(project: api.Project, asset_id: int) -> Any:
     with project.db.unit_of_work(readonly=True) as uow:
         return uow.tasks.for_asset(project.id, asset_id)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+from support.labeling import label_batch
 
 from app import api, sample_data
 from app.cli import main
@@ -34,12 +35,8 @@ def test_activity_verb_lists_filters_and_reports_labelers(
     ids = {a.rel_path.rsplit("/", 1)[-1]: a.id for a in admin.assets()}
     admin.set_member("lee", "labeler")
     lee = api.open_project(admin.db, "cli", user="lee")
-    for lease in lee.claim(5):
-        if lease.asset_id == ids["coins.png"]:
-            lee.upload_annotations(
-                lease.asset_id, [{"kind": "box", "label": "object", "box": [1, 1, 20, 20]}]
-            )
-            lee.submit(lease)
+    box = {"kind": "box", "label": "object", "box": [1, 1, 20, 20]}
+    label_batch(lee, lambda lease: [box] if lease.asset_id == ids["coins.png"] else None, batch=5)
     admin.close()
 
     base = ("activity", "--db", db_url, "--user", "ada")

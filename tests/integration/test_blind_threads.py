@@ -5,7 +5,8 @@ threads on ordinary items always show. SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import pytest
-from _review_setup import make_team, square, work_on
+from _review_setup import make_team, square
+from support.labeling import work_on
 
 from app.core.errors import NotFoundError
 

@@ -8,7 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from _prelabel_setup import ADMIN, LABELER, make_team_project, threshold_model
+from _prelabel_setup import ADMIN, LABELER, make_team_project
+from support.models import threshold_model
 
 from app import sample_data
 

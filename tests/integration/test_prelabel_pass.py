@@ -10,17 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import shapely
-from _prelabel_setup import (
-    ADMIN,
-    HELD_OUT,
-    LABELER,
-    OTHER,
-    REVIEWER,
-    TRAIN,
-    make_team_project,
-    retina_vessels,
-    write_tiles,
-)
+from _prelabel_setup import ADMIN, LABELER, OTHER, REVIEWER, make_team_project
+from support.models import threshold_model
+from support.retina import HELD_OUT, TRAIN, cut, retina_vessels, write_tiles
 
 from app.core.errors import PermissionDenied
 from app.core.raster import rasterize_annotation
@@ -36,11 +28,6 @@ def retina(tmp_path_factory: pytest.TempPathFactory) -> tuple[np.ndarray, dict[t
     return vessels, write_tiles(tmp_path_factory.mktemp("tiles"), image)
 
 
-def _tile(array: np.ndarray, where: tuple[int, int]) -> np.ndarray:
-    y, x = where
-    return np.ascontiguousarray(array[y : y + 512, x : x + 512])
-
-
 def test_trained_micro_model_prelabels_held_out_tiles(
     db_url: str, retina: tuple[np.ndarray, dict[tuple[int, int], Path]], tmp_path: Path
 ) -> None:
@@ -54,7 +41,7 @@ def test_trained_micro_model_prelabels_held_out_tiles(
     }
     for tile in TRAIN:
         ana.upload_annotations(
-            asset_of[tile], [{"kind": "mask", "label": "vessel", "mask": _tile(vessels, tile)}]
+            asset_of[tile], [{"kind": "mask", "label": "vessel", "mask": cut(vessels, *tile)}]
         )
 
     with pytest.raises(PermissionDenied, match="to train models needs project admin or above"):
@@ -84,7 +71,7 @@ def test_trained_micro_model_prelabels_held_out_tiles(
         union = np.zeros((512, 512), dtype=bool)
         for a in anns:
             union |= rasterize_annotation(a, (512, 512))
-        truth = _tile(vessels, tile)
+        truth = cut(vessels, *tile)
         dice = 2 * np.count_nonzero(union & truth) / (np.count_nonzero(union) + np.count_nonzero(truth))
         assert dice > 0.55, (tile, dice)  # polygons of the micro-model's masks, held-out tiles
         assert report.priorities[asset_id] == pytest.approx(1 - min(a.confidence or 0 for a in anns))
@@ -110,9 +97,7 @@ def test_trained_micro_model_prelabels_held_out_tiles(
     session.close()
 
     # "retrain when N new labels arrive": one more human label since the model was trained
-    ana.upload_annotations(
-        held[1], [{"kind": "mask", "label": "vessel", "mask": _tile(vessels, HELD_OUT[1])}]
-    )
+    ana.upload_annotations(held[1], [{"kind": "mask", "label": "vessel", "mask": cut(vessels, *HELD_OUT[1])}])
     check = admin.retrain_due("vessel", every=1)
     assert check.due and check.new_labels == 1 and check.model == "mm-vessel@1"
     assert not admin.retrain_due("vessel", every=2).due
@@ -128,8 +113,6 @@ def test_trained_micro_model_prelabels_held_out_tiles(
 def test_editing_a_prelabel_saves_the_labelers_version_and_keeps_conflict_rules(
     db_url: str, tmp_path: Path
 ) -> None:
-    from _prelabel_setup import threshold_model
-
     from app import sample_data
     from app.core.commands import ReplaceAnnotation
 
@@ -185,8 +168,6 @@ def test_editing_a_prelabel_saves_the_labelers_version_and_keeps_conflict_rules(
 
 def test_series_slices_video_frames_and_dicom_windows(tmp_path: Path) -> None:
     """Every slice of a series, every N-th frame of a video; a preset window resolved for DICOM."""
-    from _prelabel_setup import threshold_model
-
     from app import sample_data
 
     people = make_team_project(str(tmp_path / "labels.db"))

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _prelabel_setup import ADMIN, LABELER, make_team_project, threshold_model
+from _prelabel_setup import ADMIN, LABELER, make_team_project
+from support.models import threshold_model
 
 from app import sample_data
 from app.core.annotations import Annotation

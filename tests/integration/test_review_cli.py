@@ -7,7 +7,8 @@ import os
 import subprocess
 import sys
 
-from _review_setup import make_team, mask, square, task_of, work_on
+from _review_setup import make_team, mask, square, task_of
+from support.labeling import work_on
 
 from app.core.records import TaskStatus
 

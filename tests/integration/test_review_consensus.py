@@ -7,7 +7,8 @@ import logging
 
 import numpy as np
 import pytest
-from _review_setup import Team, box, make_team, mask, square, task_of, work_on
+from _review_setup import Team, box, make_team, mask, square, task_of
+from support.labeling import work_on
 
 from app import api
 from app.core.annotations import Annotation, Kind, MaskPatch

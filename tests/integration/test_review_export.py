@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _review_setup import Team, make_team, mask, square, work_on
+from _review_setup import Team, make_team, mask, square
+from support.labeling import work_on
 
 from app.core.errors import ValidationError
 

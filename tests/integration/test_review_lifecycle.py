@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from _queue_worker import add_assets, make_project
-from _review_setup import box, make_team, square, task_of, work_on
+from _review_setup import box, make_team, square, task_of
+from support.labeling import work_on
 
 from app.core.errors import ConflictError, PermissionDenied, ValidationError
 from app.core.records import AssignmentStatus, TaskStatus, Verdict

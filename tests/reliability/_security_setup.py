@@ -11,20 +11,18 @@ open Project). ``lee`` labels the class "coin", ``otto`` only the class "lesion"
 from __future__ import annotations
 
 import inspect
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from onnx import TensorProto, helper, numpy_helper
 from sqlalchemy import delete, select, text
+from support.labeling import label_batch
+from support.models import threshold_model
 
 from app import api, sample_data
 from app.core.annotations import Annotation
 from app.core.records import Role
-from app.models.registry import sha256_file
 from app.sources.synthetic import build_ct_series
 from app.storage import Database
 from app.storage.tables import Base, MemberRow
@@ -49,41 +47,6 @@ ROLE_OF = {
 }
 LADDER = ("eve", "lee", "rey", "pam", "ada")  # from no role to site admin
 RANK = {None: 0, Role.LABELER: 1, Role.REVIEWER: 2, Role.PROJECT_ADMIN: 3, Role.ADMIN: 4}
-
-
-def threshold_model(folder: Path, name: str = "bright") -> Path:
-    """A real ONNX segmentation model (p = sigmoid(40 (x/255 - 0.5))) with its manifest beside it."""
-    folder.mkdir(parents=True, exist_ok=True)
-    graph = helper.make_graph(
-        [
-            helper.make_node("Sub", ["image", "level"], ["d"]),
-            helper.make_node("Mul", ["d", "gain"], ["z"]),
-            helper.make_node("Sigmoid", ["z"], ["probability"]),
-        ],
-        "threshold",
-        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 1, "H", "W"])],
-        [helper.make_tensor_value_info("probability", TensorProto.FLOAT, ["N", 1, "H", "W"])],
-        [
-            numpy_helper.from_array(np.float32(0.5), "level"),
-            numpy_helper.from_array(np.float32(40.0), "gain"),
-        ],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 9
-    path = folder / f"{name}.onnx"
-    path.write_bytes(model.SerializeToString())
-    manifest = {
-        "name": name,
-        "version": "1",
-        "task": "segmentation",
-        "sha256": sha256_file(path),
-        "input": {"layout": "NCHW", "channels": 1},
-        "normalise": {"scale": 255.0},
-        "classes": {"0": "coin"},
-        "thresholds": {"score": 0.5, "min_area": 30},
-    }
-    (folder / f"{name}.json").write_text(json.dumps(manifest))
-    return path
 
 
 @dataclass
@@ -127,14 +90,13 @@ def build_world(db_url: str, tmp: Path) -> World:
     world = World(ada.db, tmp, people, by_name, {})
 
     # both labelers label every consensus item and submit it: they wait for review, blind
+    consensus = {by_name[n] for n in CONSENSUS}
     for who, box in (("lee", LEE_BOX), ("otto", OTTO_BOX)):
-        leases = people[who].claim(batch=100)
-        for lease in leases:
-            if lease.asset_id in [by_name[n] for n in CONSENSUS]:
-                people[who].upload_annotations(lease.asset_id, [box])
-                people[who].submit(lease)
-            elif who == "lee":
-                world.leases[lease.asset_id] = lease
+        worked = label_batch(
+            people[who], lambda lease, box=box: [box] if lease.asset_id in consensus else None, batch=100
+        )
+        if who == "lee":
+            world.leases.update({lease.asset_id: lease for lease in worked.kept})
     assert set(world.leases) == {by_name[n] for n in (*SINGLE, "ct")}, world.leases
     page = by_name["page.png"]
     (world.annotations["lee_own"],) = people["lee"].upload_annotations(page, [LEE_BOX])
@@ -148,7 +110,7 @@ def build_world(db_url: str, tmp: Path) -> World:
 
     # a registered model and one of its pre-labels (coins: bright on dark)
     pam = people["pam"]
-    pam.register_model(threshold_model(tmp / "incoming"))
+    pam.register_model(threshold_model(tmp / "incoming", label="coin"))
     report = ada.prelabel(["bright"], [by_name["horse.png"]])
     assert report.annotations > 0
     prelabels = [a for a in ada.annotation_objects(by_name["horse.png"]) if a.source.startswith("model:")]
@@ -338,7 +300,9 @@ PROJECT_CALLS: dict[str, Case] = {
     "import_labels": Case(MUTATE, lambda w, p: p.import_labels("coco", _coco_file(w)), Role.PROJECT_ADMIN),
     "set_member": Case(MUTATE, lambda w, p: p.set_member("newbie", "labeler"), Role.PROJECT_ADMIN),
     "register_model": Case(
-        MUTATE, lambda w, p: p.register_model(threshold_model(w.tmp / "incoming2", "dim")), Role.PROJECT_ADMIN
+        MUTATE,
+        lambda w, p: p.register_model(threshold_model(w.tmp / "incoming2", "dim", label="coin")),
+        Role.PROJECT_ADMIN,
     ),
     "train_micro_model": Case(MUTATE, lambda w, p: p.train_micro_model("coin"), Role.PROJECT_ADMIN),
 }

@@ -17,6 +17,7 @@ from typing import Any
 import psycopg
 import pytest
 from sqlalchemy.engine import make_url
+from support.labeling import work_on
 
 from app import api, sample_data
 from app.cli import main
@@ -83,20 +84,6 @@ class Team:
         return api.open_project(self.ada.db, PROJECT, user=name)
 
 
-def labeled(project: api.Project, asset_id: int, annotations: list[dict[str, Any]]) -> queue.Lease:
-    """Claim, label ``asset_id`` and submit it; the rest of the batch goes back to the pool."""
-    leases = project.claim(batch=100)
-    mine = [lease for lease in leases if lease.asset_id == asset_id]
-    assert mine, f"{project.user_name} did not get asset {asset_id}: {[x.asset_id for x in leases]}"
-    if annotations:
-        project.upload_annotations(asset_id, annotations)
-    project.submit(mine[0])
-    for lease in leases:
-        if lease.asset_id != asset_id and lease.note is None:
-            project.skip(lease)
-    return mine[0]
-
-
 def make_team(pg_url: str) -> Team:
     """3 labelers + 1 reviewer; items: a blind consensus item waiting for review, a consensus item
     merged (done), a pre-labeled item, an item rejected back to bob with a note, a fresh item."""
@@ -109,10 +96,10 @@ def make_team(pg_url: str) -> Team:
     ada.set_member(REVIEWER, "reviewer")
     team = Team(pg_url, ada, assets)
     alice, bob, rita = (team.as_owner(n) for n in ("alice", "bob", REVIEWER))
-    labeled(alice, assets["merged"], [square(0, 0, 40, 40)])
-    labeled(bob, assets["merged"], [square(0, 0, 40, 40)])
+    work_on(alice, assets["merged"], [square(0, 0, 40, 40)])
+    work_on(bob, assets["merged"], [square(0, 0, 40, 40)])
     rita.merge_consensus(assets["merged"])
-    labeled(bob, assets["rejected"], [square(50, 50, 90, 90, "lesion")])
+    work_on(bob, assets["rejected"], [square(50, 50, 90, 90, "lesion")])
     rita.reject(assets["rejected"], "bob", "bob: the lesion outline misses the lower rim")
     ada.upload_annotations(
         assets["prelabeled"], [square(5, 5, 30, 30), square(60, 60, 80, 80)], source="model:m@1"
@@ -261,8 +248,8 @@ def test_labeler_and_review_workflows_run_under_row_security(pg_url: str, tmp_pa
             api.create_project(alice.db, "mine", user="ada")
 
         # the labeler's day: claim, label, skip, comment, pre-labels accepted and rejected
-        labeled(alice, a["blind"], [square(0, 0, 20, 20), square(100, 100, 110, 110, "lesion")])
-        labeled(bob, a["blind"], [square(5, 0, 25, 20), square(100, 100, 110, 120, "lesion")])
+        work_on(alice, a["blind"], [square(0, 0, 20, 20), square(100, 100, 110, 110, "lesion")])
+        work_on(bob, a["blind"], [square(5, 0, 25, 20), square(100, 100, 110, 120, "lesion")])
         assert {x.author for x in alice.annotation_objects(a["blind"])} == {"alice"}
         thread = alice.comment(a["blind"], "is this a coin?", x=3.0, y=4.0)
         with pytest.raises(NotFoundError):  # blind: another labeler's thread on a consensus item
@@ -316,7 +303,7 @@ def test_labeler_and_review_workflows_run_under_row_security(pg_url: str, tmp_pa
         rita.merge_consensus(a["blind"])
         consensus = [x for x in alice.annotation_objects(a["blind"]) if x.source == "consensus"]
         assert consensus and _task(alice, a["blind"]).status is TaskStatus.DONE
-        labeled(carol, a["fresh"], [square(1, 1, 9, 9)])
+        work_on(carol, a["fresh"], [square(1, 1, 9, 9)])
         (fix,) = rita.annotation_objects(a["fresh"])
         rita.save_annotation(fix.evolve(label="lesion"))  # a reviewer's fix of a labeler's row
         rita.fix_and_accept(a["fresh"])
@@ -347,8 +334,8 @@ def test_agreement_under_row_security_equals_the_run_without(
             n: api.open_project(url_as(url, n) if secured else url, PROJECT, user=n, create=False)
             for n in ("alice", "bob", REVIEWER)
         }
-        labeled(people["alice"], team.assets["blind"], [square(0, 0, 20, 20), square(30, 30, 60, 50)])
-        labeled(people["bob"], team.assets["blind"], [square(10, 0, 30, 20), square(30, 35, 60, 55)])
+        work_on(people["alice"], team.assets["blind"], [square(0, 0, 20, 20), square(30, 30, 60, 50)])
+        work_on(people["bob"], team.assets["blind"], [square(10, 0, 30, 20), square(30, 35, 60, 55)])
         figures.append([e.agreement for e in people[REVIEWER].review_queue()])
         for project in people.values():
             project.close()
@@ -633,8 +620,8 @@ def test_a_labeler_with_direct_sql_reads_only_the_comment_threads_the_app_shows(
         conn.execute("UPDATE threads SET status = 'open', resolved_at = NULL WHERE id = %s", (pins.alice,))
 
     # both labeled, the reviewer merged: the item is done and nothing on it is blind any more
-    labeled(team.as_owner("alice"), a["blind"], [square(0, 0, 20, 20)])
-    labeled(team.as_owner("bob"), a["blind"], [square(2, 0, 22, 20)])
+    work_on(team.as_owner("alice"), a["blind"], [square(0, 0, 20, 20)])
+    work_on(team.as_owner("bob"), a["blind"], [square(2, 0, 22, 20)])
     team.as_owner(REVIEWER).merge_consensus(a["blind"])
     with psql_as(pg_url, "bob") as conn:
         assert pins.alice in ids(conn, "SELECT id FROM threads")
@@ -696,8 +683,8 @@ def test_comment_threads_through_the_api_on_a_labelers_login_match_the_owners_co
         rita.resolve(pins.alice)
         rita.resolve(pins.alice, reopen=True)
 
-        labeled(team.as_owner("alice"), a["blind"], [square(0, 0, 20, 20)])
-        labeled(bob, a["blind"], [square(2, 0, 22, 20)])
+        work_on(team.as_owner("alice"), a["blind"], [square(0, 0, 20, 20)])
+        work_on(bob, a["blind"], [square(2, 0, 22, 20)])
         rita.merge_consensus(a["blind"])
         assert pins.alice in {t[0] for t in same()}
         bob.reply(pins.alice, "agreed")

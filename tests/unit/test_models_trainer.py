@@ -1,26 +1,21 @@
 """On-site micro-model training on real images: held-out Dice, and the ONNX export predicts the
 same masks in onnxruntime as the trainer's own numpy twin.
 
-Data: nine 512x512 tiles of scikit-image's fundus photograph ``retina.jpg`` (1411x1411, tiles at
-offsets 0/449/898, so neighbours share a 63-pixel strip). Ground truth, stated: vessels are the
-pixels where skimage's Sato ridge filter (sigmas 1-3, dark ridges) on the green channel exceeds
-0.03, inside the field of view eroded by 10 px, without components under 64 px. Five tiles train
-(the four corners and the centre), four are held out.
+Data: nine 512x512 tiles of scikit-image's fundus photograph ``retina.jpg`` with the vessel ground
+truth stated in tests/support/retina.py. Five tiles train (the four corners and the centre), four
+are held out.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from support.retina import HELD_OUT, TRAIN, retina_vessels, tiles
 
-from app import sample_data
 from app.models import features, trainer
 from app.models.registry import verify
 from app.models.runner import Runner
 
-STARTS = (0, 449, 898)
-TRAIN = ((0, 0), (0, 898), (898, 0), (898, 898), (449, 449))
-HELD_OUT = ((0, 449), (449, 0), (449, 898), (898, 449))
 MIN_HELD_OUT_DICE = 0.70  # measured 0.79 (tiles 0.87 / 0.81 / 0.61 / 0.87) with the defaults
 
 
@@ -30,24 +25,13 @@ def _dice(a: np.ndarray, b: np.ndarray) -> float:
 
 @pytest.fixture(scope="module")
 def retina() -> tuple[np.ndarray, np.ndarray]:
-    from skimage import filters, io, morphology
-
-    image = io.imread(sample_data.skimage_images() / "retina.jpg")
-    green = image[:, :, 1].astype(np.float64) / 255.0
-    fov = morphology.erosion(image.mean(axis=2) > 20, morphology.disk(10))
-    vessels = (filters.sato(green, sigmas=[1, 2, 3], black_ridges=True) > 0.03) & fov
-    vessels = morphology.remove_small_objects(vessels, max_size=63)
-    return image, vessels
-
-
-def _tiles(array: np.ndarray, where: tuple[tuple[int, int], ...]) -> list[np.ndarray]:
-    return [np.ascontiguousarray(array[y : y + 512, x : x + 512]) for y, x in where]
+    return retina_vessels()
 
 
 @pytest.fixture(scope="module")
 def trained(retina: tuple[np.ndarray, np.ndarray]) -> trainer.TrainResult:
     image, vessels = retina
-    return trainer.train(_tiles(image, TRAIN), _tiles(vessels, TRAIN), label="vessel")
+    return trainer.train(tiles(image, TRAIN), tiles(vessels, TRAIN), label="vessel")
 
 
 def test_micro_model_reaches_the_stated_dice_on_held_out_tiles(
@@ -58,7 +42,7 @@ def test_micro_model_reaches_the_stated_dice_on_held_out_tiles(
     assert model.normalise.scale == 255.0  # 8-bit RGB frames: divided by 255, gray by luma
     scores = [
         _dice(model.probability(frame) >= model.threshold, truth)
-        for frame, truth in zip(_tiles(image, HELD_OUT), _tiles(vessels, HELD_OUT), strict=True)
+        for frame, truth in zip(tiles(image, HELD_OUT), tiles(vessels, HELD_OUT), strict=True)
     ]
     assert np.mean(scores) >= MIN_HELD_OUT_DICE, scores
     assert trained.train_dice > 0.75
@@ -69,8 +53,8 @@ def test_training_is_deterministic(
     retina: tuple[np.ndarray, np.ndarray], trained: trainer.TrainResult
 ) -> None:
     image, vessels = retina
-    again = trainer.train(_tiles(image, TRAIN[:2]), _tiles(vessels, TRAIN[:2]), label="vessel", epochs=2)
-    twice = trainer.train(_tiles(image, TRAIN[:2]), _tiles(vessels, TRAIN[:2]), label="vessel", epochs=2)
+    again = trainer.train(tiles(image, TRAIN[:2]), tiles(vessels, TRAIN[:2]), label="vessel", epochs=2)
+    twice = trainer.train(tiles(image, TRAIN[:2]), tiles(vessels, TRAIN[:2]), label="vessel", epochs=2)
     assert np.array_equal(again.model.w1, twice.model.w1) and again.model.b2 == twice.model.b2
 
 
@@ -82,7 +66,7 @@ def test_onnx_export_gives_the_trainers_masks_in_onnxruntime(
     assert manifest_path.name == "vessel-mm-1.json" and manifest.ref == "vessel-mm@1"
     loaded = verify(model_path)  # the exported pair passes every registry check
     runner = Runner(loaded, threads=2, batch_size=2)
-    frames = _tiles(image, HELD_OUT + TRAIN)
+    frames = tiles(image, HELD_OUT + TRAIN)
     predictions = runner.predict(frames)
     for frame, prediction in zip(frames, predictions, strict=True):
         ours = trained.model.probability(frame)
