@@ -280,7 +280,7 @@ class FrameLoader(QObject):
             self.window_level = result.source.window
         invert = str(result.source.metadata.get("photometric", "")) == "MONOCHROME1"
         self.canvas.set_image(result.raw, window=self.window_level, invert=invert, keep_view=not first)
-        self.editing.show_frame(result.index, result.raw, self.window_level or self.canvas.window)
+        self.editing.show_frame(result.index, result.raw, self.window_level or self.canvas.window_level)
         self.comments.set_frame(result.index)
         count = result.source.frame_count
         self.frame_label.setText(f"frame {result.index + 1}/{count}" if count > 1 else "")

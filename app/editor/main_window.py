@@ -383,7 +383,7 @@ class MainWindow(QMainWindow):
         frame = self.current
         if frame is not None:
             self.editing.open_asset(frame.asset)
-            self.editing.show_frame(frame.index, frame.raw, self.window_level or self.canvas.window)
+            self.editing.show_frame(frame.index, frame.raw, self.window_level or self.canvas.window_level)
 
     def _session_opened(self, session: EditSession) -> None:
         self.annotation_panel.bind(self.project.ontology, session.doc, session.stack)

@@ -129,7 +129,7 @@ def test_view_gestures_and_signals(qtbot: QtBot) -> None:
     qtbot.mouseRelease(canvas, Qt.MouseButton.RightButton, pos=QPoint(350, 300))
     centre, width = changed.args
     assert centre == pytest.approx(300) and width > 1000
-    assert canvas.window == pytest.approx((centre, width))
+    assert canvas.window_level == pytest.approx((centre, width))
 
 
 def _wheel(canvas: Canvas, dy: int, modifiers: Qt.KeyboardModifier) -> None:

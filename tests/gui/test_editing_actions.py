@@ -91,7 +91,7 @@ def test_window_presets_and_help_overlay(qtbot, open_window, tmp_path: Path) -> 
     from app.sources import WINDOW_PRESETS
 
     assert window.window_level == WINDOW_PRESETS["bone"]
-    assert window.canvas.window == WINDOW_PRESETS["bone"]
+    assert window.canvas.window_level == WINDOW_PRESETS["bone"]
     qtbot.keyClick(window.canvas, Qt.Key.Key_F1)
     assert window.help.isVisible()
     keys = dict((action, keys) for keys, action in window.help.entries)

@@ -155,8 +155,8 @@ def test_text_from_files_and_people_is_shown_literally(
     ada.activity.refresh()
     qtbot.waitUntil(lambda: ada.activity.items.rowCount() > 0, timeout=20_000)
     comments = ada.comments
-    qtbot.waitUntil(lambda: bool(comments.threads), timeout=20_000)
-    comments.select_thread(comments.threads[0].id)  # the thread view writes the posts as text
+    qtbot.waitUntil(lambda: bool(comments.logic.threads), timeout=20_000)
+    comments.select_thread(comments.logic.threads[0].id)  # the thread view writes the posts as text
     assert COMMENT in comments.view.toPlainText()
     shown = collect(ada)
 

@@ -25,7 +25,7 @@ WAIT = 20_000  # ms: decoding a frame on a loaded CI machine can take seconds
 def _window_of(widget: QWidget) -> QWidget:
     from PySide6.QtWidgets import QWidget
 
-    return QWidget.window(widget)  # the canvas has a ``window`` attribute (its window/level)
+    return QWidget.window(widget)
 
 
 def wait_exposed(qtbot: Any, widget: QWidget, timeout: int = WAIT) -> None:

@@ -90,9 +90,9 @@ class Canvas(QWidget):
         self.backend.image_changed()
         self.view.refresh(user=False)
 
-    # The agreed interface shadows QWidget.window() (Qt's C++ side is unaffected).
+    # Not ``window``: that would shadow QWidget.window(), which Qt code and tests call on any widget.
     @property
-    def window(self) -> tuple[float, float] | None:  # type: ignore[override]
+    def window_level(self) -> tuple[float, float] | None:
         return self.layers.window
 
     def set_window(self, centre: float, width: float) -> None:

@@ -86,7 +86,7 @@ class CanvasInput:
             )
             if not consumed and qt_button == Qt.MouseButton.RightButton and host.layers.frame is not None:
                 self.drag, self.drag_button = "window", qt_button
-                self.drag_start = (pos, host.window or (127.5, 255.0))
+                self.drag_start = (pos, host.window_level or (127.5, 255.0))
             slot.refresh()
         event.accept()
         host.pointer_pressed.emit(x, y)
