@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox, QPushButton, QWizard
+from support.windows import focus
 
 from app import api
 from app.core.records import ProjectSettings, Role
@@ -97,6 +98,7 @@ def test_wizard_creates_the_project_with_its_data_and_ontology(
     data_page.add_paths("watch", [incoming])
     data_page.add_paths("files", [photos / "coins.png"])
     data_page.entries.setCurrentItem(data_page.entries.topLevelItem(3))
+    focus(qtbot, data_page.entries)  # Del is a window shortcut: the wizard must be active (Xvfb)
     qtbot.keyClick(data_page.entries, Qt.Key.Key_Delete)  # the single file is inside photos/ anyway
     assert [kind for kind, _ in data_page.items()] == ["folder", "dicom", "watch"]
     qtbot.mouseClick(data_page.scan_button, Qt.MouseButton.LeftButton)
