@@ -25,7 +25,7 @@ lock:
 
 # The long runs: the fuzzers with fresh random inputs (new finds land in build/fuzz-finds) and
 # 16 simulated labelers on PostgreSQL for SITELABEL_LOAD_SECONDS (figures in build/reliability/load.json).
-# Only these files: the other reliability tests run in `make test`. The PostgreSQL cluster is the
+# Only these files; `make test` runs their regression seeds and leaves out what is marked `soak`. The PostgreSQL cluster is the
 # tests' own throwaway one (tests/conftest.py pg_server_url), or $SITELABEL_TEST_PG_URL when set.
 SOAK_TESTS = tests/reliability/test_fuzz_*.py tests/reliability/test_load_*.py
 soak: setup-test

@@ -48,12 +48,14 @@ else
 fi
 
 step "pytest: unit, integration and offscreen GUI"
-QT_QPA_PLATFORM=offscreen pytest -m "not gl" -p no:cacheprovider "$@"
+# The soak-marked explorations (fuzzing properties, the 16-labeler load) run in `make soak`, which CI runs
+# after this with more examples; their regression seeds and every other reliability test run here.
+QT_QPA_PLATFORM=offscreen pytest -m "not gl and not soak" -p no:cacheprovider "$@"
 rc=$?
 ((rc != 0)) && fail=1
 
 step "pytest: GL canvas and screenshots on Xvfb"
-DISPLAY=${SITELABEL_TEST_DISPLAY:-} QT_QPA_PLATFORM=xcb SITELABEL_CANVAS=gl pytest -m gl -p no:cacheprovider "$@"
+DISPLAY=${SITELABEL_TEST_DISPLAY:-} QT_QPA_PLATFORM=xcb SITELABEL_CANVAS=gl pytest -m "gl and not soak" -p no:cacheprovider "$@"
 rc=$?
 # 5 = nothing selected, e.g. when a -k filter was passed in
 ((rc != 0 && rc != 5)) && fail=1

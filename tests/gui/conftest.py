@@ -32,6 +32,13 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         pytest.skip(reason)
 
 
+@pytest.fixture
+def raster_canvas(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The raster path on any platform: offscreen picks it by itself, on Xvfb it must be asked for."""
+    if os.environ.get("QT_QPA_PLATFORM") != "offscreen":
+        monkeypatch.setenv("SITELABEL_CANVAS", "raster")
+
+
 @pytest.fixture(scope="session")
 def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The real demo project (sample DICOM, images, video registered in place), built once."""

@@ -75,7 +75,7 @@ def run_brush_and_polygon(qtbot: QtBot) -> Canvas:
     return canvas
 
 
-def test_mouse_tools_offscreen_raster(qtbot: QtBot) -> None:
+def test_mouse_tools_offscreen_raster(qtbot: QtBot, raster_canvas: None) -> None:
     assert run_brush_and_polygon(qtbot).backend.name == "raster"
 
 

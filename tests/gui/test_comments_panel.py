@@ -235,7 +235,7 @@ def test_clicking_a_pin_selects_its_thread_and_jump_changes_the_frame(
 
 
 def test_pins_are_drawn_bright_in_screen_space_on_the_raster_canvas(
-    qtbot: QtBot, open_window, team_db: Path
+    qtbot: QtBot, open_window, team_db: Path, raster_canvas: None
 ) -> None:
     _check_pin_pixels(qtbot, open_window, team_db, backend="raster")
 

@@ -104,6 +104,7 @@ def _bytes_mutated(text: str, ops: list[tuple[Any, ...]]) -> str:
     return data.decode("latin-1")
 
 
+@pytest.mark.soak
 @pytest.mark.timeout(PROPERTY_TIMEOUT)
 @fuzz_settings(500)
 @given(text=mutated_json(COCO).map(dump_json))
@@ -119,6 +120,7 @@ def test_fuzz_coco_import(project: api.Project, tmp_path: Path, text: str) -> No
     works_or_refuses(lambda: _import(project, "coco", path), path)
 
 
+@pytest.mark.soak
 @pytest.mark.timeout(PROPERTY_TIMEOUT)
 @fuzz_settings(500)
 @given(text=mutated_json(LABELME).map(dump_json))
@@ -136,6 +138,7 @@ _yolo_token = st.sampled_from(
 _yolo_line = st.lists(_yolo_token, min_size=0, max_size=9).map(" ".join)
 
 
+@pytest.mark.soak
 @pytest.mark.timeout(PROPERTY_TIMEOUT)
 @fuzz_settings(500)
 @given(
@@ -189,6 +192,7 @@ score = 0.25
 """
 
 
+@pytest.mark.soak
 @pytest.mark.timeout(PROPERTY_TIMEOUT)
 @fuzz_settings(1000)
 @given(text=mutated_json(MANIFEST).map(dump_json))
@@ -202,6 +206,7 @@ def test_fuzz_manifest_json(tmp_path: Path, text: str) -> None:
     works_or_refuses(lambda: read_manifest(path), path)
 
 
+@pytest.mark.soak
 @pytest.mark.timeout(PROPERTY_TIMEOUT)
 @fuzz_settings(1000)
 @given(

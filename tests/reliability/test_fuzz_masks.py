@@ -252,6 +252,7 @@ def _png_import(seeds: Seeds, data: st.DataObject, folder: Path) -> tuple[api.Pr
     return project, folder
 
 
+@pytest.mark.soak
 @pytest.mark.timeout(PROPERTY_TIMEOUT)
 @fuzz_settings(250)
 @given(data=st.data())
@@ -343,6 +344,7 @@ def _nifti_bytes(seeds: Seeds, data: st.DataObject) -> tuple[str, bytes]:
     return name, damaged
 
 
+@pytest.mark.soak
 @pytest.mark.timeout(PROPERTY_TIMEOUT)
 @fuzz_settings(250)
 @given(data=st.data())

@@ -84,6 +84,7 @@ def _dicom_seeds() -> dict[str, bytes]:
 _DICOM = _dicom_seeds()
 
 
+@pytest.mark.soak
 @pytest.mark.timeout(PROPERTY_TIMEOUT)
 @fuzz_settings(1500)
 @given(case=mutated(_DICOM, dict.fromkeys(_DICOM, patch_dicom_sizes)))
@@ -143,6 +144,7 @@ _IMAGE_PATCHERS = {
 }
 
 
+@pytest.mark.soak
 @pytest.mark.timeout(PROPERTY_TIMEOUT)
 @fuzz_settings(1500)
 @given(case=mutated(_IMAGES, _IMAGE_PATCHERS))
@@ -204,6 +206,7 @@ def _open_archive(path: Path, cache: Path) -> None:
         src.frame(0)
 
 
+@pytest.mark.soak
 @pytest.mark.timeout(PROPERTY_TIMEOUT)
 @fuzz_settings(800)
 @given(case=mutated(_ARCHIVES, _ARCHIVE_PATCHERS))

@@ -201,6 +201,7 @@ def check_video(worker: VideoWorker, path: Path) -> dict[str, Any]:
 
 
 # --- properties -------------------------------------------------------------------------------------
+@pytest.mark.soak
 @pytest.mark.timeout(PROPERTY_TIMEOUT)
 @fuzz_settings(300)
 @given(case=byte_mutated(_VIDEOS))
@@ -209,6 +210,7 @@ def test_fuzz_video_bytes(worker: VideoWorker, tmp_path: Path, case: tuple[str, 
     check_video(worker, _write(tmp_path, name, data))
 
 
+@pytest.mark.soak
 @pytest.mark.timeout(PROPERTY_TIMEOUT)
 @fuzz_settings(300)
 @given(case=field_patched(_VIDEOS, _FIELDS))

@@ -549,6 +549,7 @@ def _break_and_recheck(project: api.Project, logs: list[WorkerLog]) -> dict[str,
     return {"lost": fig.values["lost"], "double hold": "task held beyond its labeler count" in fig.problems}
 
 
+@pytest.mark.soak
 @pytest.mark.postgres
 @pytest.mark.timeout(int(SECONDS) + 400)
 def test_sixteen_labelers_lose_nothing(pg_url: str, tmp_path: Path) -> None:
