@@ -495,7 +495,7 @@ class MainWindow(QMainWindow):
             self.editing.tools.set_window(window)
 
     def _toggle_outline(self) -> None:
-        self.canvas.set_label_style(outline=not getattr(self.canvas, "outline", False))
+        self.canvas.set_label_style(outline=not self.canvas.layers.outline)
 
     def _show_save_status(self, text: str) -> None:
         self.save_label.setText(text)

@@ -156,3 +156,12 @@ def test_a_newer_save_elsewhere_opens_the_conflict_dialog(qtbot, open_window, tm
         a for a in api.open_project(window.project.db).annotation_objects(asset_id) if a.kind is Kind.POLYGON
     )
     assert np.allclose(final.points, mine.points - 3.0) and final.version == 3  # mine, on top of theirs
+
+
+def test_ctrl_o_turns_the_label_outline_on_and_off_again(qtbot, open_window, tmp_path: Path) -> None:
+    window = _window(qtbot, open_window, tmp_path, "camera.png")
+    assert not window.canvas.layers.outline
+    qtbot.keyClick(window.canvas, Qt.Key.Key_O, Qt.KeyboardModifier.ControlModifier)
+    assert window.canvas.layers.outline
+    qtbot.keyClick(window.canvas, Qt.Key.Key_O, Qt.KeyboardModifier.ControlModifier)
+    assert not window.canvas.layers.outline  # it only ever turned on before
