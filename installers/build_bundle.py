@@ -189,6 +189,22 @@ class Builder:
             tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-25:])
             raise BundleError(f"pip {args[0]} failed for {self.target.name}:\n{tail}")
 
+    def without_wheel(self, pins: list[Pin]) -> list[str]:
+        """The pins whose locked files (uv.lock) include no wheel for this target's tags."""
+        import tomllib
+
+        files: dict[tuple[str, str], list[str]] = {}
+        for package in tomllib.loads((ROOT / "uv.lock").read_text(encoding="utf-8")).get("package", []):
+            key = (canonicalize_name(package["name"]), str(package.get("version")))
+            files[key] = [w["url"].rsplit("/", 1)[1] for w in package.get("wheels", [])]
+        supported = self.supported_tags()
+        unfit = []
+        for pin in pins:
+            names = files.get((canonicalize_name(pin.name), pin.version), [])
+            if not any(parse_wheel_filename(n)[3] & supported for n in names):
+                unfit.append(f"{pin.name} {pin.version}")
+        return unfit
+
     def download_locked(self, dest: Path, pins: list[Pin]) -> None:
         """Exactly these versions, each file checked against the lock's hashes, nothing resolved."""
         with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, encoding="utf-8") as handle:
@@ -373,7 +389,14 @@ def build(target: Target, args: argparse.Namespace) -> Path:
         f"{target.name}: downloading the {len(app_pins)} locked dependency wheels for cp{builder.py_nodot} "
         f"({len(target.platforms)} platform tags)"
     )
-    builder.download_locked(wheels, [*app_pins.values(), *(tools[name] for name in BOOTSTRAP)])
+    wanted = [*app_pins.values(), *(tools[name] for name in BOOTSTRAP)]
+    unfit = builder.without_wheel(wanted)
+    if unfit:
+        raise BundleError(
+            f"{target.name}: the lock has no wheel that runs on this target for {', '.join(unfit)}; "
+            "raise the floor (--glibc/--macos) or pin an older release in pyproject.toml and run 'make lock'"
+        )
+    builder.download_locked(wheels, wanted)
     missing = builder.missing_requirements(wheels, [f"sitelabel=={version}"])
     if missing:
         raise BundleError(f"{target.name}: the lock holds no wheel for {missing}: run 'make lock'")
@@ -448,7 +471,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--all-targets", action="store_true")
     parser.add_argument("--python-version", default=f"{sys.version_info.major}.{sys.version_info.minor}")
     parser.add_argument(
-        "--glibc", default="2.28", help="oldest glibc of the Linux workstations (default 2.28)"
+        "--glibc",
+        default="2.34",
+        help="oldest glibc of the Linux workstations (default 2.34: the locked Qt's wheels need it)",
     )
     parser.add_argument(
         "--macos",
