@@ -39,17 +39,31 @@ def threshold_model(
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 9
+    return write_model(
+        folder,
+        model,
+        name,
+        normalise=normalise or {"scale": 255.0},
+        classes={"0": label},
+        thresholds={"score": 0.5, "min_area": 30},
+    )
+
+
+def write_model(folder: Path, model: Any, name: str = "seg", **manifest: object) -> Path:
+    """Write ``NAME.onnx`` and its manifest (a one-channel 2-D segmentation model unless ``manifest``
+    says otherwise); returns the ``.onnx`` path."""
+    folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.onnx"
     path.write_bytes(model.SerializeToString())
-    manifest = {
+    fields = {
         "name": name,
         "version": "1",
         "task": "segmentation",
         "sha256": sha256_file(path),
         "input": {"layout": "NCHW", "channels": 1},
-        "normalise": normalise or {"scale": 255.0},
-        "classes": {"0": label},
-        "thresholds": {"score": 0.5, "min_area": 30},
+        "normalise": {"scale": 255.0},
+        "classes": {"0": "liver"},
+        **manifest,
     }
-    (folder / f"{name}.json").write_text(json.dumps(manifest))
+    (folder / f"{name}.json").write_text(json.dumps(fields))
     return path

@@ -7,17 +7,17 @@ model's folder. A good model loads, registers into the folder, and is found by n
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
+from support.models import write_model
 
 from app.models.errors import ManifestError, ModelError, ModelRefused
 from app.models.manifest import parse_manifest, read_manifest
-from app.models.registry import ModelRegistry, sha256_file, verify
+from app.models.registry import ModelRegistry, verify
 from app.models.runner import Runner
 
 
@@ -36,21 +36,7 @@ def _identity_model(shape: list[int | str], *, domain: str = "", op: str = "Sigm
 
 
 def _write(folder: Path, model: onnx.ModelProto, name: str = "seg", **overrides: object) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}.onnx"
-    path.write_bytes(model.SerializeToString())
-    manifest = {
-        "name": name,
-        "version": "1",
-        "task": "segmentation",
-        "sha256": sha256_file(path),
-        "input": {"layout": "NCHW", "channels": 1},
-        "normalise": {"scale": 255.0},
-        "classes": {"0": "liver"},
-        **overrides,
-    }
-    (folder / f"{name}.json").write_text(json.dumps(manifest))
-    return path
+    return write_model(folder, model, name, **overrides)
 
 
 def test_a_good_model_loads_runs_and_registers(tmp_path: Path) -> None:
