@@ -24,7 +24,7 @@ from app.api._activity import ActivityMixin
 from app.api._data import DataMixin
 from app.api._exchange import ExchangeMixin
 from app.api._labels import LabelsMixin
-from app.api._models import ModelsMixin
+from app.api._models import ModelInfo, ModelsMixin
 from app.api._project import Progress, as_ontology
 from app.api._review import ReviewMixin
 from app.api._team import TeamMixin
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DatabaseCheck",
+    "ModelInfo",
     "NotFoundError",
     "Progress",
     "Project",

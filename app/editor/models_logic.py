@@ -12,8 +12,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from app.api import Project
-    from app.api._models import ModelInfo
+    from app.api import ModelInfo, Project
     from app.workflow.model_quality import QualityRow
 
 Report = Callable[[int, int], bool]  # progress(done, total) -> False once cancelled

@@ -40,8 +40,7 @@ from app.editor.plain import plain_tip
 from app.editor.workers import Job, ProgressJob, submit
 
 if TYPE_CHECKING:
-    from app.api import Project
-    from app.api._models import ModelInfo
+    from app.api import ModelInfo, Project
     from app.workflow.model_quality import QualityRow
 
 RUN_ITEM_KEYS = "Ctrl+Shift+R"
