@@ -46,6 +46,7 @@ __all__ = [
     "AddKeyframe",
     "FrameState",
     "TrackSummary",
+    "annotations_at",
     "interpolate_annotation",
     "interpolate_points",
     "interpolated_on",
@@ -210,29 +211,23 @@ def _interpolable(before: Annotation, after: Annotation) -> bool:
     return before.kind is after.kind and before.kind in _INTERPOLABLE
 
 
-def _gap(before: Annotation, after: Annotation) -> Iterator[Annotation]:
-    """What the frames strictly between two anchors show, in order (frames showing nothing skipped)."""
-    frames = range(before.frame + 1, after.frame)
-    if before.outside or not frames:
+def _gap(before: Annotation, after: Annotation, frames: Iterable[int] | None = None) -> Iterator[Annotation]:
+    """What frames strictly between two anchors show, in order (frames showing nothing skipped).
+
+    ``frames`` defaults to the whole gap. The one place a track's in-between frames are made: the
+    exports (:func:`materialise_tracks`), render and the editor (:func:`track_at`) all come here.
+    """
+    wanted = range(before.frame + 1, after.frame) if frames is None else frames
+    wanted = [f for f in wanted if before.frame < f < after.frame]
+    if before.outside or not wanted:
         return
     if after.outside:  # still in view until it leaves: hold the last geometry
-        for frame in frames:
+        for frame in wanted:
             yield before.evolve(frame=frame, id=None, version=0, keyframe=False, confidence=None)
     elif _interpolable(before, after):
         between = _Between(before, after)
-        for frame in frames:
+        for frame in wanted:
             yield between.at(frame)
-
-
-def _fill(before: Annotation, after: Annotation, frame: int) -> Annotation | None:
-    """What one frame strictly between two anchors shows (None: nothing)."""
-    if before.outside:
-        return None
-    if after.outside:
-        return before.evolve(frame=frame, id=None, version=0, keyframe=False, confidence=None)
-    if _interpolable(before, after):
-        return interpolate_annotation(before, after, frame)
-    return None
 
 
 def track_frames(track: Iterable[Annotation], *, keep_outside: bool = False) -> list[Annotation]:
@@ -251,13 +246,14 @@ def track_frames(track: Iterable[Annotation], *, keep_outside: bool = False) -> 
 
 
 def track_at(track: Iterable[Annotation], frame: int) -> Annotation | None:
-    """The track's annotation at ``frame`` (stored or interpolated), None when it has none there."""
+    """The track's annotation at ``frame`` (stored or interpolated), None when it has none there:
+    the frame ``frame`` of :func:`track_frames`, without expanding the others."""
     anchors = _anchors(track)
     for i, anchor in enumerate(anchors):
         if anchor.frame == frame:
             return None if anchor.outside else anchor
         if anchor.frame > frame:
-            return None if i == 0 else _fill(anchors[i - 1], anchor, frame)
+            return None if i == 0 else next(_gap(anchors[i - 1], anchor, (frame,)), None)
     return None
 
 
@@ -291,6 +287,25 @@ def materialise_tracks(
     if frame_count is not None:
         out = [a for a in out if a.frame < frame_count]
     return sorted(out, key=lambda a: a.frame)  # stable: keeps the order within a frame
+
+
+def annotations_at(
+    annotations: Iterable[Annotation], frame: int, frame_count: int | None = None
+) -> list[Annotation]:
+    """What ``frame`` holds with every track expanded: exactly the frame ``frame`` of
+    :func:`materialise_tracks` (same annotations, same order), without expanding the other frames.
+
+    Headless render uses it, so a rendered frame shows what every export holds there.
+    """
+    if frame_count is not None and frame >= frame_count:
+        return []
+    plain, tracks = _tracks(annotations)
+    out = [a for a in plain if a.frame == frame]
+    for key in sorted(tracks, key=lambda k: (k[0] or 0, k[1])):
+        shown = track_at(tracks[key], frame)
+        if shown is not None:
+            out.append(shown)
+    return out
 
 
 # --- the timeline's view of a track ------------------------------------------------------------------

@@ -29,6 +29,7 @@ from app.core.display import Window
 from app.core.errors import NotFoundError, ValidationError
 from app.core.ontology import Ontology
 from app.core.raster import rasterize_annotation
+from app.core.tracks import annotations_at
 from app.sources import open_asset
 
 if TYPE_CHECKING:
@@ -143,6 +144,9 @@ def render_asset(
 ) -> RGBA:
     """Render one frame of a stored asset with its current annotations (all authors by default).
 
+    Object tracks are expanded as the exports expand them (``app.core.tracks.annotations_at``): an
+    interpolated frame shows the box or polygon COCO and tracks-csv hold there.
+
     ``roots`` maps data-root names to local folders.
     The window defaults to the source's own (DICOM WindowCenter/Width), else the automatic one.
     """
@@ -151,9 +155,11 @@ def render_asset(
         if asset.project_id != project_id:
             raise NotFoundError(f"asset {asset_id} is not in project {project_id}")
         ontology = uow.ontologies.current(project_id) or Ontology(classes=(), version=0)
-        annotations = uow.annotations.list(asset_id, frame=frame, author_id=author_id)
+        # the whole asset: a frame between two keyframes of a track shows what they interpolate to
+        stored = uow.annotations.list(asset_id, author_id=author_id)
     if not 0 <= frame < max(asset.frame_count, 1):
         raise ValidationError(f"frame {frame} is outside 0..{asset.frame_count - 1} of asset {asset_id}")
+    annotations = annotations_at(stored, frame, max(asset.frame_count, 1))
     source = open_asset(asset, roots, max_pixels=max_pixels)
     try:
         pixels = source.frame(frame)

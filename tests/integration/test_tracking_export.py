@@ -11,10 +11,12 @@ import csv
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from app import api, sample_data
 from app.exchange.export import export_project
+from app.exchange.render import render_annotations
 
 BOX_10, BOX_50, BOX_60 = [100.0, 50.0, 180.0, 120.0], [300.0, 20.0, 420.0, 200.0], [310.0, 30.0, 430.0, 210.0]
 POLY_20 = [[400.0, 300.0], [500.0, 300.0], [500.0, 400.0], [400.0, 400.0]]
@@ -117,3 +119,35 @@ def test_other_formats_export_the_interpolated_frames_too(project: api.Project, 
         report = _export(project, fmt, tmp_path / fmt)
         assert report.annotations == 51 + 15, fmt  # type: ignore[attr-defined]
     assert len(list((tmp_path / "png-masks").rglob("*.png"))) >= 51
+
+
+def test_render_draws_the_box_the_exports_hold_on_every_frame_of_the_track(
+    project: api.Project, tmp_path: Path
+) -> None:
+    """Frame 45 lies between the keyframes 10 and 50: render draws the box COCO exports there; a
+    frame before the track and one after its last anchor draw nothing."""
+    from app.core.compose import hex_to_rgb, label_edges
+    from app.core.raster import rasterize_box
+
+    _export(project, "coco", tmp_path)
+    data = json.loads((tmp_path / "annotations.json").read_text())
+    frame_of = {img["id"]: img["frame_id"] for img in data["images"]}
+    boxes = {frame_of[a["image_id"]]: a["bbox"] for a in data["annotations"] if a["track_id"] == 1}
+    (asset_id,) = [a.id for a in project.assets()]
+    with project.open_asset(asset_id) as source:
+        shape = source.shape
+        bare = {f: render_annotations(source.frame(f), source.window, False, [], project.ontology)
+                for f in (5, 45, 55, 70)}  # fmt: skip
+    red = hex_to_rgb("#c0504d")
+    for frame in (45, 55):  # interpolated between two keyframes / towards the tracked frame 60
+        x, y, w, h = boxes[frame]
+        inside = rasterize_box([x, y, x + w, y + h], shape)
+        outline = label_edges(inside.astype(np.uint16))
+        rendered = project.render(asset_id, frame)
+        assert outline.sum() > 300
+        assert (rendered[outline, :3] == red).all(), frame
+        assert np.array_equal(rendered[~inside], bare[frame][~inside])  # nothing else is drawn
+        assert not np.array_equal(rendered[inside], bare[frame][inside])
+    for frame in (5, 70):  # before the track starts, after its last anchor: no box
+        assert 5 not in boxes and 70 not in boxes
+        assert np.array_equal(project.render(asset_id, frame), bare[frame])

@@ -15,6 +15,7 @@ from app.core.commands import AddAnnotation, LabelDocument, UndoStack
 from app.core.errors import ValidationError
 from app.core.tracks import (
     FrameState,
+    annotations_at,
     interpolate_points,
     keyframe_command,
     materialise_tracks,
@@ -141,6 +142,39 @@ def test_materialise_keeps_plain_annotations_and_expands_tracks_per_asset() -> N
     out = materialise_tracks([plain, *t1, *t1_other_asset], frame_count=3)
     assert [(a.asset_id, a.frame) for a in out if a.track_id] == [(1, 0), (1, 1), (2, 1), (1, 2), (2, 2)]
     assert plain in out
+
+
+def test_one_frame_holds_exactly_what_the_materialised_tracks_hold_there() -> None:
+    """annotations_at (render) and materialise_tracks (every export) are one expansion."""
+    bits = np.zeros((8, 8), bool)
+    bits[2:4, 2:4] = True
+    mask = Annotation.from_dict({"kind": "mask", "label": "m", "mask": bits})
+    hexagon = np.array([[2.0, 1.0], [8.0, 0.0], [12.0, 5.0], [9.0, 11.0], [3.0, 10.0], [0.0, 5.0]])
+    annotations = [
+        Annotation(Kind.POINT, "p", 6, points=np.array([[1.0, 1.0]]), id=50),
+        box(2, (0, 0, 4, 4), id=1),
+        box(9, (20, 4, 30, 12), id=2),
+        box(12, (22, 5, 31, 13), id=3, keyframe=False),
+        poly(1, SQUARE, id=4).evolve(track_id=2),
+        poly(7, hexagon, id=5, occluded=True).evolve(track_id=2),
+        poly(10, hexagon, id=6, outside=True).evolve(track_id=2),
+        poly(13, SQUARE + 5, id=7).evolve(track_id=2),
+        mask.evolve(frame=3, track_id=3, id=8),
+        mask.evolve(frame=8, track_id=3, id=9),
+    ]
+
+    def key(a: Annotation) -> tuple[object, ...]:
+        return (a.frame, a.track_id, a.id, a.box, None if a.points is None else a.points.tolist(), a.occluded)
+
+    every = materialise_tracks(annotations, frame_count=13)
+    for frame in range(16):
+        expected = [key(a) for a in every if a.frame == frame]
+        assert [key(a) for a in annotations_at(annotations, frame, 13)] == expected, frame
+    assert [key(a) for a in annotations_at(annotations, 13)] == [key(annotations[7])]  # no frame count
+    # interpolated boxes and polygons, a held polygon before it leaves, no mask between its anchors
+    assert [(a.track_id, a.id) for a in annotations_at(annotations, 5)] == [(1, None), (2, None)]
+    assert [(a.track_id, a.id) for a in annotations_at(annotations, 8)] == [(1, None), (2, None), (3, 9)]
+    assert [(a.track_id, a.id) for a in annotations_at(annotations, 11)] == [(1, None)]
 
 
 def test_navigation_and_new_ids() -> None:
