@@ -20,6 +20,7 @@ from app.core.ontology import Ontology
 from app.core.raster import polygon_mask_in_bbox
 from app.core.records import CONSENSUS_SOURCE, Asset, Task, TaskStatus
 from app.core.tracks import materialise_tracks
+from app.exchange.export_options import LabelMapOptions
 from app.exchange.staging import ExportCancelled, ExportTransaction
 from app.sources import DataRootError, asset_path
 
@@ -201,6 +202,12 @@ class ExportJob:
     # the asset's queue status, review history and consensus (None: never queued); project JSON
     review: Callable[[Asset], dict[str, Any] | None] = lambda asset: None
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    # (#17) label-map options (export_options); what the format could not write (also in
+    # ``skipped``: the export fails on it unless skipping is allowed); figures a format reports
+    # beside its files (e.g. label overlaps), copied to manifest.json and the report
+    label_maps: LabelMapOptions = field(default_factory=LabelMapOptions)
+    unwritable: list[tuple[str, str]] = field(default_factory=list)
+    notes: dict[str, Any] = field(default_factory=dict)
     exported_assets: set[int] = field(default_factory=set)
     exported_annotations: int = 0
     _names: dict[int, PurePosixPath] | None = None
@@ -210,8 +217,12 @@ class ExportJob:
             self._names = item_names(self.assets)
         return self._names[asset.id]
 
-    def skip(self, item: str, why: str) -> None:
+    def skip(self, item: str, why: str, *, unwritable: bool = True) -> None:
+        """Leave ``item`` out. ``unwritable``: the format cannot hold it (the export fails unless
+        skipping is allowed); False: the filters did not select it (only reported)."""
         self.skipped.append((item, why))
+        if unwritable:
+            self.unwritable.append((item, why))
 
     def tick(self, done: int, total: int) -> None:
         if self.progress is not None and self.progress(done, total) is False:
@@ -238,7 +249,9 @@ class ExportJob:
                 if include_empty:
                     yield FrameItem(asset, 0, [])
                 else:
-                    self.skip(asset_display_path(asset), "no annotation matches the filters")
+                    self.skip(
+                        asset_display_path(asset), "no annotation matches the filters", unwritable=False
+                    )
             for frame in sorted(by_frame):
                 yield FrameItem(asset, frame, by_frame[frame])
             self.tick(done, total)
