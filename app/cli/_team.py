@@ -58,6 +58,8 @@ def cmd_consensus(args: argparse.Namespace) -> int:
             review = project.merge_consensus(args.asset, method=args.method)
     count = len(review.details.get("annotations", ()))
     print(f"item {args.asset}: {review.note} ({count} consensus annotations); accepted")
+    for label, frame, why in review.details.get("skipped", ()):
+        print(f"  not written: {label} on frame {frame}: {why}")
     return 0
 
 
@@ -132,6 +134,28 @@ def cmd_activity(args: argparse.Namespace) -> int:
     return 0
 
 
+CONSENSUS_HELP = """\
+make a consensus item's label: merge every labeler's work, or take one labeler's; the item is then
+accepted. A consensus holds only kinds the ontology allows for each class (app.workflow.consensus):
+
+  mask allowed            a mask: pixels MORE than half of the labelers marked (majority), or
+                          STAPLE's pixels with foreground probability over 0.5 (staple)
+  box, no mask            boxes: the labelers' boxes are matched by IoU >= 0.5 (greedy, every two
+                          in a group overlap that much, one box per labeler); each group more than
+                          half of the labelers drew becomes the per-coordinate median of its boxes.
+                          staple gives the same boxes (STAPLE's pixel probability says nothing
+                          about box edges). A class allowing box and polygon gets boxes when
+                          everyone drew boxes, else polygons.
+  polygon, no mask        polygons: the majority or STAPLE mask outlined, one per region (holes
+                          filled)
+  none of these           nothing is written; the class and frame are listed as not written
+  classification          kept when more than half of the labelers chose it (an exact half is a
+                          tie, listed for review), with the attributes they all agree on
+
+A consensus the ontology would refuse (e.g. --labeler whose masks a now box-only class does not
+allow) is refused as a direct upload would be. Requeuing an item supersedes its consensus."""
+
+
 def add_team_verbs(verbs: Any, verb: Callable[..., argparse.ArgumentParser]) -> None:
     review = verbs.add_parser("review", help="review submitted items", description="review submitted items")
     review_verbs = review.add_subparsers(dest="review_verb", metavar="ACTION", required=True)
@@ -156,11 +180,19 @@ def add_team_verbs(verbs: Any, verb: Callable[..., argparse.ArgumentParser]) -> 
     reject.add_argument("--reason", required=True, help="shown to the labeler")
 
     consensus = verb("consensus", cmd_consensus, "make a consensus item's label: merge or pick a labeler")
+    consensus.formatter_class = argparse.RawDescriptionHelpFormatter
+    consensus.description = CONSENSUS_HELP
     consensus.add_argument("asset", type=int)
     consensus.add_argument("--project")
     how = consensus.add_mutually_exclusive_group(required=True)
-    how.add_argument("--method", choices=("majority", "staple"), help="merge every labeler's annotations")
-    how.add_argument("--labeler", help="take this labeler's annotations")
+    how.add_argument(
+        "--method",
+        choices=("majority", "staple"),
+        help="merge every labeler's annotations: majority vote or STAPLE (what each writes: above)",
+    )
+    how.add_argument(
+        "--labeler", help="take this labeler's annotations (refused if the ontology no longer allows them)"
+    )
 
     act = verb("activity", cmd_activity, "who labeled what: status, labelers, time, agreement, review")
     act.add_argument("--project")

@@ -53,18 +53,22 @@ def _in_frame(ring: FloatArray, patch: MaskPatch) -> FloatArray:
     return ring + np.array([patch.x0, patch.y0], dtype=np.float64)
 
 
+def patch_polygons(patch: MaskPatch) -> list[FloatArray]:
+    """The outer boundary rings of a mask crop in frame coordinates, one per 4-connected region
+    (holes dropped): each rasterises back to its region's pixels, holes filled."""
+    return [_in_frame(r, patch) for r in mask_to_polygons(patch.bits) if signed_area(r) > 0]
+
+
 def mask_annotation_to_polygons(doc: LabelDocument, aid: int) -> MacroCommand:
     """Replace a mask annotation by one polygon per outer boundary ring (holes are dropped)."""
     annotation = doc.annotation(aid)
     if annotation.kind is not Kind.MASK or annotation.mask is None:
         raise ValidationError("only a mask annotation can be turned into polygons")
-    patch = annotation.mask
-    rings = [r for r in mask_to_polygons(patch.bits) if signed_area(r) > 0]
+    rings = patch_polygons(annotation.mask)
     if not rings:
         raise ValidationError("the mask is empty: there is nothing to outline")
     commands: list[Command] = [RemoveAnnotation(aid)]
-    for ring in rings:
-        points = _in_frame(ring, patch)
+    for points in rings:
         commands.append(
             AddAnnotation(annotation.evolve(kind=Kind.POLYGON, mask=None, points=points, id=None, version=0))
         )
@@ -78,12 +82,8 @@ def labels_to_polygons(doc: LabelDocument, frame: int, class_index: int, label: 
     if patch.area == 0:
         raise ValidationError(f"class {label!r} has no painted pixels on this frame")
     commands: list[Command] = [PaintCommand(frame, [(patch.y0, patch.x0, patch.bits)], 0, text="Clear")]
-    for ring in (r for r in mask_to_polygons(patch.bits) if signed_area(r) > 0):
-        commands.append(
-            AddAnnotation(
-                Annotation(kind=Kind.POLYGON, label=label, frame=frame, points=_in_frame(ring, patch))
-            )
-        )
+    for points in patch_polygons(patch):
+        commands.append(AddAnnotation(Annotation(kind=Kind.POLYGON, label=label, frame=frame, points=points)))
     return MacroCommand(commands, f"{label} pixels to polygons")
 
 

@@ -69,11 +69,15 @@ def item_title(item: ReviewItem) -> str:
 
 
 def merge_text(method: Method, consensus: Consensus) -> str:
-    """The confirm bar's text over a merge preview (ties the merge left out are named)."""
+    """The confirm bar's text over a merge preview (ties and the classes the ontology does not let
+    the merge write are named)."""
     ties = ", ".join(f"{label} (frame {frame + 1})" for label, frame in consensus.ties)
     text = f"Merge preview ({method}): white is the consensus. Confirm stores it and accepts."
     if ties:
         text += f" Tied classifications left out: {ties}."
+    if consensus.skipped:
+        skipped = ", ".join(sorted({f"{label} (frame {frame + 1})" for label, frame, _ in consensus.skipped}))
+        text += f" Left out, as the ontology does not allow them: {skipped}."
     return text
 
 

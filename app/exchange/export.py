@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, overload
 from app.core.annotations import Annotation
 from app.core.errors import NotFoundError, ValidationError
 from app.core.ontology import Ontology
-from app.core.records import CONSENSUS_SOURCE, Asset, Review, Task
+from app.core.records import CONSENSUS_SOURCE, Asset, Review, Task, TaskStatus
 from app.exchange.coco import export_coco
 from app.exchange.png_masks import export_png_masks
 from app.exchange.project_json import export_project_json
@@ -132,14 +132,17 @@ def _review_loader(uow: UnitOfWork, project_id: int) -> Callable[[Asset], dict[s
         if task is None:
             return None
         history = uow.reviews.history(asset.id)
-        chosen = [r for r in history if "consensus" in r.details]
+        # the consensus is that of the decision that closed the item: once requeued, an earlier
+        # one is superseded (app.workflow.queue.requeue), also when the item is then accepted as is
+        latest = history[-1] if history else None
+        closed = latest is not None and task.status is TaskStatus.DONE and "consensus" in latest.details
         return {
             "status": task.status.value,
             "required_labelers": task.required_labelers,
             "agreement": task.agreement,
-            "verdict": history[-1].verdict.value if history else None,
+            "verdict": latest.verdict.value if latest else None,
             "history": [_review_json(r) for r in history],
-            "consensus": None if not chosen else dict(chosen[-1].details),
+            "consensus": dict(latest.details) if closed and latest else None,
         }
 
     return review

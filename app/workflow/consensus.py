@@ -5,9 +5,25 @@ sample without coordination, and adding assets never reshuffles earlier decision
 (:mod:`app.workflow.queue`) turns ``consensus_plan`` into leases; :func:`may_label` is the rule it
 must keep: never a second copy of one item for the same person.
 
-Consensus labels: per class and frame, a mask by majority vote or STAPLE (SimpleITK) over the
-labelers' rasterised annotations (:func:`app.workflow.agreement.annotation_masks`);
-classifications by strict majority of labelers.
+Consensus labels are written only in kinds the class's ontology entry allows, so a stored consensus
+passes the check a direct upload gets (:meth:`app.core.ontology.Ontology.check`). Per class and
+frame, from the labelers' polygons, boxes, masks and polylines:
+
+* **mask allowed** -> one MASK: majority vote or STAPLE (SimpleITK) over the labelers' rasterised
+  annotations (:func:`app.workflow.agreement.annotation_masks`).
+* **box allowed, no mask** (and the labelers drew only boxes, or the class allows no polygon) ->
+  BOXES: the labelers' boxes are matched by IoU >= 0.5 and each object a majority of labelers
+  boxed gets the per-coordinate median of its boxes (:mod:`app.workflow.consensus_boxes`). STAPLE
+  gives the same boxes: its per-pixel probability says nothing about where a box's edges are, so
+  a box class has no STAPLE rates.
+* **polygon allowed, no mask** -> POLYGONS: the majority or STAPLE mask outlined, one polygon per
+  4-connected region (holes are filled: a polygon has none).
+* **none of these allowed** (say the class became a point class after people labeled it) ->
+  nothing is written; the (class, frame) is listed in :attr:`Consensus.skipped` with the reason.
+
+Classifications by strict majority of labelers, with the attributes every voter agrees on. A
+consensus annotation the ontology still refuses (a required attribute the voters disagreed on, a
+classification the class does not allow) is skipped and listed the same way.
 
 Ties (chosen here):
 
@@ -33,9 +49,11 @@ import numpy as np
 import numpy.typing as npt
 
 from app.core.annotations import Annotation, BoolMask, Kind, MaskPatch
+from app.core.conversions import patch_polygons
 from app.core.errors import ValidationError
-from app.core.ontology import Ontology
+from app.core.ontology import LabelClass, Ontology
 from app.workflow.agreement import MASK_KINDS, annotation_masks
+from app.workflow.consensus_boxes import box_consensus
 
 Method = Literal["majority", "staple"]
 
@@ -43,6 +61,7 @@ __all__ = [
     "Consensus",
     "build_consensus",
     "consensus_annotations",
+    "consensus_kind",
     "consensus_plan",
     "in_consensus_sample",
     "majority_vote",
@@ -157,14 +176,131 @@ class Consensus:
     ties: list[tuple[str, int]] = field(default_factory=list)  # (classification class, frame)
     # per class: {"frames": [...], "sensitivity": {labeler: x}, "specificity": {...}} (STAPLE only)
     staple_stats: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # (class, frame, why): consensus labels not written because the ontology does not allow them
+    skipped: list[tuple[str, int, str]] = field(default_factory=list)
 
 
 def _shared_attributes(choices: Sequence[Annotation]) -> dict[str, Any]:
-    """Attributes on which every voter for a classification agrees (others are dropped)."""
+    """Attributes on which every voter agrees (others are dropped)."""
+    if not choices:
+        return {}
     first = dict(choices[0].attributes)
     return {
         k: v for k, v in first.items() if all(k in c.attributes and c.attributes[k] == v for c in choices)
     }
+
+
+def consensus_kind(cls_: LabelClass, drawn: Collection[Kind]) -> Kind | None:
+    """The kind a class's geometric consensus is written as, given the kinds the labelers ``drawn``
+    (see the module doc); None when the class allows none a consensus can make."""
+    allowed = set(cls_.kinds)
+    if Kind.MASK in allowed:
+        return Kind.MASK
+    if Kind.BOX in allowed and (set(drawn) <= {Kind.BOX} or Kind.POLYGON not in allowed):
+        return Kind.BOX
+    if Kind.POLYGON in allowed:
+        return Kind.POLYGON
+    return None
+
+
+@dataclass
+class _Builder:
+    """Collects one item's consensus annotations, ties, STAPLE rates and skips."""
+
+    by_labeler: Mapping[str, Sequence[Annotation]]
+    ontology: Ontology
+    shape: tuple[int, int]
+    method: Method
+    out: list[Annotation] = field(default_factory=list)
+    ties: list[tuple[str, int]] = field(default_factory=list)
+    stats: dict[str, dict[str, Any]] = field(default_factory=dict)
+    skipped: list[tuple[str, int, str]] = field(default_factory=list)
+
+    @property
+    def source(self) -> str:
+        return f"consensus:{self.method}"
+
+    def emit(self, annotation: Annotation) -> None:
+        """Keep ``annotation`` if the ontology allows it; else list it as skipped, with the reason."""
+        problems = self.ontology.check(annotation)
+        if problems:
+            self.skipped.append((annotation.label, annotation.frame, "; ".join(problems)))
+        else:
+            self.out.append(annotation)
+
+    def geometry(self, cls_: LabelClass) -> None:
+        label = cls_.name
+        marked = [
+            a for anns in self.by_labeler.values() for a in anns if a.label == label and a.kind in MASK_KINDS
+        ]
+        frames = sorted({a.frame for a in marked})
+        if not frames:
+            return
+        kind = consensus_kind(cls_, {a.kind for a in marked})
+        if kind is None:
+            why = (
+                f"class {label!r} does not allow mask, box or polygon; "
+                f"allowed: {[k.value for k in cls_.kinds]}"
+            )
+            self.skipped += [(label, f, why) for f in frames]
+        elif kind is Kind.BOX:
+            for f in frames:
+                for box, merged in box_consensus(self.by_labeler, label, f):
+                    attrs = _shared_attributes(merged)
+                    self.emit(
+                        Annotation(
+                            kind=Kind.BOX, label=label, frame=f, box=box, attributes=attrs, source=self.source
+                        )
+                    )
+        else:
+            self.pixels(label, frames, kind, marked)
+
+    def pixels(self, label: str, frames: list[int], kind: Kind, marked: Sequence[Annotation]) -> None:
+        """Majority vote or STAPLE over the rasterised marks, written as masks or polygons."""
+        labelers = list(self.by_labeler)
+        per_frame = [annotation_masks(self.by_labeler, label, self.shape, frame=f) for f in frames]
+        volumes = [np.stack([m[name] for m in per_frame]) for name in labelers]
+        if self.method == "staple":
+            result, sens, spec = staple(volumes)
+            self.stats[label] = {
+                "frames": frames,
+                "sensitivity": dict(zip(labelers, sens, strict=True)),
+                "specificity": dict(zip(labelers, spec, strict=True)),
+            }
+        else:
+            result = majority_vote(volumes)
+        for f, bits in zip(frames, result, strict=True):
+            if not bits.any():
+                continue
+            patch = MaskPatch.from_full(bits)
+            attrs = _shared_attributes([a for a in marked if a.frame == f])
+            base = Annotation(
+                kind=Kind.MASK, label=label, frame=f, mask=patch, attributes=attrs, source=self.source
+            )
+            if kind is Kind.MASK:
+                self.emit(base)
+            else:
+                for points in patch_polygons(patch):
+                    self.emit(base.evolve(kind=Kind.POLYGON, mask=None, points=points))
+
+    def classifications(self, label: str) -> None:
+        votes: Counter[int] = Counter()
+        chosen: dict[int, list[Annotation]] = {}
+        for anns in self.by_labeler.values():
+            mine = {a.frame: a for a in anns if a.kind is Kind.CLASSIFICATION and a.label == label}
+            for f, a in mine.items():  # one vote per labeler and frame, however often they clicked
+                votes[f] += 1
+                chosen.setdefault(f, []).append(a)
+        for f in sorted(votes):
+            if 2 * votes[f] > len(self.by_labeler):
+                attrs = _shared_attributes(chosen[f])
+                self.emit(
+                    Annotation(
+                        kind=Kind.CLASSIFICATION, label=label, frame=f, attributes=attrs, source=self.source
+                    )
+                )
+            elif 2 * votes[f] == len(self.by_labeler):
+                self.ties.append((label, f))
 
 
 def build_consensus(
@@ -174,60 +310,23 @@ def build_consensus(
     *,
     method: Method = "majority",
 ) -> Consensus:
-    """One MASK annotation per (class, frame) that anyone marked, plus majority classifications.
+    """Per class, the consensus of every frame anyone marked, in a kind the class allows (module
+    doc), plus majority classifications.
 
     Polygons, boxes, masks and polylines are rasterised per labeler through the one rasteriser;
-    a labeler who marked nothing of a class votes "absent" on every pixel. STAPLE runs once per
-    class over the stack of the frames anyone marked, so its rater estimates use all of them. An
-    empty consensus on a frame yields no annotation.
+    a labeler who marked nothing of a class votes "absent" on every pixel (and on every box).
+    STAPLE runs once per class over the stack of the frames anyone marked, so its rater estimates
+    use all of them. An empty consensus on a frame yields no annotation.
     """
     if method not in ("majority", "staple"):
         raise ValidationError(f"unknown consensus method {method!r}; expected 'majority' or 'staple'")
-    labelers = list(annotations_by_labeler)
-    if not labelers:
+    if not annotations_by_labeler:
         raise ValidationError("a consensus needs at least one labeler")
-    source = f"consensus:{method}"
-    everything = [a for anns in annotations_by_labeler.values() for a in anns]
-    out: list[Annotation] = []
-    ties: list[tuple[str, int]] = []
-    stats: dict[str, dict[str, Any]] = {}
+    builder = _Builder(annotations_by_labeler, ontology, shape, method)
     for cls_ in ontology.classes:
-        label = cls_.name
-        frames = sorted({a.frame for a in everything if a.label == label and a.kind in MASK_KINDS})
-        if frames:
-            per_frame = [annotation_masks(annotations_by_labeler, label, shape, frame=f) for f in frames]
-            volumes = [np.stack([m[name] for m in per_frame]) for name in labelers]
-            if method == "staple":
-                result, sens, spec = staple(volumes)
-                stats[label] = {
-                    "frames": frames,
-                    "sensitivity": dict(zip(labelers, sens, strict=True)),
-                    "specificity": dict(zip(labelers, spec, strict=True)),
-                }
-            else:
-                result = majority_vote(volumes)
-            for f, bits in zip(frames, result, strict=True):
-                if bits.any():
-                    patch = MaskPatch.from_full(bits)
-                    out.append(Annotation(kind=Kind.MASK, label=label, frame=f, mask=patch, source=source))
-        votes: Counter[int] = Counter()
-        chosen: dict[int, list[Annotation]] = {}
-        for anns in annotations_by_labeler.values():
-            mine = {a.frame: a for a in anns if a.kind is Kind.CLASSIFICATION and a.label == label}
-            for f, a in mine.items():  # one vote per labeler and frame, however often they clicked
-                votes[f] += 1
-                chosen.setdefault(f, []).append(a)
-        for f in sorted(votes):
-            if 2 * votes[f] > len(labelers):
-                attrs = _shared_attributes(chosen[f])
-                out.append(
-                    Annotation(
-                        kind=Kind.CLASSIFICATION, label=label, frame=f, attributes=attrs, source=source
-                    )
-                )
-            elif 2 * votes[f] == len(labelers):
-                ties.append((label, f))
-    return Consensus(method, out, ties, stats)
+        builder.geometry(cls_)
+        builder.classifications(cls_.name)
+    return Consensus(method, builder.out, builder.ties, builder.stats, builder.skipped)
 
 
 def consensus_annotations(

@@ -37,7 +37,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from app.core.errors import ConflictError
-from app.core.records import Assignment, AssignmentStatus, TaskStatus
+from app.core.records import CONSENSUS_SOURCE, Assignment, AssignmentStatus, TaskStatus
 from app.workflow.clock import Clock, utcnow
 
 if TYPE_CHECKING:
@@ -272,7 +272,9 @@ def requeue(
     """Put an item back in the queue for a fresh start: running leases, earlier submissions and
     work a review sent back are voided, so it needs its full number of labelers again. Earlier
     labelers may get it again, after items they have not seen. (To send one labeler's work back,
-    review rejects it instead: app.workflow.review.) ``audit=(user_id, details)`` records a
+    review rejects it instead: app.workflow.review.) The item's consensus label is superseded
+    (soft-deleted, kept for history): only a consensus chosen or merged after the relabeling counts,
+    and an item accepted without one has none. ``audit=(user_id, details)`` records a
     ``queue.requeue`` row in the same transaction, so no requeue goes unaudited."""
 
     def work(uow: UnitOfWork) -> None:
@@ -280,8 +282,15 @@ def requeue(
         task = uow.tasks.lock(task_id)
         uow.leases.release_task(task_id, t)
         uow.tasks.set_status(task_id, TaskStatus.NEW, t)
+        who = None if audit is None else audit[0]
+        superseded = []
+        for old in uow.annotations.list(task.asset_id, source=CONSENSUS_SOURCE):
+            assert old.id is not None
+            uow.annotations.delete(old.id, old.version, user_id=who)
+            superseded.append(old.id)
         if audit is not None:
-            uow.audit.record(audit[0], "queue.requeue", "asset", task.asset_id, audit[1])
+            details = {**audit[1], "superseded_consensus": superseded} if superseded else audit[1]
+            uow.audit.record(audit[0], "queue.requeue", "asset", task.asset_id, details)
 
     db.run(work)
 

@@ -13,6 +13,8 @@ Lifecycle (the queue's side is in :mod:`app.workflow.queue`):
   merges all (majority vote or STAPLE, :mod:`app.workflow.consensus`). Either way the result is
   stored as annotations with source ``"consensus"`` (author: the reviewer), replacing an earlier
   consensus set, and the task is ``done`` (verdict ``accepted``, the method in the review details).
+  What is stored must pass the ontology check a direct upload gets (a merge writes only the kinds
+  each class allows); a requeue supersedes the set (app.workflow.queue.requeue).
 
 One decision per item: every decision locks the task row and checks it still waits for review, so
 when two reviewers decide the same item the second gets a ConflictError naming the first. The
@@ -365,18 +367,33 @@ def _store_consensus(
     note: str,
     details: Mapping[str, Any],
 ) -> Review:
-    """Replace the item's consensus labels with ``annotations`` and mark it done (accepted)."""
+    """Replace the item's consensus labels with ``annotations`` and mark it done (accepted).
+
+    Refused (nothing stored) unless every one fits the project's current ontology, the check a
+    direct upload gets: e.g. a labeler's masks chosen after their class became box-only."""
     if task.required_labelers < 2:
         raise ValidationError(
             f"item {task.asset_id} is not a consensus item (one labeler); accept or fix it instead"
         )
-    for old in uow.annotations.list(task.asset_id, source=CONSENSUS):
-        assert old.id is not None
-        uow.annotations.delete(old.id, old.version, user_id=reviewer_id)
     fresh = [
         a.evolve(id=None, version=0, source=CONSENSUS, author=None, confidence=None, asset_id=task.asset_id)
         for a in annotations
     ]
+    ontology = current_ontology(uow, task.project_id)
+    if ontology.classes:  # as an upload: a project without an ontology takes any label
+        problems = [
+            f"consensus annotation #{index} ({a.kind.value} {a.label!r}, frame {a.frame}): "
+            + "; ".join(found)
+            for index, a in enumerate(fresh, 1)
+            if (found := ontology.check(a))
+        ]
+        if problems:
+            raise ValidationError(
+                f"item {task.asset_id}: the ontology does not allow this consensus: " + " | ".join(problems)
+            )
+    for old in uow.annotations.list(task.asset_id, source=CONSENSUS):
+        assert old.id is not None
+        uow.annotations.delete(old.id, old.version, user_id=reviewer_id)
     stored = uow.annotations.add_many(task.asset_id, fresh, reviewer_id)
     uow.tasks.set_status(task.id, TaskStatus.DONE, t)
     info = {**details, "annotations": [a.id for a in stored]}
@@ -444,6 +461,7 @@ def merge_consensus(
             "consensus": method,
             "labelers": list(item.annotations),
             "ties": [list(tie) for tie in merged.ties],
+            "skipped": [list(skip) for skip in merged.skipped],  # kinds the ontology does not allow
         }
         if merged.staple_stats:
             details["staple"] = merged.staple_stats

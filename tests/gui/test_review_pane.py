@@ -13,6 +13,7 @@ from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QDialogButtonBox, QScrollArea
 from skimage import io
 from support.labeling import label_batch
+from support.ontology_check import assert_ontology_allows
 from support.windows import activate, focus, wait_exposed
 
 from app import api, sample_data
@@ -463,6 +464,7 @@ def test_accept_reject_choose_and_merge_go_through_the_api_and_leave_the_queue(
     item = project.review_item(chosen)
     assert item.task.status is TaskStatus.DONE
     assert sorted(a.kind.value for a in item.consensus) == sorted(a.kind.value for a in nia_labels)
+    assert_ontology_allows(project, item.consensus)
 
     # Merge: preview first (Ctrl+Alt+M), the white border is the majority consensus; then confirm
     activate(qtbot, window)  # after a dialog closed: offscreen has no window manager to do it
@@ -481,6 +483,7 @@ def test_accept_reject_choose_and_merge_go_through_the_api_and_leave_the_queue(
     _decide_and_wait(qtbot, window, (Qt.Key.Key_Return, CTRL_ALT))
     assert merging not in _waiting(project)
     stored = project.review_item(merging).consensus
+    assert_ontology_allows(project, stored)
     coin_masks = [a for a in stored if a.label == "coin" and a.kind is Kind.MASK]
     assert len(coin_masks) == 1 and coin_masks[0].mask is not None
     np.testing.assert_array_equal(coin_masks[0].mask.to_full(), majority)

@@ -16,6 +16,9 @@ ONTOLOGY: dict[str, Any] = {
     "classes": [
         {"name": "coin", "color": "#c0504d", "kinds": ["polygon", "mask", "box"]},
         {"name": "lesion", "color": "#4f81bd", "kinds": ["box", "polygon", "mask"]},
+        # one kind each: a consensus must give these classes a box and polygons, never a mask
+        {"name": "nodule", "color": "#9bbb59", "kinds": ["box"]},
+        {"name": "vessel", "color": "#8064a2", "kinds": ["polygon"]},
     ]
 }
 IMAGES = ("coins.png", "camera.png", "astronaut.png", "chelsea.png", "coffee.png")

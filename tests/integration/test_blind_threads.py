@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from _review_setup import make_team, square
 from support.labeling import work_on
+from support.ontology_check import assert_ontology_allows
 
 from app.core.errors import NotFoundError
 
@@ -41,5 +42,6 @@ def test_a_labeler_does_not_see_another_labelers_thread_on_an_unfinished_consens
     assert {r.asset_id: r.open_threads for r in kim.activity().rows}[consensus_item] == 1
     assert {r.asset_id: r.open_threads for r in rey.activity().rows} == {consensus_item: 2, single_item: 1}
     rey.choose_consensus(consensus_item, "lee")
+    assert_ontology_allows(rey, rey.review_item(consensus_item).consensus)
     assert {t.id for t in kim.threads(consensus_item)} == {lee_pin.id, lead_pin.id}
     kim.reply(lee_pin.id, "agreed")

@@ -9,6 +9,7 @@ import sys
 
 from _review_setup import make_team, mask, square, task_of
 from support.labeling import work_on
+from support.ontology_check import assert_ontology_allows
 
 from app.core.records import TaskStatus
 
@@ -65,6 +66,8 @@ def test_review_list_accept_reject_and_consensus(db_url: str) -> None:
     assert "consensus: staple of lee, kim, max (1 consensus annotations); accepted" in merge.stdout
     pick = sitelabel("consensus", str(chosen), "--labeler", "max", *rey)
     assert pick.returncode == 0 and "the labels of max" in pick.stdout
+    for item in (merged, chosen):
+        assert_ontology_allows(team["rey"], team["rey"].review_item(item).consensus)
     statuses = {a: task_of(lee, a).status for a in team.assets}
     assert statuses == {
         single: TaskStatus.DONE,

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from _review_setup import Team, box, make_team, mask, square, task_of
 from support.labeling import work_on
+from support.ontology_check import assert_ontology_allows
 
 from app import api
 from app.core.annotations import Annotation, Kind, MaskPatch
@@ -72,6 +73,7 @@ def _three_labelers(db_url: str) -> tuple[Team, int]:
 
 def _consensus_mask(project: api.Project, item: int) -> np.ndarray:
     stored = [a for a in project.annotation_objects(item) if a.source == CONSENSUS]
+    assert_ontology_allows(project, stored)
     assert [(a.kind, a.label, a.author) for a in stored] == [(Kind.MASK, "coin", "rey")]
     assert stored[0].mask is not None
     return stored[0].mask.to_full()
@@ -136,6 +138,7 @@ def test_choose_consensus_copies_one_labeler_and_choosing_again_replaces_it(db_u
     originals = rey.annotation_objects(item, labeler="lee")
     originals = [a for a in originals if a.source != CONSENSUS]
     assert len(consensus) == 2 and all(a.author == "rey" for a in consensus)
+    assert_ontology_allows(rey, consensus)
     assert all(c.same_content(o) for c, o in zip(consensus, originals, strict=True))
     with pytest.raises(ConflictError, match="already decided by rey"):
         sam.choose_consensus(item, "kim")
@@ -144,6 +147,7 @@ def test_choose_consensus_copies_one_labeler_and_choosing_again_replaces_it(db_u
     consensus = [a for a in rey.annotation_objects(item) if a.source == CONSENSUS]
     (kims,) = kim.annotation_objects(item, labeler="kim")
     assert len(consensus) == 1 and consensus[0].same_content(kims)
+    assert_ontology_allows(rey, consensus)
     assert [a.id for a in rey.review_item(item).consensus] == [a.id for a in consensus]
 
     with pytest.raises(ValidationError, match="not a consensus item"):
@@ -183,9 +187,14 @@ def test_a_requeued_item_hides_its_earlier_consensus_from_labelers(db_url: str) 
     lee, kim, rey = team["lee"], team["kim"], team["rey"]
     work_on(lee, item, [square(10, 10, 40, 40)])
     work_on(kim, item, [square(12, 10, 40, 40)])
-    rey.choose_consensus(item, "lee")
+    chosen = rey.choose_consensus(item, "lee")
     assert [a.source for a in kim.annotation_objects(item)].count(CONSENSUS) == 1  # done: shown
+    assert_ontology_allows(rey, rey.review_item(item).consensus)
 
     queue.requeue(rey.db, task_of(rey, item).id)  # labeled again, blind to the earlier verdict
     assert all(a.source != CONSENSUS for a in kim.annotation_objects(item))
-    assert any(a.source == CONSENSUS for a in rey.annotation_objects(item))
+    # superseded for everyone (issue #16): the reviewer sees none either; the history keeps it
+    assert all(a.source != CONSENSUS for a in rey.annotation_objects(item))
+    (old,) = chosen.details["annotations"]
+    with rey.db.unit_of_work(readonly=True) as uow:
+        assert uow.annotations.get(old, include_deleted=True).source == CONSENSUS

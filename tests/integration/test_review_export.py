@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from _review_setup import Team, make_team, mask, square
 from support.labeling import work_on
+from support.ontology_check import assert_ontology_allows
 
 from app.core.errors import ValidationError
 
@@ -32,6 +33,7 @@ def reviewed(db_url: str) -> Team:
     work_on(max_, rejected, [square(5, 5, 50, 50)])
     rey.accept(accepted)
     rey.merge_consensus(consensus, method="majority")
+    assert_ontology_allows(rey, rey.review_item(consensus).consensus)
     rey.reject(rejected, "max", "that is not a coin")
     return team
 

@@ -11,6 +11,7 @@ import pytest
 from _queue_worker import add_assets, make_project
 from _review_setup import box, make_team, square, task_of
 from support.labeling import work_on
+from support.ontology_check import assert_ontology_allows
 
 from app.core.errors import ConflictError, PermissionDenied, ValidationError
 from app.core.records import AssignmentStatus, TaskStatus, Verdict
@@ -161,7 +162,9 @@ def test_every_review_action_and_queue_step_is_audited(db_url: str) -> None:
     lee.submit(again)
     rey.fix_and_accept(b)
     rey.merge_consensus(c)
+    assert_ontology_allows(rey, rey.review_item(c).consensus)
     rey.choose_consensus(c, "kim")  # the decider may choose again: replaces the consensus set
+    assert_ontology_allows(rey, rey.review_item(c).consensus)
 
     with rey.db.unit_of_work(readonly=True) as uow:
         entries = uow.audit.list(1000)
@@ -206,6 +209,7 @@ def test_labelers_stay_blind_on_consensus_items_until_review(db_url: str) -> Non
         kim.render(item, labeler="lee")
 
     rey.merge_consensus(item)
+    assert_ontology_allows(rey, rey.review_item(item).consensus)
     seen = {(a["author"], a["source"]) for a in kim.annotations(item)}
     assert seen == {("kim", "human"), ("rey", "consensus")}  # the accepted consensus, not lee's own
     with pytest.raises(PermissionDenied):
@@ -293,3 +297,4 @@ def test_two_reviewers_deciding_at_once_one_wins_the_other_is_told_who(db_url: s
     assert [r.reviewer for r in history] == [winner]
     expected = TaskStatus.DONE if winner == "rey" else TaskStatus.REJECTED
     assert task_of(rey, item).status is expected
+    assert_ontology_allows(rey, rey.review_item(item).consensus)  # the merge's, when rey won

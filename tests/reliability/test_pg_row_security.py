@@ -18,6 +18,7 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 from support.labeling import work_on
+from support.ontology_check import assert_ontology_allows
 
 from app import api, sample_data
 from app.cli import main
@@ -99,6 +100,7 @@ def make_team(pg_url: str) -> Team:
     work_on(alice, assets["merged"], [square(0, 0, 40, 40)])
     work_on(bob, assets["merged"], [square(0, 0, 40, 40)])
     rita.merge_consensus(assets["merged"])
+    assert_ontology_allows(rita, rita.review_item(assets["merged"]).consensus)
     work_on(bob, assets["rejected"], [square(50, 50, 90, 90, "lesion")])
     rita.reject(assets["rejected"], "bob", "bob: the lesion outline misses the lower rim")
     ada.upload_annotations(
@@ -303,6 +305,7 @@ def test_labeler_and_review_workflows_run_under_row_security(pg_url: str, tmp_pa
         rita.merge_consensus(a["blind"])
         consensus = [x for x in alice.annotation_objects(a["blind"]) if x.source == "consensus"]
         assert consensus and _task(alice, a["blind"]).status is TaskStatus.DONE
+        assert_ontology_allows(rita, consensus)
         work_on(carol, a["fresh"], [square(1, 1, 9, 9)])
         (fix,) = rita.annotation_objects(a["fresh"])
         rita.save_annotation(fix.evolve(label="lesion"))  # a reviewer's fix of a labeler's row
@@ -623,6 +626,7 @@ def test_a_labeler_with_direct_sql_reads_only_the_comment_threads_the_app_shows(
     work_on(team.as_owner("alice"), a["blind"], [square(0, 0, 20, 20)])
     work_on(team.as_owner("bob"), a["blind"], [square(2, 0, 22, 20)])
     team.as_owner(REVIEWER).merge_consensus(a["blind"])
+    assert_ontology_allows(team.ada, team.ada.review_item(a["blind"]).consensus)
     with psql_as(pg_url, "bob") as conn:
         assert pins.alice in ids(conn, "SELECT id FROM threads")
         assert hidden_comments <= ids(conn, "SELECT id FROM comments")
@@ -686,6 +690,7 @@ def test_comment_threads_through_the_api_on_a_labelers_login_match_the_owners_co
         work_on(team.as_owner("alice"), a["blind"], [square(0, 0, 20, 20)])
         work_on(bob, a["blind"], [square(2, 0, 22, 20)])
         rita.merge_consensus(a["blind"])
+        assert_ontology_allows(rita, rita.review_item(a["blind"]).consensus)
         assert pins.alice in {t[0] for t in same()}
         bob.reply(pins.alice, "agreed")
         same()

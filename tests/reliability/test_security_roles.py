@@ -31,6 +31,7 @@ from _security_setup import (
     public_project_calls,
     snapshot,
 )
+from support.ontology_check import assert_ontology_allows
 
 from app import api
 from app.cli import main
@@ -150,6 +151,7 @@ def test_a_labeler_never_sees_another_labelers_blind_consensus_work(world: World
             ask()
     # a consensus label made from otto's work, then the item requeued: lee labels it again blind
     rey.choose_consensus(coffee, "otto")
+    assert_ontology_allows(rey, rey.review_item(coffee).consensus)
     rey.requeue([coffee])
     assert not _leaks(lee.annotations(coffee))
     assert not _leaks([r for r in lee.activity().rows if r.asset_id in (coins, coffee)])

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.ontology_check import assert_ontology_allows
 
 from app.core.annotations import Annotation, Kind
 from app.core.errors import ValidationError
@@ -209,13 +210,13 @@ def test_consensus_majority_masks_and_classifications() -> None:
     (normal,) = [a for a in result if a.kind is Kind.CLASSIFICATION]
     assert normal.label == "normal" and normal.source == "consensus:majority"
     assert dict(normal.attributes) == {}  # voters disagree on confidence: dropped
-    for ann in result:
-        assert not ONTOLOGY.check(ann)
+    assert_ontology_allows(ONTOLOGY, result)
 
 
 def test_consensus_classification_tie_is_reported() -> None:
     by_labeler = {"a": [_cls("normal")], "b": [_cls("abnormal")]}
     result = build_consensus(by_labeler, ONTOLOGY, (4, 4))
+    assert_ontology_allows(ONTOLOGY, result.annotations)
     assert result.annotations == []
     assert result.ties == [("normal", 0), ("abnormal", 0)]
 
@@ -223,6 +224,7 @@ def test_consensus_classification_tie_is_reported() -> None:
 def test_consensus_staple_reports_rates() -> None:
     by_labeler = {"a": [_poly(RECT)], "b": [_poly(RECT)], "c": [_poly(SHIFTED)]}
     result = build_consensus(by_labeler, ONTOLOGY, (8, 8), method="staple")
+    assert_ontology_allows(ONTOLOGY, result.annotations)
     (mask,) = result.annotations
     assert mask.source == "consensus:staple" and mask.mask is not None
     np.testing.assert_array_equal(mask.mask.to_full(), rasterize_polygon(np.array(RECT), (8, 8)))

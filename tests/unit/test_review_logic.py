@@ -126,6 +126,13 @@ def test_merge_preview_then_confirm_stores_its_method() -> None:
     assert logic.leave_mode() is False
 
 
+def test_merge_preview_names_what_the_ontology_kept_out() -> None:
+    why = "class 'coin' does not allow mask, box or polygon; allowed: ['point']"
+    consensus = Consensus("majority", [], skipped=[("coin", 0, why), ("coin", 2, why)])
+    text = _open().show_preview("majority", consensus)
+    assert "Left out, as the ontology does not allow them: coin (frame 1), coin (frame 3)." in text
+
+
 def test_fix_waits_for_the_session_and_confirms_only_what_is_saved() -> None:
     logic = _open()
     assert logic.start_fix(None) == Refusal(STILL_OPENING)  # the editor has not opened it yet
