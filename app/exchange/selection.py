@@ -76,6 +76,9 @@ class ExportFilters:
 
     @property
     def consensus_only(self) -> bool:
+        """Only consensus labels: the set a reviewer chose or merged since the item was last queued.
+        An item without one (requeued, relabeled and accepted as labeled) exports nothing and is
+        listed as skipped; a consensus a requeue superseded never comes back."""
         return self.consensus == CONSENSUS_SOURCE
 
     def agreement_floor(self) -> float | None:
@@ -249,12 +252,15 @@ class ExportJob:
                 if include_empty:
                     yield FrameItem(asset, 0, [])
                 else:
-                    self.skip(
-                        asset_display_path(asset), "no annotation matches the filters", unwritable=False
-                    )
+                    self.skip(asset_display_path(asset), self._why_empty(), unwritable=False)
             for frame in sorted(by_frame):
                 yield FrameItem(asset, frame, by_frame[frame])
             self.tick(done, total)
+
+    def _why_empty(self) -> str:
+        if self.filters.consensus_only:
+            return "no consensus label: none was chosen or merged since the item was last queued"
+        return "no annotation matches the filters"
 
     def count(self, item: FrameItem, annotations: int) -> None:
         """Record that ``annotations`` of ``item`` were written."""
