@@ -25,6 +25,7 @@ from app.api._data import DataMixin
 from app.api._exchange import ExchangeMixin
 from app.api._labels import LabelsMixin
 from app.api._models import ModelInfo, ModelsMixin
+from app.api._people import Person, list_people
 from app.api._project import Progress, as_ontology
 from app.api._review import ReviewMixin
 from app.api._team import TeamMixin
@@ -42,6 +43,7 @@ __all__ = [
     "DatabaseCheck",
     "ModelInfo",
     "NotFoundError",
+    "Person",
     "Progress",
     "Project",
     "SitelabelError",
@@ -51,6 +53,7 @@ __all__ = [
     "open_database",
     "open_project",
     "open_source",
+    "people",
     "scan_data",
 ]
 
@@ -226,6 +229,12 @@ def set_site_role(
         uow.users.set_role(target.id, Role(role))
         uow.audit.record(me.id, "user.site_role", "user", target.id, {"role": Role(role).value})
         return uow.users.get(target.id)
+
+
+def people(db: str | os.PathLike[str] | Database, *, project: str | None = None) -> list[Person]:
+    """Everyone in the database with their site-wide role and their role in each project (only
+    ``project``'s with a name): ``person.role_in("liver")`` is what they may do there."""
+    return list_people(_database(db, create=False), project)
 
 
 def _default_user(database: Database) -> str:

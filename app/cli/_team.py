@@ -13,6 +13,7 @@ from app.cli._common import (
     _database_arg,
     _open_project,
 )
+from app.core.records import Role
 
 
 def cmd_review_list(args: argparse.Namespace) -> int:
@@ -79,16 +80,43 @@ def cmd_users_add(args: argparse.Namespace) -> int:
 
 
 def cmd_users_list(args: argparse.Namespace) -> int:
-    from app.storage import Database
+    """Everyone with their site-wide role and their role in each project (or in --project): a
+    project reviewer is a labeler site-wide, and the project role is what counts there."""
+    from app import api
 
-    db = Database.open(_database_arg(args))
-    with db.unit_of_work() as uow:
-        project = uow.projects.by_name(args.project) if args.project else None
-        for user in uow.users.list():
-            role = uow.users.role_in(user.id, project.id) if project else user.role
-            print(f"{user.name:20} {role.value if role else '-'}")
-    db.dispose()
+    db = api.open_database(_database_arg(args), create=False)
+    try:
+        people = api.people(db, project=args.project)
+    finally:
+        db.dispose()
+    if args.json:
+        rows = [
+            {
+                "name": p.name,
+                "site_role": p.site_role.value,
+                "projects": {name: role.value for name, role in sorted(p.projects.items())},
+                **({"role": _role_text(p.role_in(args.project))} if args.project else {}),
+            }
+            for p in people
+        ]
+        print(json.dumps(rows, indent=2))
+        return 0
+    if args.project:
+        print(f"{'user':20} {'role in ' + args.project:24} site role")
+        for p in people:
+            print(f"{p.name:20} {_role_text(p.role_in(args.project)) or '-':24} {p.site_role.value}")
+        return 0
+    print(f"{'user':20} {'site role':14} project roles")
+    for p in people:
+        roles = ", ".join(f"{name}: {role.value}" for name, role in sorted(p.projects.items()))
+        if p.site_role is Role.ADMIN:  # admin in every project, whatever the memberships say
+            roles = "admin in every project" + (f" (member: {roles})" if roles else "")
+        print(f"{p.name:20} {p.site_role.value:14} {roles or '-'}")
     return 0
+
+
+def _role_text(role: Role | None) -> str | None:
+    return None if role is None else role.value
 
 
 def cmd_activity(args: argparse.Namespace) -> int:
@@ -221,7 +249,13 @@ def add_team_verbs(verbs: Any, verb: Callable[..., argparse.ArgumentParser]) -> 
     add.add_argument("--db")
     add.add_argument("--user", help="act as this user (default: the OS user)")
     add.set_defaults(handler=cmd_users_add)
-    lst = user_verbs.add_parser("list", help="list users and roles", description="list users and roles")
-    lst.add_argument("--project")
+    lst = user_verbs.add_parser(
+        "list",
+        help="list users with their site-wide and project roles",
+        description="list users with their site-wide role and their role in each project; what someone "
+        "may do in a project is their role there (a site admin is admin in every project)",
+    )
+    lst.add_argument("--project", help="only this project: each user's role in it ('-': not a member)")
     lst.add_argument("--db")
+    lst.add_argument("--json", action="store_true", help="print JSON")
     lst.set_defaults(handler=cmd_users_list)

@@ -340,6 +340,11 @@ MODULE_CALLS: dict[str, Case] = {
     "open_database": Case(FREE, why="opens/creates a database file or URL: whoever holds the credentials"),
     "open_source": Case(FREE, why="reads a file the caller names; no database"),
     "scan_data": Case(FREE, why="a dry run over files the caller names; no database"),
+    "people": Case(
+        FREE,
+        why="users and their roles, which every database user may read (the users and "
+        "project_members policies allow it); no project data",
+    ),
 }
 
 
