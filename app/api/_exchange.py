@@ -27,13 +27,26 @@ class ExchangeMixin(ProjectBase):
         status: str | None = None,
         consensus: str | None = None,
         progress: Progress | None = None,
+        skip_unwritable: bool = False,
+        nifti_mode: str = "index",
+        class_priority: Sequence[str] = (),
+        instances: bool = False,
     ) -> ExportReport:
         """Export labels to ``out_dir`` (png-masks, coco, yolo, voc, nifti, dicom-seg, project-json, csv).
 
         Files appear atomically with a checksum manifest written last; unchanged files are not
         rewritten; a failed or cancelled export leaves the previous one intact.
+
+        Nothing is lost silently: an item the format cannot write raises ``UnwritableItems`` (one
+        line per reason) and writes nothing, unless ``skip_unwritable``; the report's ``reasons()``
+        and the manifest's summary then list what was left out. Label maps: ``nifti_mode`` "index"
+        (one class-index volume), "per-class" (a 0/1 volume per class) or "one-hot" (4-D, a
+        channel per class); where classes overlap, index volumes and png-masks keep the class first
+        in ``class_priority`` (default: a class later in the ontology wins) and count every
+        colliding pixel per class pair (report ``summary["overlaps"]``, ``overlaps.json``).
+        ``instances``: png-masks also writes 16-bit instance-id PNGs with a JSON per frame.
         """
-        from app.exchange.export import ExportFilters, export_project
+        from app.exchange.export import ExportFilters, LabelMapOptions, export_project
 
         self.require(Action.EXPORT)
         self.config.require_format(fmt)  # the site may allow only some formats
@@ -50,6 +63,10 @@ class ExchangeMixin(ProjectBase):
             max_pixels=self.config.max_image_pixels,
             filters=filters,
             progress=progress,
+            label_maps=LabelMapOptions(
+                nifti_mode=nifti_mode, class_priority=tuple(class_priority), instances=instances
+            ),
+            skip_unwritable=skip_unwritable,
         )
 
     def dataset_names(self) -> list[str]:

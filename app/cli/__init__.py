@@ -18,6 +18,7 @@ from app.cli._common import (
     _read_json,
     _report_skipped,
 )
+from app.cli._export import add_label_map_options, label_map_options, print_export_summary, print_unwritable
 from app.cli._models import add_model_verbs
 from app.cli._team import add_team_verbs
 
@@ -215,25 +216,34 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from app.exchange.export import UnwritableItems
+
     project = _open_project(args)
     progress = _ProgressLine(f"exporting {args.format}", quiet=args.quiet)
-    report = project.export(
-        args.format,
-        args.out,
-        dataset=args.dataset,
-        labeler=args.labeler,
-        classes=args.classes or (),
-        status=args.status,
-        consensus=args.consensus,
-        progress=progress,
-    )
+    try:
+        report = project.export(
+            args.format,
+            args.out,
+            dataset=args.dataset,
+            labeler=args.labeler,
+            classes=args.classes or (),
+            status=args.status,
+            consensus=args.consensus,
+            progress=progress,
+            **label_map_options(args),
+        )
+    except UnwritableItems as exc:  # one line per reason; nothing was written
+        progress.finish()
+        print_unwritable(exc)
+        project.close()
+        return 1
     progress.finish()
     print(
         f"{args.format} export in {report.out_dir}: {report.files_written} files written, "
         f"{report.files_unchanged} unchanged, {report.files_removed} removed; "
         f"{report.annotations} annotations of {report.assets} assets"
     )
-    _report_skipped(report.skipped)
+    print_export_summary(report)  # label overlaps; skipped items by reason
     project.close()
     return 0
 
@@ -407,6 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--consensus", help="'consensus': only consensus labels; 'agreed-above:0.8': only items agreeing more"
     )
+    add_label_map_options(export)
     export.add_argument("--quiet", action="store_true")
 
     imp_labels = verb("import-labels", cmd_import_labels, "import existing labels onto registered assets")

@@ -14,7 +14,7 @@ An exporter is ``def exporter(job: ExportJob) -> None`` (see :mod:`app.exchange.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
@@ -24,6 +24,8 @@ from app.core.errors import NotFoundError, ValidationError
 from app.core.ontology import Ontology
 from app.core.records import CONSENSUS_SOURCE, Asset, Review, Task, TaskStatus
 from app.exchange.coco import export_coco
+from app.exchange.export_options import LabelMapOptions
+from app.exchange.label_maps import ClassPriority
 from app.exchange.png_masks import export_png_masks
 from app.exchange.project_json import export_project_json
 from app.exchange.selection import ExportFilters, ExportJob, Progress, expand_tracks
@@ -47,6 +49,10 @@ __all__ = [
     "ExportFilters",
     "ExportReport",
     "Exporter",
+    "LabelMapOptions",
+    "SkipReason",
+    "UnwritableItems",
+    "by_reason",
     "export_project",
     "register_format",
 ]
@@ -79,6 +85,41 @@ register_format("dicom-seg", export_dicom_seg)
 register_format("tracks-csv", export_tracks_csv)
 
 
+@dataclass(frozen=True)
+class SkipReason:
+    """Items left out for one reason: how many, and the first of them."""
+
+    why: str
+    count: int
+    first: str
+
+    def line(self) -> str:
+        more = f" and {self.count - 1} more" if self.count > 1 else ""
+        return f"{self.count} item{'s' if self.count > 1 else ''}: {self.why} ({self.first}{more})"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"reason": self.why, "count": self.count, "first": self.first}
+
+
+def by_reason(items: Sequence[tuple[str, str]]) -> list[SkipReason]:
+    """``(item, why)`` pairs grouped by reason, in the order the reasons first appear."""
+    grouped: dict[str, list[str]] = {}
+    for item, why in items:
+        grouped.setdefault(why, []).append(item)
+    return [SkipReason(why, len(names), names[0]) for why, names in grouped.items()]
+
+
+class UnwritableItems(ExportError):
+    """The format cannot write some of the selected items: the export wrote nothing (the previous
+    one is intact). ``causes`` groups the items by reason; ``skip_unwritable`` exports the rest."""
+
+    def __init__(self, fmt: str, causes: list[SkipReason]) -> None:
+        total = sum(c.count for c in causes)
+        head = f"the {fmt} export cannot write {total} item{'s' if total > 1 else ''}, so it wrote nothing:"
+        super().__init__("\n".join([head, *(f"  {c.line()}" for c in causes)]))
+        self.causes = causes
+
+
 @dataclass
 class ExportReport:
     format: str
@@ -90,6 +131,14 @@ class ExportReport:
     annotations: int
     skipped: list[tuple[str, str]] = field(default_factory=list)
     manifest: Path = Path(MANIFEST)
+    # what the format could not write (a part of ``skipped``; only with skip_unwritable)
+    unwritable: list[tuple[str, str]] = field(default_factory=list)
+    # what manifest.json's "summary" holds: skips by reason, label overlaps (label_maps) ...
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    def reasons(self) -> list[SkipReason]:
+        """The skipped items grouped by reason."""
+        return by_reason(self.skipped)
 
 
 def _select_assets(uow: UnitOfWork, project_id: int, filters: ExportFilters) -> list[Asset]:
@@ -184,8 +233,16 @@ def export_project(
     max_pixels: int,
     filters: ExportFilters = ExportFilters(),  # noqa: B008 - frozen, immutable default
     progress: Progress | None = None,
+    label_maps: LabelMapOptions = LabelMapOptions(),  # noqa: B008 - frozen, immutable default
+    skip_unwritable: bool = False,
 ) -> ExportReport:
     """Export a project's selected annotations as ``fmt`` into ``out_dir`` safely (see module doc).
+
+    An item the format cannot write (a classification in a mask, a photo in a DICOM SEG, a file
+    that is gone) fails the export with :class:`UnwritableItems`, one line per reason, and writes
+    nothing, unless ``skip_unwritable``: then the rest is written and the report and the manifest
+    list the skipped items by reason. ``label_maps``: how NIfTI and png-masks write classes that
+    overlap (export_options).
 
     ``progress(done, total)`` is called per asset; returning False cancels: the staged files are
     removed, the previous export stays intact and :class:`ExportCancelled` is raised. Write failures
@@ -202,6 +259,7 @@ def export_project(
         ontology = uow.ontologies.current(project_id) or Ontology(classes=(), version=0)
         assets = _select_assets(uow, project_id, filters)
         load = _loader(uow, project_id, ontology, filters)
+        ClassPriority.of(ontology, label_maps.class_priority)  # refuse unknown names before writing
         with ExportTransaction(out, fmt=fmt, filters=filters.as_dict()) as tx:
             job = ExportJob(
                 tx=tx,
@@ -213,9 +271,16 @@ def export_project(
                 load=load,
                 progress=progress,
                 review=_review_loader(uow, project_id),
+                label_maps=label_maps,
             )
             exporter(job)
+            if job.unwritable and not skip_unwritable:
+                raise UnwritableItems(fmt, by_reason(job.unwritable))
             job.tick(len(assets), len(assets))  # last chance to cancel before anything changes
+            summary = dict(job.notes)
+            if job.skipped:
+                summary["skipped"] = [r.as_dict() for r in by_reason(job.skipped)]
+            tx.summary.update(summary)
             result = tx.commit()
     return ExportReport(
         format=fmt,
@@ -227,4 +292,6 @@ def export_project(
         annotations=job.exported_annotations,
         skipped=job.skipped,
         manifest=out / MANIFEST,
+        unwritable=job.unwritable,
+        summary=summary,
     )

@@ -2,14 +2,21 @@
 
 Layout::
 
-    legend.json                  {"background": 0, "classes": [{"index", "name", "color"}], "dtype"}
+    legend.json                  {"background": 0, "classes": [{"index", "name", "color"}], "dtype",
+                                  "priority"}
     index/NAME.png               class-index map (uint8 when the ontology has < 256 classes, else uint16)
     color/NAME.png               the same map in the class colours (a palette PNG; RGB past 255
                                  classes), background black
     index/NAME/FFFFF.png         ... for multi-frame assets, one file per annotated frame
+    instances/NAME.png           with ``instances``: 16-bit instance ids, 0 background
+    instances/NAME.json          ... each id's class, author, annotation id, area and shown pixels
+    overlaps.json                every pixel where two classes are both drawn, per class pair
 
-Pixels come from ``app.core.raster.label_image`` (later annotations paint over earlier ones). PNG
-encoding runs on a small thread pool (OpenCV releases the GIL while compressing).
+A pixel holds one class: where classes overlap the map keeps the class of higher priority
+(``app.exchange.export_options``: by default a class listed later in the ontology wins) and the
+collision is counted per class pair in ``overlaps.json``, the manifest and the export report.
+Classifications have no pixels and are recorded as unwritable. PNG encoding runs on a small
+thread pool (OpenCV and zlib release the GIL while compressing).
 """
 
 from __future__ import annotations
@@ -19,14 +26,26 @@ import os
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from app.core.annotations import Annotation, Kind
+from app.core.annotations import Annotation
 from app.core.compose import hex_to_rgb
 from app.core.ontology import Ontology
-from app.core.raster import label_image
+from app.exchange.label_maps import (
+    ClassPriority,
+    OverlapTally,
+    Pairs,
+    class_layers,
+    collisions,
+    drawable,
+    instance_map,
+    paint_index,
+)
 from app.exchange.selection import ExportJob, FrameItem, annotation_where
 
 LEGEND = "legend.json"
@@ -71,55 +90,82 @@ def _palette_pngs(index: npt.NDArray[np.uint8], palette_rgb: list[int]) -> tuple
     return grey.getvalue(), coloured.getvalue()
 
 
+@dataclass(frozen=True)
+class _Frame:
+    name: str
+    asset_id: int
+    frame: int
+    annotations: list[Annotation]
+    shape: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class _Rendered:
+    index_png: bytes
+    color_png: bytes
+    collisions: Pairs
+    instance_png: bytes | None = None
+    instances: list[dict[str, Any]] | None = None
+
+
 def _render(
-    annotations: list[Annotation], ontology: Ontology, shape: tuple[int, int], lut: npt.NDArray[np.uint8]
-) -> tuple[bytes, bytes]:
-    labels = label_image(annotations, ontology, shape)
+    frame: _Frame, ontology: Ontology, priority: ClassPriority, lut: npt.NDArray[np.uint8], instances: bool
+) -> _Rendered:
+    layers = class_layers(frame.annotations, ontology, frame.shape)
+    labels = np.zeros(frame.shape, dtype=np.uint16)
+    paint_index(layers, priority, labels)
     if len(ontology.classes) < 256:
         palette = lut[:, ::-1].flatten().tolist()  # the LUT is BGR for OpenCV; PIL wants RGB
-        return _palette_pngs(labels.astype(np.uint8), palette)
-    return _encode_png(labels), _encode_png(lut[labels])
+        index_png, color_png = _palette_pngs(labels.astype(np.uint8), palette)
+    else:
+        index_png, color_png = _encode_png(labels), _encode_png(lut[labels])
+    if not instances:
+        return _Rendered(index_png, color_png, collisions(layers))
+    ids, listed = instance_map(frame.annotations, ontology, priority, frame.shape)
+    return _Rendered(index_png, color_png, collisions(layers), _encode_png(ids), listed)
 
 
 def export_png_masks(job: ExportJob) -> None:
     ontology = job.ontology
     lut = _bgr_lut(ontology)
-    known = {c.name for c in ontology.classes}
+    priority = ClassPriority.of(ontology, job.label_maps.class_priority)
+    instances = job.label_maps.instances
+    tally = OverlapTally(ontology, priority, "pixels")
 
-    def work() -> Iterator[tuple[str, int, list[Annotation], tuple[int, int]]]:
+    def work() -> Iterator[_Frame]:
         for item in job.frames():
-            drawn: list[Annotation] = []
-            for ann in item.annotations:
-                if ann.kind is Kind.CLASSIFICATION:
-                    job.skip(annotation_where(item, ann), "classifications have no pixels (use csv)")
-                elif ann.label not in known:
-                    job.skip(
-                        annotation_where(item, ann), f"label {ann.label!r} is not in the current ontology"
-                    )
-                else:
-                    drawn.append(ann)
+            drawn = drawable(job, item.annotations, partial(annotation_where, item))
             if drawn:
                 job.count(item, len(drawn))
-                yield mask_name(job, item), len(drawn), drawn, item.shape
+                yield _Frame(mask_name(job, item), item.asset.id, item.frame, drawn, item.shape)
+
+    def write(frame: _Frame, rendered: _Rendered) -> None:
+        job.tx.write_bytes(f"index/{frame.name}.png", rendered.index_png)
+        job.tx.write_bytes(f"color/{frame.name}.png", rendered.color_png)
+        tally.add(frame.asset_id, frame.name, frame.frame, rendered.collisions)
+        if rendered.instance_png is not None:
+            job.tx.write_bytes(f"instances/{frame.name}.png", rendered.instance_png)
+            listing = {"asset_id": frame.asset_id, "frame": frame.frame, "background": 0}
+            job.tx.write_json(
+                f"instances/{frame.name}.json", {**listing, "instances": rendered.instances}, indent=1
+            )
 
     workers = max(1, min(4, os.cpu_count() or 1))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="png-export") as pool:
-        queue: deque[tuple[str, Future[tuple[bytes, bytes]]]] = deque()
+        queue: deque[tuple[_Frame, Future[_Rendered]]] = deque()
 
         def drain(limit: int) -> None:
             while len(queue) > limit:
-                name, future = queue.popleft()
-                index_png, color_png = future.result()
-                job.tx.write_bytes(f"index/{name}.png", index_png)
-                job.tx.write_bytes(f"color/{name}.png", color_png)
+                frame, future = queue.popleft()
+                write(frame, future.result())
 
         try:
-            for name, _count, anns, shape in work():
-                queue.append((name, pool.submit(_render, anns, ontology, shape, lut)))
+            for frame in work():
+                queue.append((frame, pool.submit(_render, frame, ontology, priority, lut, instances)))
                 drain(2 * workers)
             drain(0)
         except BaseException:
-            for _name, future in queue:
+            for _frame, future in queue:
                 future.cancel()
             raise
     legend = {
@@ -129,5 +175,7 @@ def export_png_masks(job: ExportJob) -> None:
         "classes": [
             {"index": i, "name": c.name, "color": c.color} for i, c in enumerate(ontology.classes, 1)
         ],
+        "priority": list(priority.names),
     }
     job.tx.write_json(LEGEND, legend, indent=1)
+    tally.write(job)

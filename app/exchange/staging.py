@@ -118,6 +118,9 @@ class ExportTransaction:
         self.fmt = fmt
         self.filters = dict(filters or {})
         self.files: dict[str, tuple[str, int]] = {}  # rel -> (sha256, size), all produced files
+        # what the export reports beside its files (skips by reason, label overlaps): the
+        # manifest's "summary", so a consumer reading the manifest first learns what was left out
+        self.summary: dict[str, Any] = {}
         self._staged: set[str] = set()  # files physically written to staging (new or changed)
         self._previous: dict[str, tuple[str, int]] = {}
         self._staging: Path | None = None
@@ -275,12 +278,14 @@ class ExportTransaction:
             parent = parent.parent
 
     def _write_manifest(self) -> None:
-        manifest = {
+        manifest: dict[str, Any] = {
             "format": self.fmt,
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "filters": self.filters,
             "files": {rel: {"sha256": sha, "size": size} for rel, (sha, size) in sorted(self.files.items())},
         }
+        if self.summary:
+            manifest["summary"] = self.summary
         data = (json.dumps(manifest, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
         _write_file(self.out_dir / MANIFEST, data)
         _fsync_dir(self.out_dir)

@@ -37,6 +37,7 @@ from app.core.raster import label_image
 from app.exchange.volumes_seg import (
     SEG_SOP_CLASS_UID,
     dicom_seg_dataset,
+    dicom_seg_from_masks,
     labels_from_segments,
     read_dicom_seg_labels,
     write_dicom_seg,
@@ -56,9 +57,11 @@ __all__ = [
     "SEG_SOP_CLASS_UID",
     "annotations_from_labels",
     "dicom_seg_dataset",
+    "dicom_seg_from_masks",
     "label_volume",
     "labels_from_segments",
     "nifti_image",
+    "nifti_mask_image",
     "ras_affine",
     "read_dicom_seg_labels",
     "read_nifti_labels",
@@ -135,22 +138,42 @@ def ras_affine(geometry: VolumeGeometry) -> npt.NDArray[np.float64]:
     return affine
 
 
-def nifti_image(labels_zyx: np.ndarray, geometry: VolumeGeometry) -> nibabel.Nifti1Image:
-    """A NIfTI-1 label image of ``labels_zyx`` on the series grid (see the module notes)."""
+def _nifti_on_grid(
+    data_ijk: np.ndarray, geometry: VolumeGeometry, *, label_intent: bool, description: str
+) -> nibabel.Nifti1Image:
     nib = _nibabel()
 
-    labels = _as_label_array(labels_zyx, 3)
     affine = ras_affine(geometry)
     header = nib.Nifti1Header()
-    header.set_data_dtype(np.uint16)
-    # (z, y, x) C-order transposed is (i, j, k) Fortran-order: nibabel writes it without a copy.
-    img = nib.Nifti1Image(labels.transpose(2, 1, 0), affine, header)
+    header.set_data_dtype(data_ijk.dtype)
+    img = nib.Nifti1Image(data_ijk, affine, header)
     img.set_qform(affine, code=1)
     img.set_sform(affine, code=1)
     img.header.set_xyzt_units(xyz="mm")
-    img.header.set_intent("label")
-    img.header["descrip"] = b"Sitelabel labels"
+    if label_intent:
+        img.header.set_intent("label")
+    img.header["descrip"] = description.encode("utf-8")[:79]
     return img
+
+
+def nifti_image(labels_zyx: np.ndarray, geometry: VolumeGeometry) -> nibabel.Nifti1Image:
+    """A NIfTI-1 label image of ``labels_zyx`` on the series grid (see the module notes)."""
+    labels = _as_label_array(labels_zyx, 3)
+    # (z, y, x) C-order transposed is (i, j, k) Fortran-order: nibabel writes it without a copy.
+    return _nifti_on_grid(
+        labels.transpose(2, 1, 0), geometry, label_intent=True, description="Sitelabel labels"
+    )
+
+
+def nifti_mask_image(masks: np.ndarray, geometry: VolumeGeometry, *, description: str) -> nibabel.Nifti1Image:
+    """A uint8 NIfTI-1 of binary masks on the series grid: one mask ``(z, y, x)`` becomes a 3-D
+    ``(i, j, k)`` image, a stack ``(c, z, y, x)`` a 4-D ``(i, j, k, c)`` one (a channel per class)."""
+    data = np.asarray(masks)
+    if data.ndim not in (3, 4):
+        raise ValidationError(f"masks must be (z, y, x) or (c, z, y, x), got shape {data.shape}")
+    data = data.astype(np.uint8, copy=False)
+    ijk = data.transpose(2, 1, 0) if data.ndim == 3 else data.transpose(3, 2, 1, 0)
+    return _nifti_on_grid(ijk, geometry, label_intent=False, description=description)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -1,10 +1,15 @@
-"""DICOM SEG export and import of class-index label volumes (highdicom).
+"""DICOM SEG export and import of label volumes (highdicom).
 
-A label volume ``(z, y, x)`` of class indices (``Ontology.index_of``; 0 is background) becomes
-one BINARY Segmentation instance referencing the source series slice by slice:
+Per-class masks (``dicom_seg_from_masks``), or a volume ``(z, y, x)`` of class indices
+(``dicom_seg_dataset``; ``Ontology.index_of``, 0 is background), become one BINARY Segmentation
+instance referencing the source series slice by slice:
 
 * one segment per class present, numbered 1..n in class-index order, labelled with the class
-  name and shown in the class colour;
+  name and shown in the class colour; each segment has its own binary frames and holds exactly its
+  class's pixels, so classes may overlap, as the standard allows;
+* Type-2 patient and study attributes a source file lacks (:data:`TYPE2_EMPTY`) are written
+  present and empty, as the standard allows; nothing is invented;
+* highdicom's and pydicom's warnings go to this module's logger at INFO, not to the console;
 * every segment is coded with the generic SNOMED CT concepts from pydicom's
   ``pydicom.sr.codedict.codes``: category ``SCT 85756007 "Tissue"``, type
   ``SCT 91723000 "Anatomical Structure"`` (the ontology holds names, not codes);
@@ -19,8 +24,11 @@ Reading maps the frames back onto the source slices by referenced SOP Instance U
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import uuid
-from collections.abc import Mapping, Sequence
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,10 +43,26 @@ if TYPE_CHECKING:
 
 SEG_SOP_CLASS_UID = "1.2.840.10008.5.1.4.1.1.66.4"
 BoolVolume = npt.NDArray[np.bool_]
+# Type 2 (present, may be empty) in the Patient and General Study modules, PS3.3 C.7.1.1, C.7.2.1:
+# highdicom copies them from the first source image and fails when a file lacks one.
+TYPE2_EMPTY = (
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyDate",
+    "StudyTime",
+    "ReferringPhysicianName",
+    "StudyID",
+    "AccessionNumber",
+)
+_log = logging.getLogger(__name__)
 
 __all__ = [
     "SEG_SOP_CLASS_UID",
+    "TYPE2_EMPTY",
     "dicom_seg_dataset",
+    "dicom_seg_from_masks",
     "labels_from_segments",
     "read_dicom_seg_labels",
     "write_dicom_seg",
@@ -55,6 +79,41 @@ def _read_source_headers(files: Sequence[Path]) -> list[Any]:
         except Exception as exc:
             raise ValidationError(f"{f}: cannot read the DICOM header: {exc}") from exc
     return out
+
+
+def _fill_type2(sources: Sequence[Any]) -> None:
+    """Add the Type-2 attributes a source header lacks, empty (in memory only)."""
+    for ds in sources:
+        for keyword in TYPE2_EMPTY:
+            if keyword not in ds:
+                setattr(ds, keyword, "")
+
+
+class _ToLog(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        _log.info("%s: %s", record.name, record.getMessage())
+
+
+@contextlib.contextmanager
+def _library_messages_logged() -> Iterator[None]:
+    """Route highdicom's and pydicom's warnings to this module's logger at INFO: without a
+    configured handler Python prints WARNING records and warnings on stderr, which the CLI's
+    summary is not. (``catch_warnings`` is process-wide: exports build one SEG at a time.)"""
+    library = logging.getLogger("highdicom")
+    handler, propagate = _ToLog(), library.propagate
+    library.addHandler(handler)
+    library.propagate = False
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                yield
+            finally:
+                for message in caught:
+                    _log.info("%s: %s", message.category.__name__, message.message)
+    finally:
+        library.removeHandler(handler)
+        library.propagate = propagate
 
 
 def _hex_rgb(color: str) -> tuple[int, int, int]:
@@ -101,21 +160,28 @@ def _segment_descriptions(present: Sequence[int], ontology: Ontology, algorithm:
     return out
 
 
+def _expected_shape(sources: Sequence[Any]) -> tuple[int, int, int]:
+    series = {str(ds.get("SeriesInstanceUID", "")) for ds in sources}
+    if len(series) != 1:
+        raise ValidationError(f"the source files belong to {len(series)} series; pass one series")
+    return len(sources), int(sources[0].Rows), int(sources[0].Columns)
+
+
+def _check_shape(shape: tuple[int, ...], expected: tuple[int, int, int], what: str) -> None:
+    if shape != expected:
+        depth, rows, cols = expected
+        raise ValidationError(
+            f"{what} shape {shape} (z, y, x) does not match the source series "
+            f"{expected} ({depth} slices of {cols}x{rows})"
+        )
+
+
 def _check_labels(labels_zyx: np.ndarray, sources: Sequence[Any], ontology: Ontology) -> None:
     if labels_zyx.ndim != 3:
         raise ValidationError(f"a label volume must be 3-D (z, y, x), got shape {labels_zyx.shape}")
     if labels_zyx.dtype.kind not in "uib":
         raise ValidationError(f"a label volume must hold integers, got {labels_zyx.dtype}")
-    rows, cols = int(sources[0].Rows), int(sources[0].Columns)
-    expected = (len(sources), rows, cols)
-    if labels_zyx.shape != expected:
-        raise ValidationError(
-            f"label volume shape {labels_zyx.shape} (z, y, x) does not match the source series "
-            f"{expected} ({len(sources)} slices of {cols}x{rows})"
-        )
-    series = {str(ds.get("SeriesInstanceUID", "")) for ds in sources}
-    if len(series) != 1:
-        raise ValidationError(f"the source files belong to {len(series)} series; pass one series")
+    _check_shape(labels_zyx.shape, _expected_shape(sources), "label volume")
     if labels_zyx.size and int(labels_zyx.min()) < 0:
         raise ValidationError("a label volume cannot hold negative class indices")
     top = int(labels_zyx.max()) if labels_zyx.size else 0
@@ -134,16 +200,13 @@ def dicom_seg_dataset(
     manufacturer: str = "Sitelabel",
     algorithm: str | None = None,
 ) -> highdicom.seg.Segmentation:
-    """A BINARY DICOM Segmentation of ``labels_zyx`` over the sorted source slices.
+    """A BINARY DICOM Segmentation of the class-index volume ``labels_zyx`` over the sorted slices.
 
     ``labels_zyx[z]`` belongs to ``source_files_sorted[z]`` (the series' frame order, see
     ``app.exchange.volumes.source_slices``). Raises ``ValidationError`` when the shapes do not
     match, a value has no class, or the volume has no labelled voxel (a SEG needs a segment).
+    Classes that overlap cannot be told apart in an index volume: ``dicom_seg_from_masks`` keeps them.
     """
-    import highdicom as hd
-
-    from app import __version__
-
     sources = _read_source_headers(source_files_sorted)
     if not sources:
         raise ValidationError("a DICOM SEG needs at least one source slice")
@@ -153,30 +216,93 @@ def dicom_seg_dataset(
     for plane in labels:  # per slice: bincount's intp copy stays small
         counts += np.bincount(plane.reshape(-1), minlength=len(counts))
     present = [int(i) for i in np.flatnonzero(counts[1:]) + 1]
+    masks = {index: labels == index for index in present}
+    return _segmentation(
+        masks,
+        sources,
+        ontology,
+        series_description=series_description,
+        manufacturer=manufacturer,
+        algorithm=algorithm,
+    )
+
+
+def dicom_seg_from_masks(
+    masks: Mapping[int, np.ndarray],
+    source_files_sorted: Sequence[Path],
+    ontology: Ontology,
+    *,
+    series_description: str = "Sitelabel segmentation",
+    manufacturer: str = "Sitelabel",
+    algorithm: str | None = None,
+) -> highdicom.seg.Segmentation:
+    """A BINARY DICOM Segmentation with one segment per class: ``masks`` maps a class index
+    (``Ontology.index_of``) to its ``(z, y, x)`` bool volume over the sorted source slices.
+
+    Each segment gets its own frames, so overlapping classes keep all their voxels. Classes
+    without a voxel are left out; ``ValidationError`` when no class has one, a shape does not match
+    the series, or an index has no class.
+    """
+    sources = _read_source_headers(source_files_sorted)
+    if not sources:
+        raise ValidationError("a DICOM SEG needs at least one source slice")
+    expected = _expected_shape(sources)
+    for index, mask in masks.items():
+        if not 1 <= int(index) <= len(ontology.classes):
+            raise ValidationError(
+                f"class index {index} has no class: the ontology has {len(ontology.classes)}"
+            )
+        _check_shape(np.shape(mask), expected, f"the mask of class {index}")
+    present = {int(i): np.asarray(m, dtype=bool) for i, m in masks.items() if np.any(m)}
+    return _segmentation(
+        present,
+        sources,
+        ontology,
+        series_description=series_description,
+        manufacturer=manufacturer,
+        algorithm=algorithm,
+    )
+
+
+def _segmentation(
+    masks: Mapping[int, BoolVolume],
+    sources: list[Any],
+    ontology: Ontology,
+    *,
+    series_description: str,
+    manufacturer: str,
+    algorithm: str | None,
+) -> highdicom.seg.Segmentation:
+    import highdicom as hd
+
+    from app import __version__
+
+    present = sorted(masks)
     if not present:
         raise ValidationError("the label volume is empty: a DICOM SEG needs at least one labelled voxel")
-    lut = np.zeros(len(counts), dtype=np.uint8 if len(present) < 256 else np.uint16)
-    lut[present] = np.arange(1, len(present) + 1)
-    segment_map = lut[labels]  # label-map style: value n is segment n
+    # (z, y, x, segment): segment n is the n-th class present, with frames of its own
+    pixels = np.stack([masks[index] for index in present], axis=-1)
+    _fill_type2(sources)
     try:
-        return hd.seg.Segmentation(
-            source_images=sources,
-            pixel_array=segment_map,
-            segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
-            segment_descriptions=_segment_descriptions(present, ontology, algorithm),
-            series_instance_uid=hd.UID(),
-            series_number=int(sources[0].get("SeriesNumber") or 0) + 1000,
-            sop_instance_uid=hd.UID(),
-            instance_number=1,
-            manufacturer=manufacturer[:64],
-            manufacturer_model_name="Sitelabel",
-            software_versions=__version__,
-            device_serial_number="0",
-            series_description=series_description[:64],
-            content_label="SITELABEL",
-            content_description=series_description[:64],
-            omit_empty_frames=True,
-        )
+        with _library_messages_logged():
+            return hd.seg.Segmentation(
+                source_images=sources,
+                pixel_array=pixels,
+                segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+                segment_descriptions=_segment_descriptions(present, ontology, algorithm),
+                series_instance_uid=hd.UID(),
+                series_number=int(sources[0].get("SeriesNumber") or 0) + 1000,
+                sop_instance_uid=hd.UID(),
+                instance_number=1,
+                manufacturer=manufacturer[:64],
+                manufacturer_model_name="Sitelabel",
+                software_versions=__version__,
+                device_serial_number="0",
+                series_description=series_description[:64],
+                content_label="SITELABEL",
+                content_description=series_description[:64],
+                omit_empty_frames=True,
+            )
     except (ValueError, TypeError, KeyError, AttributeError) as exc:  # highdicom's checks of the sources
         raise ValidationError(f"cannot build a DICOM SEG on these source slices: {exc}") from exc
 

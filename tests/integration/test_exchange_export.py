@@ -47,7 +47,9 @@ def test_coco_ann_to_mask_is_exactly_our_raster(labelled, tmp_path: Path) -> Non
         stored = {a.id: a for a in project.annotation_objects(asset_id)}
         asset = project.asset(asset_id)
         assert (image["width"], image["height"]) == (asset.width, asset.height)
-        assert image["file_name"] == asset.rel_path
+        # the image itself beside the annotations (a hard link or copy), under its data root's name
+        assert image["file_name"] == f"images/{asset.root}/{asset.rel_path}"
+        assert (tmp_path / image["file_name"]).read_bytes() == project.asset_path(asset_id).read_bytes()
         for ann in coco.loadAnns(coco.getAnnIds(imgIds=image["id"])):
             ours = stored[ann["sitelabel"]["annotation_id"]]
             expected = rasterize_annotation(ours, (asset.height, asset.width))
@@ -124,7 +126,9 @@ def test_png_masks_equal_label_image(labelled, tmp_path: Path) -> None:
     ontology = project.ontology
     for asset_id in ids:
         asset = project.asset(asset_id)
-        expected = label_image(project.annotation_objects(asset_id), ontology, (asset.height, asset.width))
+        # where classes overlap the map keeps the class later in the ontology (the default priority)
+        by_class = sorted(project.annotation_objects(asset_id), key=lambda a: ontology.index_of(a.label))
+        expected = label_image(by_class, ontology, (asset.height, asset.width))
         with Image.open(tmp_path / "index" / f"{names[asset_id]}.png") as img:
             index = np.asarray(img)
         with Image.open(tmp_path / "color" / f"{names[asset_id]}.png") as img:
@@ -172,19 +176,21 @@ def test_incremental_re_export_writes_only_changes(labelled, tmp_path: Path) -> 
     tmp_path = tmp_path / "out"  # the SQLite file lives in tmp_path itself
     project, ids = labelled
     first = export(project, "png-masks", tmp_path)
-    assert (first.files_written, first.files_unchanged, first.files_removed) == (7, 0, 0)
+    # 3 x (index, color) + legend.json + overlaps.json
+    assert (first.files_written, first.files_unchanged, first.files_removed) == (8, 0, 0)
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert set(manifest["files"]) == set(tree(tmp_path)) - {"manifest.json"}
     stamps = {p: (tmp_path / p).stat().st_mtime_ns for p in manifest["files"]}
     again = export(project, "png-masks", tmp_path)
-    assert (again.files_written, again.files_unchanged, again.files_removed) == (0, 7, 0)
+    assert (again.files_written, again.files_unchanged, again.files_removed) == (0, 8, 0)
     assert stamps == {p: (tmp_path / p).stat().st_mtime_ns for p in manifest["files"]}
     for ann in project.annotation_objects(ids[2]):  # asset 3 loses its labels: its files go
         project.delete_annotation(ann)
     poly = project.annotation_objects(ids[0])[0]
     project.save_annotation(poly.evolve(points=poly.points + 3.0))
     third = export(project, "png-masks", tmp_path)
-    assert (third.files_written, third.files_unchanged, third.files_removed) == (2, 3, 2)
+    # asset 1's two maps and overlaps.json (its overlaps moved, asset 3's are gone) are rewritten
+    assert (third.files_written, third.files_unchanged, third.files_removed) == (3, 3, 2)
     names = item_names(project.assets())
     assert not (tmp_path / "index" / f"{names[ids[2]]}.png").exists()
     assert (tmp_path / "index" / f"{names[ids[1]]}.png").stat().st_mtime_ns == stamps[
