@@ -28,6 +28,7 @@ from app.api._models import ModelInfo, ModelsMixin
 from app.api._people import Person, list_people
 from app.api._project import Progress, as_ontology
 from app.api._review import ReviewMixin
+from app.api._settings import SettingsMixin
 from app.api._team import TeamMixin
 from app.config import current_user_name, load_site_config
 from app.core.errors import NotFoundError, PermissionDenied, SitelabelError, ValidationError
@@ -58,11 +59,13 @@ __all__ = [
 ]
 
 
-class Project(DataMixin, LabelsMixin, TeamMixin, ReviewMixin, ActivityMixin, ExchangeMixin, ModelsMixin):
+class Project(
+    DataMixin, LabelsMixin, TeamMixin, ReviewMixin, ActivityMixin, ExchangeMixin, ModelsMixin, SettingsMixin
+):
     """One labeling project in a database, acting as one user.
 
-    The methods are grouped by concern in the mixins (data, labels, team work, review, exchange); all of
-    them check the acting user's role first.
+    The methods are grouped by concern in the mixins (data, labels, team work, review, exchange,
+    settings); all of them check the acting user's role first.
     """
 
 
@@ -156,7 +159,10 @@ def create_project(
         except NotFoundError:
             pass
         else:
-            raise ValidationError(f"a project named {name!r} already exists in {database.url}")
+            raise ValidationError(
+                f"a project named {name!r} already exists in {database.url}; to change its settings: "
+                f"sitelabel project set KEY VALUE --project {name!r} (see sitelabel project set --help)"
+            )
         first_user = not uow.users.list()
         if not first_user:
             existing = [u for u in uow.users.list() if u.name == acting]

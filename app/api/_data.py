@@ -136,7 +136,7 @@ class DataMixin(ProjectBase):
         from app.workflow.queue import enqueue_with_consensus
 
         if asset_ids:
-            settings = self._record.settings
+            settings = self.settings  # read now: an admin may have changed it since the open
             enqueue_with_consensus(
                 self.db, self.id, asset_ids, share=settings.consensus_share, count=settings.consensus_count
             )

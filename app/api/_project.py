@@ -68,6 +68,10 @@ class ProjectBase:
 
     @property
     def settings(self) -> ProjectSettings:
+        """The workflow settings, read from the database each time: a project admin may change
+        them while the project is open (app.api._settings, app.workflow.project_settings)."""
+        with self.db.unit_of_work(readonly=True) as uow:
+            self._record = uow.projects.get(self.id)
         return self._record.settings
 
     @property

@@ -20,6 +20,7 @@ from app.cli._common import (
 )
 from app.cli._export import add_label_map_options, label_map_options, print_export_summary, print_unwritable
 from app.cli._models import add_model_verbs
+from app.cli._project import add_project_verbs
 from app.cli._team import add_team_verbs
 
 
@@ -470,6 +471,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(handler=cmd_config_check)
 
     add_team_verbs(verbs, verb)
+    add_project_verbs(verbs)
     add_model_verbs(verbs, verb)
     return parser
 

@@ -22,6 +22,7 @@ class Action(StrEnum):
     IMPORT_DATA = "register data"
     IMPORT_LABELS = "import labels"
     EDIT_ONTOLOGY = "change the ontology"
+    CHANGE_SETTINGS = "change the project's settings"
     MANAGE_PEOPLE = "manage people and roles"
 
 
@@ -37,6 +38,7 @@ NEEDS: dict[Action, Role] = {
     Action.IMPORT_DATA: Role.PROJECT_ADMIN,
     Action.IMPORT_LABELS: Role.PROJECT_ADMIN,
     Action.EDIT_ONTOLOGY: Role.PROJECT_ADMIN,
+    Action.CHANGE_SETTINGS: Role.PROJECT_ADMIN,
     Action.MANAGE_PEOPLE: Role.PROJECT_ADMIN,
 }
 

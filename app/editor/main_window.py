@@ -36,6 +36,7 @@ from app.editor.models_panel import ModelsPanel
 from app.editor.mpr_view import open_mpr_for
 from app.editor.plain import plain_label, plain_tip
 from app.editor.prelabel_panel import PrelabelPanel
+from app.editor.project_settings_dialog import edit_project_settings
 from app.editor.queue_panel import SKIP_KEYS, START_KEYS, SUBMIT_KEYS, QueuePanel
 from app.editor.review_pane import ReviewPane
 from app.editor.status_messages import StatusMessages
@@ -235,6 +236,13 @@ class MainWindow(QMainWindow):
                 "Edit ontology...",
                 "Ctrl+Shift+O",
                 self.edit_ontology,
+            ),
+            b(
+                s + "project.settings",
+                "&Project",
+                "Project settings...",
+                "",
+                partial(edit_project_settings, self.project, self),
             ),
             b(s + "edit.undo", "&Edit", "Undo", "Ctrl+Z", self.editing.undo),
             b(s + "edit.redo", "&Edit", "Redo", "Ctrl+Shift+Z or Ctrl+Y", self.editing.redo),

@@ -10,6 +10,7 @@ the tests import are re-exported here).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -47,6 +48,7 @@ __all__ = [
     "QueueItem",
     "expired_message",
     "offline_message",
+    "renew_interval_ms",
     "still_opening_message",
     "unopened_message",
 ]
@@ -54,6 +56,14 @@ __all__ = [
 # Decoding ahead and claiming start this long after an item is shown, so that they do not compete
 # with drawing it (a 2-core workstation; Python threads share one interpreter lock).
 SETTLE_MS = 250
+
+
+def renew_interval_ms(items: Sequence[QueueItem], fallback_ms: int) -> int:
+    """A third of the shortest lease time among the held items, so that two renewals may fail
+    before a lease runs out. Each lease keeps the time it was claimed with (app.workflow.queue), so
+    a lease time changed while the editor is open is followed here."""
+    held = [item.lease.lease_seconds for item in items if item.state in HELD and item.lease.lease_seconds]
+    return max(200, min(held) * 1000 // 3) if held else fallback_ms
 
 
 class QueueController(QObject):
@@ -201,8 +211,12 @@ class QueueController(QObject):
             self.ahead.drop(key)
         if step.renewing is False:
             self.renew_timer.stop()
-        elif step.renewing and not self.renew_timer.isActive():
-            self.renew_timer.start()
+        elif step.renewing:
+            every = renew_interval_ms(self.items, self.renew_timer.interval())
+            if every != self.renew_timer.interval():
+                self.renew_timer.setInterval(every)  # restarts a running timer: renewals come sooner
+            if not self.renew_timer.isActive():
+                self.renew_timer.start()
         if step.offline is not None:
             session = self.host.editing.session
             waiting = session.edits_waiting if session is not None else 0

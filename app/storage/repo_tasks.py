@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -129,6 +129,27 @@ class TaskRepository:
             )
             changed += int(result.rowcount or 0)  # type: ignore[attr-defined]
         return changed
+
+    def unclaimed(self, project_id: int) -> dict[int, tuple[int, int]]:
+        """Tasks nobody ever claimed (``new``, no assignment in any status): task id -> (asset id,
+        required labelers), their rows locked until the end of the unit of work.
+
+        On PostgreSQL the rows are locked first and their assignments read after, with a fresh
+        snapshot (READ COMMITTED): a claim that held one of them and committed meanwhile is seen,
+        and that task is left out. SQLite write units hold the database write lock anyway."""
+        claimed = exists().where(AssignmentRow.task_id == TaskRow.id).correlate(TaskRow)
+        query = select(TaskRow.id, TaskRow.asset_id, TaskRow.required_labelers).where(
+            TaskRow.project_id == project_id, TaskRow.status == NEW, ~claimed
+        )
+        if self._pg:
+            query = query.with_for_update(of=TaskRow)
+        found = {int(t): (int(a), int(r)) for t, a, r in self._s.execute(query)}
+        if self._pg:
+            for chunk in chunks(sorted(found)):
+                taken = select(AssignmentRow.task_id).where(AssignmentRow.task_id.in_(chunk)).distinct()
+                for task_id in self._s.execute(taken).scalars():
+                    found.pop(int(task_id), None)
+        return found
 
     def get(self, task_id: int) -> Task:
         row = self._s.execute(select(TaskRow).where(TaskRow.id == task_id)).scalar_one_or_none()

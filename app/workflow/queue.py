@@ -21,6 +21,10 @@ Rules (the UI and the API rely on them):
   whenever it reaches ``submitted`` (under PostgreSQL row security, where a labeler cannot read
   the others' labels, by the next review-queue load of a reviewer instead).
 * Claims and submits are audited (one audit row per claim call, however big the batch).
+* A lease lasts the project's lease time as of the claim that handed it out, and each renewal
+  extends it by that same time (:attr:`Lease.lease_seconds`): changing the lease time
+  (app.workflow.project_settings) applies to later claims, not to a lease already running. (A
+  claim that hands a held lease back, e.g. after a restart, hands it out with the current time.)
 
 Claims on PostgreSQL use ``SELECT ... FOR UPDATE SKIP LOCKED`` (see app.storage.repo_leases); on
 SQLite a write unit holds the database write lock (BEGIN IMMEDIATE), which serializes them.
@@ -62,9 +66,11 @@ class Lease:
     expires_at: datetime
     note: str | None = None  # returned by review: the latest rejection reason, for the editor
     required_labelers: int = 1  # the task's distinct labelers (> 1: consensus), as of the claim/renewal
+    # the lease time it was claimed with: each renewal extends it by this much (None: the project's)
+    lease_seconds: int | None = None
 
     @classmethod
-    def of(cls, assignment: Assignment, note: str | None = None) -> Lease:
+    def of(cls, assignment: Assignment, note: str | None = None, lease_seconds: int | None = None) -> Lease:
         return cls(
             assignment.id,
             assignment.task_id,
@@ -73,6 +79,7 @@ class Lease:
             assignment.lease_expires_at,
             note,
             assignment.required_labelers,
+            lease_seconds,
         )
 
 
@@ -141,7 +148,8 @@ def claim(
         settings = uow.projects.get(project_id).settings
         size = settings.batch_size if batch is None else batch
         t = _now(now)
-        expires = t + timedelta(seconds=_seconds(lease_seconds, settings.lease_seconds))
+        seconds = _seconds(lease_seconds, settings.lease_seconds)
+        expires = t + timedelta(seconds=seconds)
         returned = [a.id for a in uow.leases.returned(project_id, user_id, t)]
         uow.leases.reactivate(returned, t, expires)
         held = uow.leases.live(project_id, user_id, t)
@@ -154,7 +162,7 @@ def claim(
         if returned or fresh:
             details = {"tasks": [a.task_id for a in fresh], "returned": returned}
             uow.audit.record(user_id, "queue.claim", "project", project_id, details)
-        return [Lease.of(a, reasons.get(a.id)) for a in held + fresh]
+        return [Lease.of(a, reasons.get(a.id), seconds) for a in held + fresh]
 
     return db.run(work)
 
@@ -182,7 +190,9 @@ def _why_not_live(assignment: Assignment, lease: Lease, t: datetime, action: str
 
 
 def renew(db: Database, lease: Lease, *, lease_seconds: int | None = None, now: Clock = utcnow) -> Lease:
-    """Extend a running lease (call it while the labeler works); LeaseExpired when it is too late."""
+    """Extend a running lease (call it while the labeler works); LeaseExpired when it is too late.
+    It is extended by ``lease_seconds``, else by the time it was claimed with, else by the
+    project's lease time."""
 
     def work(uow: UnitOfWork) -> Lease:
         t = _now(now)
@@ -191,11 +201,14 @@ def renew(db: Database, lease: Lease, *, lease_seconds: int | None = None, now: 
         why = _why_not_live(assignment, lease, t, "renew the lease on")
         if why is not None:
             raise LeaseExpired(why)
-        seconds = _seconds(lease_seconds, uow.projects.get(task.project_id).settings.lease_seconds)
+        granted = lease.lease_seconds if lease_seconds is None else lease_seconds
+        seconds = _seconds(granted, uow.projects.get(task.project_id).settings.lease_seconds)
         expires = max(t + timedelta(seconds=seconds), assignment.lease_expires_at)
         if not uow.leases.extend(lease.assignment_id, t, expires):
             raise LeaseExpired(f"cannot renew the lease on item {lease.asset_id}: it ran out meanwhile")
-        return replace(lease, expires_at=expires, required_labelers=task.required_labelers)
+        kept = seconds if lease.lease_seconds is None else lease.lease_seconds
+        required = task.required_labelers
+        return replace(lease, expires_at=expires, required_labelers=required, lease_seconds=kept)
 
     return db.run(work)
 
@@ -308,6 +321,11 @@ def queue_stats(db: Database, project_id: int, *, now: Clock = utcnow) -> dict[s
     return db.run(lambda uow: uow.tasks.stats(project_id, t), readonly=True)
 
 
+def consensus_seed(project_id: int) -> str:
+    """The project's consensus sampling seed: the same sample on every workstation and import."""
+    return f"project-{project_id}"
+
+
 def enqueue_with_consensus(
     db: Database, project_id: int, asset_ids: Sequence[int], *, share: float, count: int, now: Clock = utcnow
 ) -> int:
@@ -318,7 +336,7 @@ def enqueue_with_consensus(
     """
     from app.workflow.consensus import consensus_plan
 
-    plan = consensus_plan(asset_ids, share=share, count=count, seed=f"project-{project_id}")
+    plan = consensus_plan(asset_ids, share=share, count=count, seed=consensus_seed(project_id))
     created = 0
     for required in sorted(set(plan.values())):
         chosen = [asset_id for asset_id, needed in plan.items() if needed == required]

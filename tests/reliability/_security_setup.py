@@ -231,6 +231,7 @@ PROJECT_CALLS: dict[str, Case] = {
     ),
     "retrain_due": Case(READ, lambda w, p: p.retrain_due("coin"), Role.LABELER),
     "model_quality": Case(READ, lambda w, p: p.model_quality(), Role.LABELER),
+    "settings_history": Case(READ, lambda w, p: p.settings_history(), Role.LABELER),
     # reads for reviewers: they show every labeler's work
     "review_queue": Case(READ, lambda w, p: p.review_queue(), Role.REVIEWER, blind=True),
     "review_item": Case(READ, lambda w, p: p.review_item(_id(w, "coins.png")), Role.REVIEWER, blind=True),
@@ -299,6 +300,8 @@ PROJECT_CALLS: dict[str, Case] = {
     ),
     "import_labels": Case(MUTATE, lambda w, p: p.import_labels("coco", _coco_file(w)), Role.PROJECT_ADMIN),
     "set_member": Case(MUTATE, lambda w, p: p.set_member("newbie", "labeler"), Role.PROJECT_ADMIN),
+    "update_settings": Case(MUTATE, lambda w, p: p.update_settings(batch_size=7), Role.PROJECT_ADMIN),
+    "set_setting": Case(MUTATE, lambda w, p: p.set_setting("lease_time", "45m"), Role.PROJECT_ADMIN),
     "register_model": Case(
         MUTATE,
         lambda w, p: p.register_model(threshold_model(w.tmp / "incoming2", "dim", label="coin")),

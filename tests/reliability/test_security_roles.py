@@ -219,6 +219,7 @@ def test_opening_a_project_as_a_stranger_writes_nothing(world: World) -> None:
         ["consensus", "{coins}", "--method", "majority"],
         ["import-labels", "{tmp}", "--format", "coco"],
         ["users", "add", "zed", "--role", "labeler", "--project", "sec"],
+        ["project", "set", "batch_size", "5"],
     ],
     ids=lambda a: " ".join(a[:2]),
 )
