@@ -33,9 +33,11 @@ class Person:
         return self.user.role
 
     def role_in(self, project: str) -> Role | None:
-        """What they are in ``project``: admin for a site admin, else their membership role (None:
-        not a member)."""
-        return effective_role(self.user.role, self.projects.get(project))
+        """Their role in ``project``: the membership role; a site admin who is not a member is admin
+        there (None: not a member). A site admin may do everything in every project whatever the
+        membership says (app.core.permissions.effective_role)."""
+        member = self.projects.get(project)
+        return member if member is not None else effective_role(self.user.role, None)
 
 
 def list_people(database: Database, project: str | None = None) -> list[Person]:

@@ -20,6 +20,7 @@ def _team(db_url: str) -> None:
     ada.set_member("dave", "reviewer")
     knee.set_member("dave", "labeler")
     knee.set_member("erin", "project_admin")
+    api.set_site_role(ada.db, "sam", "admin", user="ada")  # a site admin in no project
     ada.close()
     knee.close()
 
@@ -27,19 +28,21 @@ def _team(db_url: str) -> None:
 def test_people_carry_their_role_in_each_project(db_url: str) -> None:
     _team(db_url)
     people = {p.name: p for p in api.people(db_url)}
-    dave, erin, ada = people["dave"], people["erin"], people["ada"]
+    dave, erin, ada, sam = people["dave"], people["erin"], people["ada"], people["sam"]
     assert dave.site_role is Role.LABELER
     assert dave.projects == {"liver": Role.REVIEWER, "knee": Role.LABELER}
     assert dave.role_in("liver") is Role.REVIEWER and dave.role_in("knee") is Role.LABELER
     assert erin.projects == {"knee": Role.PROJECT_ADMIN} and erin.role_in("liver") is None
-    assert ada.site_role is Role.ADMIN and ada.role_in("knee") is Role.ADMIN  # admin everywhere
+    assert ada.site_role is Role.ADMIN and ada.role_in("knee") is Role.PROJECT_ADMIN  # as a member
     assert ada.projects == {"liver": Role.PROJECT_ADMIN, "knee": Role.PROJECT_ADMIN}
+    assert sam.projects == {} and sam.role_in("knee") is Role.ADMIN  # admin everywhere
 
     only_liver = {p.name: p.projects for p in api.people(db_url, project="liver")}
     assert only_liver == {
         "ada": {"liver": Role.PROJECT_ADMIN},
         "dave": {"liver": Role.REVIEWER},
         "erin": {},
+        "sam": {},
     }
     with pytest.raises(NotFoundError, match="no project named 'hip'"):
         api.people(db_url, project="hip")
@@ -57,10 +60,16 @@ def test_users_list_shows_project_roles(db_url: str, capsys: pytest.CaptureFixtu
     listed = lines()
     assert listed["dave"] == "labeler knee: labeler, liver: reviewer"
     assert listed["erin"] == "labeler knee: project_admin"
-    assert listed["ada"].startswith("admin admin in every project")
+    assert listed["ada"] == "admin admin in every project (member: knee: project_admin, liver: project_admin)"
+    assert listed["sam"] == "admin admin in every project"
 
     in_liver = lines("--project", "liver")
-    assert in_liver == {"ada": "admin admin", "dave": "reviewer labeler", "erin": "- labeler"}
+    assert in_liver == {
+        "ada": "project_admin admin",
+        "dave": "reviewer labeler",
+        "erin": "- labeler",
+        "sam": "admin admin",
+    }
 
     capsys.readouterr()
     assert main(["users", "list", "--db", db_url, "--project", "knee", "--json"]) == 0
