@@ -25,11 +25,15 @@ class DataMixin(ProjectBase):
         *,
         dataset: str = "default",
         progress: Progress | None = None,
+        dry_run: bool = False,
     ) -> list[int]:
         """Register files, folders, archives, DICOM folders and videos in place; returns new asset ids.
 
         Files already registered are skipped. Unreadable files are reported in
-        :attr:`last_import_errors` and do not stop the rest.
+        :attr:`last_import_errors` and do not stop the rest. :attr:`last_import` holds the whole
+        report: what was registered, what was known, ignored or unreadable and why, and what the
+        readers warned about per file. ``dry_run=True`` fills that report and writes nothing
+        (returns ``[]``).
         """
         from app.workflow.importing import import_paths
 
@@ -43,7 +47,9 @@ class DataMixin(ProjectBase):
             user_id=self.user.id,
             max_pixels=self.config.max_image_pixels,
             progress=progress,
+            dry_run=dry_run,
         )
+        self.last_import: ImportReport = report
         self.last_import_errors: list[tuple[str, str]] = report.errors
         self.last_import_skipped: int = report.skipped
         self._enqueue(report.asset_ids)

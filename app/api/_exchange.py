@@ -76,9 +76,18 @@ class ExchangeMixin(ProjectBase):
             return [d.name for d in uow.datasets.list(self.id)]
 
     def import_labels(
-        self, fmt: str, path: str | os.PathLike[str], *, dry_run: bool = False
+        self,
+        fmt: str,
+        path: str | os.PathLike[str],
+        *,
+        dry_run: bool = False,
+        progress: Progress | None = None,
     ) -> LabelImportReport:
-        """Bring existing labels in (coco, yolo, labelme, png-masks, nifti) onto registered assets."""
+        """Bring existing labels in (coco, yolo, labelme, png-masks, nifti) onto registered assets.
+
+        The report's ``matched`` has one entry per label item (a frame's PNG mask, a COCO image);
+        ``per_asset`` and ``annotations`` give the totals. ``progress(done, total)`` is called per
+        item; returning False stops before anything is stored."""
         from app.exchange.importers import import_labels
 
         self.require(Action.IMPORT_LABELS)
@@ -93,4 +102,5 @@ class ExchangeMixin(ProjectBase):
             roots=self.config.all_data_roots,
             max_pixels=self.config.max_image_pixels,
             dry_run=dry_run,
+            progress=progress,
         )

@@ -19,6 +19,7 @@ from app.cli._common import (
     _report_skipped,
 )
 from app.cli._export import add_label_map_options, label_map_options, print_export_summary, print_unwritable
+from app.cli._importing import cmd_import, cmd_import_labels
 from app.cli._models import add_model_verbs
 from app.cli._project import add_project_verbs
 from app.cli._team import add_team_verbs
@@ -136,22 +137,6 @@ def cmd_ontology_import(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_import(args: argparse.Namespace) -> int:
-
-    project = _open_project(args)
-    progress = _ProgressLine("scanning", quiet=args.quiet)
-    ids = project.import_data(args.paths, dataset=args.dataset, progress=progress)
-    progress.finish()
-    errors = project.last_import_errors
-    print(
-        f"registered {len(ids)} new assets in {project.name!r} "
-        f"({project.last_import_skipped} already known, {len(errors)} problems)"
-    )
-    _report_skipped(errors)
-    project.close()
-    return 0 if ids or not errors else 1
-
-
 def cmd_watch(args: argparse.Namespace) -> int:
     import time
 
@@ -245,21 +230,6 @@ def cmd_export(args: argparse.Namespace) -> int:
         f"{report.annotations} annotations of {report.assets} assets"
     )
     print_export_summary(report)  # label overlaps; skipped items by reason
-    project.close()
-    return 0
-
-
-def cmd_import_labels(args: argparse.Namespace) -> int:
-    project = _open_project(args)
-    report = project.import_labels(args.format, args.path, dry_run=args.dry_run)
-    total = sum(count for _, _, count in report.matched)
-    verb = "would import" if args.dry_run else "imported"
-    print(
-        f"{verb} {total} annotations onto {len(report.matched)} assets; {len(report.skipped)} items skipped"
-    )
-    for item, asset_id, count in report.matched:
-        print(f"  {item} -> asset {asset_id}: {count}")
-    _report_skipped(report.skipped)
     project.close()
     return 0
 
@@ -387,7 +357,13 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("paths", nargs="+")
     imp.add_argument("--project")
     imp.add_argument("--dataset", default="default")
-    imp.add_argument("--quiet", action="store_true")
+    imp.add_argument("--quiet", action="store_true", help="no progress line")
+    imp.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="list what would be registered and what not (already known, other file types, unreadable: "
+        "with the reason); store nothing",
+    )
 
     watch = verb("watch", cmd_watch, "register new files and series appearing in a folder")
     watch.add_argument("folder")
@@ -426,6 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
     imp_labels.add_argument("--format", required=True, help="coco, yolo, labelme, png-masks, nifti")
     imp_labels.add_argument("--project")
     imp_labels.add_argument("--dry-run", action="store_true", help="report what would match, store nothing")
+    imp_labels.add_argument("--quiet", action="store_true", help="no progress line")
 
     render = verb("render", cmd_render, "draw an asset frame with its annotations to a PNG (headless)")
     render.add_argument("--project")

@@ -371,7 +371,7 @@ class DataPage(QWizardPage):
         if self.last_scan is not None:
             self.scan_result.setStyleSheet(OK_STYLE if not self.last_scan.errors else ERROR_STYLE)
             lines = [scan_summary(self.last_scan)]
-            lines += [message for _path, message in self.last_scan.errors[:3]]
+            lines += [f"{path}: {why}" for path, why in self.last_scan.errors[:3]]  # why omits the path
             self.scan_result.setText("\n".join(lines))
 
     def _scan_failed(self, message: str) -> None:
@@ -538,7 +538,7 @@ class SetupWizard(QWizard):
         self.project, self.registered, self.problems = result.project, result.ids, result.problems
         text = f"Project {result.project.name!r} created; {len(result.ids)} assets registered"
         if result.problems:
-            text += f", {len(result.problems)} problems (first: {result.problems[0][1]})"
+            text += f", {len(result.problems)} problems (first: {': '.join(result.problems[0])})"
         if self.cancelled:
             text += " (registering was cancelled: run `sitelabel import` for the rest)"
         if result.error:

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from app.storage import Database
 
 READERS: dict[str, Reader] = {}
+Progress = Callable[[int, int], bool | None]
 
 
 @overload
@@ -66,8 +67,25 @@ register_reader("nifti", read_nifti)  # opens each matched series to check the l
 
 @dataclass
 class ImportReport:
+    """One ``matched`` entry per label item (a COCO image entry, a YOLO or labelme file, a PNG mask
+    of one frame): a multi-frame asset gets one per frame, so count assets with ``per_asset``."""
+
     matched: list[tuple[str, int, int]] = field(default_factory=list)  # (item, asset id, annotations)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (item, why)
+    cancelled: bool = False  # progress said stop: nothing was stored
+
+    @property
+    def annotations(self) -> int:
+        return sum(count for _, _, count in self.matched)
+
+    @property
+    def per_asset(self) -> dict[int, tuple[int, int]]:
+        """Asset id -> (label items matched to it, annotations they hold), for the assets matched."""
+        out: dict[int, tuple[int, int]] = {}
+        for _, asset_id, count in self.matched:
+            items, annotations = out.get(asset_id, (0, 0))
+            out[asset_id] = (items + 1, annotations + count)
+        return out
 
 
 def _parts(path: str, ignore_suffix: bool) -> tuple[str, ...]:
@@ -164,12 +182,15 @@ def import_labels(
     roots: Mapping[str, Path],
     max_pixels: int,
     dry_run: bool = False,
+    progress: Progress | None = None,
 ) -> ImportReport:
     """Import labels in ``fmt`` (a name in ``READERS``: coco, yolo, labelme, png-masks, nifti) from
     ``path``; see the module doc.
 
     Matching works on the stored paths and sizes; ``roots`` and ``max_pixels`` reach the readers
-    that open the matched assets (NIfTI, checked against its series' grid).
+    that open the matched assets (NIfTI, checked against its series' grid). ``progress(done,
+    total)`` is called per label item; returning False stops before anything is stored
+    (``report.cancelled``).
     """
     reader = READERS.get(fmt)
     if reader is None:
@@ -185,7 +206,12 @@ def import_labels(
     matcher = AssetMatcher(assets)
     pending: list[tuple[int, list[Annotation]]] = []
     context = ImportContext(roots=roots, max_pixels=max_pixels)
-    for item in _well_formed(reader(source, ontology, context), source, fmt):
+    # the items are cheap to list (their annotations are built one by one below): a total for progress
+    items = list(_well_formed(reader(source, ontology, context), source, fmt))
+    for done, item in enumerate(items, 1):
+        if progress is not None and progress(done - 1, len(items)) is False:
+            report.cancelled = True
+            return report
         try:
             asset, frame = _match(matcher, item)
             built = item.build(asset, frame)
@@ -206,6 +232,9 @@ def import_labels(
         report.matched.append((item.item, asset.id, len(kept)))
         if kept:
             pending.append((asset.id, kept))
+    if progress is not None and progress(len(items), len(items)) is False:
+        report.cancelled = True
+        return report
     if not dry_run and pending:
         with db.unit_of_work() as uow:
             for asset_id, anns in pending:

@@ -26,6 +26,7 @@ from app.sources.errors import (
     one_line,
     shown,
 )
+from app.sources.pydicom_notes import pydicom_notes, route_pydicom_warnings
 from app.sources.registry import register_reader
 from app.sources.values import SourceLimits, VolumeGeometry
 
@@ -364,15 +365,19 @@ def _first(value: Any) -> Any:
 
 
 def source_from_headers(headers: list[DicomHeader], uri: str, limits: SourceLimits | None) -> Source:
+    source: Source
     if len(headers) == 1 and (headers[0].frames > 1 or headers[0].is_enhanced):
         try:
-            return DicomMultiFrame(headers[0], uri, limits)
+            source = DicomMultiFrame(headers[0], uri, limits)
         except SourceError:
             raise
         except Exception as exc:  # pydicom converts malformed functional-group values lazily, here
             detail = f"{type(exc).__name__}: {one_line(exc)}"
             raise CorruptFile(f"{uri}: unreadable multi-frame DICOM header: {detail}") from exc
-    return DicomSeries(headers, uri, limits)
+    else:
+        source = DicomSeries(headers, uri, limits)
+    source.warnings.extend(header_notes(headers))
+    return source
 
 
 # --------------------------------------------------------------------------- DICOMDIR
@@ -398,6 +403,20 @@ def dicomdir_files(path: Path) -> list[Path]:
 
 
 # --------------------------------------------------------------------------- scanning
+def read_noted_header(path: Path) -> DicomHeader:
+    """``read_header`` with what pydicom warned about kept on the header (``notes``), not shown."""
+    with pydicom_notes() as notes:
+        header = read_header(path)
+    header.notes.extend(notes)
+    return header
+
+
+def header_notes(headers: list[DicomHeader]) -> list[str]:
+    """The headers' pydicom notes as source warnings; a series names the file of each."""
+    many = len(headers) > 1
+    return [f"{h.path.name}: pydicom: {n}" if many else f"pydicom: {n}" for h in headers for n in h.notes]
+
+
 def _series_uri(headers: list[DicomHeader], part: int) -> str:
     if len(headers) == 1:
         return str(headers[0].path)
@@ -429,7 +448,7 @@ def refs_from_headers(headers: list[DicomHeader]) -> tuple[list[SourceRef], list
             SourceRef(
                 uri=uri, kind="dicom", files=files, frame_count=h.frames if len(group) == 1 else len(files),
                 shape=(int(h.get("Rows", 0)), int(h.get("Columns", 0))), metadata=meta,
-                warnings=tuple(ordered.warnings) if ordered else (), payload=tuple(group),
+                warnings=(*(ordered.warnings if ordered else ()), *header_notes(group)), payload=tuple(group),
             )
         )  # fmt: skip
     return refs, errors
@@ -443,11 +462,13 @@ def read_headers(
     errors: list[tuple[Path, str]] = []
     cancelled = False
 
+    route_pydicom_warnings()
+
     def one(p: Path) -> DicomHeader | str:
         if cancelled:
             return "cancelled"
         try:
-            return read_header(p)
+            return read_noted_header(p)
         except SourceError as exc:
             return str(exc)
         except Exception as exc:
@@ -497,7 +518,8 @@ def scan_dicom(paths: list[Path], limits: SourceLimits, progress: Callable[[int]
 def open_dicom(path: Path, limits: SourceLimits | None = None) -> Source:
     """One DICOM file, or the single series a DICOMDIR references."""
     limits = limits or SourceLimits()
-    header = read_header(path)
+    route_pydicom_warnings()
+    header = read_noted_header(path)
     if header.is_dicomdir:
         headers, _errors, _ = read_headers(dicomdir_files(path), limits)
         refs, _ = refs_from_headers(headers)

@@ -103,6 +103,7 @@ class DicomHeader:
     pixel_offset: int | None = None  # file offset of the Pixel Data value (native data only)
     pixel_length: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # what pydicom warned about while reading it
 
     def get(self, key: str, default: Any = None) -> Any:
         value = self.tags.get(key)

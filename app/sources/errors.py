@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from app.core.errors import SitelabelError
@@ -55,3 +56,19 @@ def shown(value: object, limit: int = 64) -> str:
     """A value read from a file, safe to put in a one-line message: printable and short."""
     text = "".join(ch if ch.isprintable() else "?" for ch in str(value))
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def without_path(path: str | os.PathLike[str], message: str) -> str:
+    """``message`` without a leading mention of ``path`` (``"PATH: why"`` -> ``"why"``).
+
+    Reader errors name their file so they read on their own; a report that pairs each path with
+    its reason (scan results, import reports) keeps the reason only, so every line names the file
+    once.
+    """
+    text = str(path)
+    if not message.startswith(text):
+        return message
+    rest = message[len(text) :]
+    if rest[:1] not in (":", " "):  # "a.png.bak: ..." is not about "a.png"
+        return message
+    return rest.lstrip(": ").strip() or message

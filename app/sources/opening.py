@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from app.sources.base import ScanResult, Source, SourceRef, install_ref_opener
-from app.sources.errors import CorruptFile, SourceError, SourceNotFound, UnsupportedFormat
+from app.sources.errors import CorruptFile, SourceError, SourceNotFound, UnsupportedFormat, without_path
 from app.sources.registry import ReaderSpec, find_reader, read_head, readers
 from app.sources.values import SourceLimits
 
@@ -37,6 +37,8 @@ def _spec_for(path: Path) -> ReaderSpec:
         head = read_head(path)
     except IsADirectoryError as exc:
         raise SourceNotFound(f"{path}: is a folder where a file was expected") from exc
+    except FileNotFoundError as exc:  # the walk found it: a link to nothing, or it just went away
+        raise _missing(path) from exc
     except OSError as exc:
         raise SourceNotFound(f"{path}: cannot open: {exc.strerror or exc}") from exc
     spec = find_reader(path, head)
@@ -122,7 +124,7 @@ def _open_from_folder(
     if len(items) == 1:
         return items[0].open(limits=limits)
     if not items:
-        detail = f"; first error: {result.errors[0][1]}" if result.errors else ""
+        detail = f"; first error: {result.errors[0][0]}: {result.errors[0][1]}" if result.errors else ""
         what = f"series {series_uid}" if series_uid else "readable images, series or videos"
         raise UnsupportedFormat(f"{folder}: no {what} found{detail}")
     listing = ", ".join(r.uri for r in items[:3])
@@ -154,9 +156,20 @@ def scan(
     """Walk files/folders/archives; group DICOM into series; one error per bad file, never an abort.
 
     ``progress(done, total)`` is called as files are classified and headers read; returning
-    False cancels (``result.cancelled`` is set and the partial result returned).
+    False cancels (``result.cancelled`` is set and the partial result returned). Errors are
+    ``(path, reason)``: the reason does not name the path again.
     """
-    limits = limits or SourceLimits()
+    result = _scan(paths, limits or SourceLimits(), progress, cache_dir)
+    result.errors = [(path, without_path(path, why)) for path, why in result.errors]
+    return result
+
+
+def _scan(
+    paths: Iterable[Path],
+    limits: SourceLimits,
+    progress: Callable[[int, int], bool | None] | None,
+    cache_dir: Path | None,
+) -> ScanResult:
     result = ScanResult()
     files = _walk(paths, result.errors)
     total = len(files)

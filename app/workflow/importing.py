@@ -18,12 +18,36 @@ if TYPE_CHECKING:
 Progress = Callable[[int, int], bool | None]
 
 
+@dataclass(frozen=True)
+class Found:
+    """A source the scan found, as a report names it."""
+
+    path: str  # the file, ``folder#series=UID`` or ``archive!member``
+    kind: str  # image, dicom, video
+    frames: int
+    shape: tuple[int, int]  # (height, width)
+
+
 @dataclass
 class ImportReport:
-    asset_ids: list[int] = field(default_factory=list)
-    errors: list[tuple[str, str]] = field(default_factory=list)
-    skipped: int = 0  # already registered
+    """What an import registered (or, in a dry run, would register) and what it left, and why.
+
+    Every ``(path, why)`` names the path once: ``why`` never repeats it.
+    """
+
+    asset_ids: list[int] = field(default_factory=list)  # empty in a dry run
+    new: list[Found] = field(default_factory=list)  # registered now (dry run: would be)
+    known: list[str] = field(default_factory=list)  # registered before: left as they are
+    errors: list[tuple[str, str]] = field(default_factory=list)  # (path, why it cannot be registered)
+    ignored: list[str] = field(default_factory=list)  # files no reader claims (README.txt, ...)
+    warnings: list[tuple[str, str]] = field(default_factory=list)  # (path, what the reader noticed)
     cancelled: bool = False
+    dry_run: bool = False
+
+    @property
+    def skipped(self) -> int:
+        """How many were registered already."""
+        return len(self.known)
 
 
 @dataclass(frozen=True)
@@ -97,11 +121,15 @@ def import_paths(
     user_id: int | None,
     max_pixels: int,
     progress: Progress | None = None,
+    dry_run: bool = False,
 ) -> ImportReport:
+    """Register what ``paths`` hold (see the module doc); ``dry_run`` reports the same without
+    writing anything (no asset, dataset, data root or audit row)."""
     from app.sources import SourceLimits, scan
     from app.sources.dataroots import DataRoots
+    from app.sources.errors import without_path
 
-    report = ImportReport()
+    report = ImportReport(dry_run=dry_run)
     missing = [p for p in paths if not Path(p).exists()]
     report.errors += [(str(p), "no such file or folder") for p in missing]
     found = scan(
@@ -110,19 +138,24 @@ def import_paths(
         progress=progress,
     )
     report.errors += [(str(path), message) for path, message in found.errors]
+    report.ignored += [str(path) for path in found.skipped]
     report.cancelled = found.cancelled
     data_roots = DataRoots(dict(roots))
-    with db.unit_of_work() as uow:
-        dataset_id = uow.datasets.ensure(project_id, dataset).id
+    with db.unit_of_work(readonly=dry_run) as uow:
+        dataset_id = None if dry_run else uow.datasets.ensure(project_id, dataset).id
         for ref in found.items:
             location = location_of(ref)
             try:
                 root, rel = data_roots.to_relative(location.path)
             except Exception as exc:  # a path outside every data root: reported, others go on
-                report.errors.append((str(location.path), str(exc)))
+                report.errors.append((str(location.path), without_path(location.path, str(exc))))
                 continue
             if uow.assets.find(project_id, root, rel, location.member) is not None:
-                report.skipped += 1
+                report.known.append(ref.uri)
+                continue
+            report.new.append(Found(ref.uri, ref.kind, ref.frame_count, ref.shape))
+            report.warnings += [(ref.uri, warning) for warning in ref.warnings]
+            if dataset_id is None:
                 continue
             uow.data_roots.ensure(root)
             size, mtime_ns, digest = _fingerprint(ref, location)
