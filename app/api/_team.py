@@ -128,6 +128,9 @@ class TeamMixin(ProjectBase):
         return renew(self.db, lease)
 
     def queue_stats(self) -> dict[str, int]:
+        """How many items have each status (``new``, ``leased``, ``in_progress``, ``submitted``,
+        ``rejected``, ``accepted``, ``unqueued``: app.core.item_status says what each means) and
+        ``total`` queued: the numbers the queue panel and ``sitelabel activity`` show."""
         from app.workflow.queue import queue_stats
 
         self.require(Action.VIEW)

@@ -24,6 +24,7 @@ from app.cli._models import add_model_verbs
 from app.cli._project import add_project_verbs
 from app.cli._team import add_team_verbs
 
+from app.core.item_status import status_help
 
 # --- verbs ----------------------------------------------------------------------------------
 def cmd_init(args: argparse.Namespace) -> int:
@@ -388,9 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--dataset")
     export.add_argument("--labeler")
     export.add_argument("--class", dest="classes", action="append", help="only this class (repeatable)")
-    export.add_argument(
-        "--status", help="only items with this review status: accepted, submitted, rejected, new, any"
-    )
+    export.add_argument("--status", help=f"only items with this status: {status_help()}")
     export.add_argument(
         "--consensus", help="'consensus': only consensus labels; 'agreed-above:0.8': only items agreeing more"
     )

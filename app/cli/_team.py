@@ -13,6 +13,7 @@ from app.cli._common import (
     _database_arg,
     _open_project,
 )
+from app.core.item_status import counts_line, status_help
 from app.core.records import Role
 
 
@@ -144,8 +145,10 @@ def cmd_activity(args: argparse.Namespace) -> int:
         page = project.activity(
             sort=args.sort, descending=args.desc, limit=args.limit or None, offset=args.offset, **filters
         )
+        counts = project.queue_stats()  # the numbers the queue panel and the API show
     if args.json:
-        print(json.dumps({"total": page.total, "items": [r.as_dict() for r in page.rows]}, indent=2))
+        rows = [r.as_dict() for r in page.rows]
+        print(json.dumps({"total": page.total, "items": rows, "counts": counts}, indent=2))
         return 0
     print(f"{'asset':>7} {'status':10} {'time':>7} {'need':>4} {'agree':>5} ", end="")
     print(f"{'review':9} {'issues':>6}  labelers / classes / path")
@@ -159,6 +162,7 @@ def cmd_activity(args: argparse.Namespace) -> int:
             f"{r.path}{'  ' + tags if tags else ''}"
         )
     print(f"{len(page.rows)} of {page.total} item(s)")
+    print(f"queue: {counts_line(counts)} ({counts['total']} queued, {counts['unqueued']} not queued)")
     return 0
 
 
@@ -225,7 +229,7 @@ def add_team_verbs(verbs: Any, verb: Callable[..., argparse.ArgumentParser]) -> 
     act = verb("activity", cmd_activity, "who labeled what: status, labelers, time, agreement, review")
     act.add_argument("--project")
     act.add_argument("--labelers", action="store_true", help="per labeler: throughput, agreement, ...")
-    act.add_argument("--status", help="new, leased, submitted, rejected, done, unqueued, ...")
+    act.add_argument("--status", help=f"items with this status: {status_help()}")
     act.add_argument("--labeler", help="items this labeler took part in")
     act.add_argument("--class", dest="label", help="items with a label of this class")
     act.add_argument("--dataset")

@@ -38,13 +38,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.item_status import STATUSES, ItemStatus
 from app.core.permissions import Action
 from app.editor.actions import Binding
 from app.editor.charts import HistogramChart, LineChart
 from app.editor.plain import plain_tip
 from app.editor.workers import ProgressJob, submit
 from app.workflow.activity import (
-    STATUSES,
     ActivityFacets,
     AgreementHistogram,
     ItemActivity,
@@ -61,12 +61,12 @@ MAX_ROWS = 20_000  # loaded at once; the list says so when the filters match mor
 ALL = ""  # the combo entry that does not filter
 Index = QModelIndex | QPersistentModelIndex
 _STATUS_COLORS = {
-    "leased": "#6ea8fe",
-    "submitted": "#f2c14e",
-    "rejected": "#ff8c69",
-    "done": "#7bd389",
-    "reviewed": "#7bd389",
-    "unqueued": "#7a7a7a",
+    ItemStatus.LEASED.value: "#6ea8fe",
+    ItemStatus.IN_PROGRESS.value: "#9fc5ff",
+    ItemStatus.SUBMITTED.value: "#f2c14e",
+    ItemStatus.REJECTED.value: "#ff8c69",
+    ItemStatus.ACCEPTED.value: "#7bd389",
+    ItemStatus.UNQUEUED.value: "#7a7a7a",
 }
 
 
@@ -258,7 +258,9 @@ class ActivityView(QWidget):
         self._job: ProgressJob | None = None
 
         self.status = self._combo(
-            "All statuses", STATUSES, "Queue status (leased: someone holds a live lease)"
+            "All statuses",
+            STATUSES,
+            "Item status: " + "; ".join(f"{x.value}: {x.meaning}" for x in ItemStatus),
         )
         self.labeler = self._combo("All labelers", (), "Items this labeler took part in")
         self.label = self._combo("All classes", (), "Items with a label of this class")

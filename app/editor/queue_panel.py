@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.item_status import QUEUE_COUNTS, counts_line
 from app.editor.plain import plain_tip
 from app.editor.queue_controller import ItemState, QueueController, QueueHost, QueueItem
 
@@ -197,11 +198,8 @@ class QueuePanel(QWidget):
             self.position.setText(f"{pos} of {total} in your batch{saving}")
             self._show_badges(item)
         s = batch.stats
-        self.stats.setText(
-            f"Queue: {s.get('new', 0)} new · {s.get('leased', 0)} leased · {s.get('submitted', 0)} submitted"
-            if s
-            else "Queue: not loaded yet"
-        )
+        self.stats.setText(f"Queue: {counts_line(s)}" if s else "Queue: not loaded yet")
+        self.stats.setToolTip("; ".join(f"{x.label}: {x.meaning}" for x in QUEUE_COUNTS))
         self._fill_batch()
 
     def _show_badges(self, item: QueueItem) -> None:

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
 from app.core.annotations import Annotation
 from app.core.errors import NotFoundError, ValidationError
+from app.core.item_status import ItemStatus
 from app.core.ontology import Ontology
 from app.core.records import CONSENSUS_SOURCE, Asset, Review, Task, TaskStatus
 from app.exchange.coco import export_coco
@@ -38,6 +40,8 @@ from app.exchange.yolo import export_yolo
 
 if TYPE_CHECKING:
     from app.storage import Database, UnitOfWork
+UNQUEUED = ItemStatus.UNQUEUED.value
+
 
 Exporter = Callable[[ExportJob], None]
 FORMATS: dict[str, Exporter] = {}
@@ -152,9 +156,10 @@ def _select_assets(uow: UnitOfWork, project_id: int, filters: ExportFilters) -> 
             )
         dataset_id = match[0]
     assets = list(uow.assets.list(project_id, dataset_id=dataset_id))
-    if filters.needs_tasks:  # review status / consensus filters: decided per asset by its task
+    if filters.needs_tasks:  # status / consensus filters: decided per asset by its task and status
         tasks = uow.tasks.by_asset(project_id)
-        assets = [a for a in assets if filters.selects(tasks.get(a.id))]
+        statuses = uow.activity.statuses(project_id, datetime.now(UTC))  # the activity list's words
+        assets = [a for a in assets if filters.selects(tasks.get(a.id), statuses.get(a.id, UNQUEUED))]
     return assets
 
 
@@ -175,10 +180,12 @@ def _review_loader(uow: UnitOfWork, project_id: int) -> Callable[[Asset], dict[s
     tasks: dict[int, Task] = {}
 
     def review(asset: Asset) -> dict[str, Any] | None:
+    statuses: dict[int, str] = {}  # the status words of app.core.item_status
         if not tasks:
             tasks.update(uow.tasks.by_asset(project_id))
         task = tasks.get(asset.id)
         if task is None:
+            statuses.update(uow.activity.statuses(project_id, datetime.now(UTC)))
             return None
         history = uow.reviews.history(asset.id)
         # the consensus is that of the decision that closed the item: once requeued, an earlier
@@ -186,7 +193,7 @@ def _review_loader(uow: UnitOfWork, project_id: int) -> Callable[[Asset], dict[s
         latest = history[-1] if history else None
         closed = latest is not None and task.status is TaskStatus.DONE and "consensus" in latest.details
         return {
-            "status": task.status.value,
+            "status": statuses.get(asset.id, UNQUEUED),
             "required_labelers": task.required_labelers,
             "agreement": task.agreement,
             "verdict": latest.verdict.value if latest else None,

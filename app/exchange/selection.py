@@ -16,9 +16,10 @@ from typing import Any
 
 from app.core.annotations import Annotation, Kind, MaskPatch
 from app.core.errors import NotFoundError, ValidationError
+from app.core.item_status import ItemStatus, parse_status_filter
 from app.core.ontology import Ontology
 from app.core.raster import polygon_mask_in_bbox
-from app.core.records import CONSENSUS_SOURCE, Asset, Task, TaskStatus
+from app.core.records import CONSENSUS_SOURCE, Asset, Task
 from app.core.tracks import materialise_tracks
 from app.exchange.export_options import LabelMapOptions
 from app.exchange.staging import ExportCancelled, ExportTransaction
@@ -28,13 +29,6 @@ Progress = Callable[[int, int], bool | None]
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=-]+")
 
 
-STATUS_FILTERS: dict[str, frozenset[TaskStatus] | None] = {
-    "accepted": frozenset({TaskStatus.DONE}),  # reviewed and accepted (as is, fixed or by consensus)
-    "submitted": frozenset({TaskStatus.SUBMITTED}),  # waiting for review
-    "rejected": frozenset({TaskStatus.REJECTED}),  # sent back to a labeler
-    "new": frozenset({TaskStatus.NEW}),  # still being labeled
-    "any": None,
-}
 _AGREED_ABOVE = "agreed-above:"
 
 
@@ -42,10 +36,10 @@ _AGREED_ABOVE = "agreed-above:"
 class ExportFilters:
     """Which annotations to export.
 
-    ``status``: items whose queue task has this review status (see :data:`STATUS_FILTERS`; assets
-    never queued only pass "any"). ``consensus``: ``"consensus"`` exports only the consensus labels
-    of consensus items (one per item, as a reviewer chose or merged them); ``"agreed-above:0.8"``
-    only items whose stored agreement score is above 0.8 (so consensus items only).
+    ``status``: items with this status (a word of app.core.item_status, e.g. ``accepted``, or a
+    synonym such as ``done``; ``any``: every item). ``consensus``: ``"consensus"`` exports only the
+    consensus labels of consensus items (one per item, as a reviewer chose or merged them);
+    ``"agreed-above:0.8"`` only items whose stored agreement score is above 0.8 (so consensus items only).
     """
 
     dataset: str | None = None
@@ -64,15 +58,10 @@ class ExportFilters:
         self.statuses()
         self.agreement_floor()
 
-    def statuses(self) -> frozenset[TaskStatus] | None:
-        """The task statuses the ``status`` filter keeps (None: no status filter)."""
-        if self.status is None:
-            return None
-        if self.status not in STATUS_FILTERS:
-            raise ValidationError(
-                f"unknown status filter {self.status!r}; use one of {', '.join(STATUS_FILTERS)}"
-            )
-        return STATUS_FILTERS[self.status]
+    def statuses(self) -> ItemStatus | None:
+        """The item status the ``status`` filter keeps (None: no status filter); ValidationError
+        for a word that names no status or several."""
+        return parse_status_filter(self.status)
 
     @property
     def consensus_only(self) -> bool:
@@ -97,10 +86,11 @@ class ExportFilters:
             f"unknown consensus filter {self.consensus!r}; use 'consensus' or 'agreed-above:X' with X in 0..1"
         )
 
-    def selects(self, task: Task | None) -> bool:
-        """Whether an asset with this queue task (None: never queued) passes status and consensus."""
-        statuses = self.statuses()
-        if statuses is not None and (task is None or task.status not in statuses):
+    def selects(self, task: Task | None, status: str = ItemStatus.UNQUEUED.value) -> bool:
+        """Whether an asset with this queue task (None: never queued) and item status (the word
+        the activity list shows, app.core.item_status) passes the status and consensus filters."""
+        wanted = self.statuses()
+        if wanted is not None and status != wanted.value:
             return False
         if self.consensus_only and (task is None or task.required_labelers < 2):
             return False

@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 
 from app.core.annotations import HUMAN
 from app.core.errors import ValidationError
+from app.core.item_status import ItemStatus
 from app.core.records import AssignmentStatus, TaskStatus
 from app.storage.tables import (
     AnnotationRow,
@@ -56,9 +57,7 @@ ACTIVE = AssignmentStatus.ACTIVE.value
 SUBMITTED = AssignmentStatus.SUBMITTED.value
 # a submission a reviewer sent back to its labeler still counts as theirs
 HELD = (SUBMITTED, AssignmentStatus.RETURNED.value)
-NEW, REJECTED = TaskStatus.NEW.value, TaskStatus.REJECTED.value
-LEASED = "leased"  # a new task someone holds a live lease on (not a stored status)
-UNQUEUED = "unqueued"  # an asset without a task (not in the labeling queue)
+NEW, REJECTED, DONE = TaskStatus.NEW.value, TaskStatus.REJECTED.value, TaskStatus.DONE.value
 
 _T = table_of(TaskRow)
 _CHUNK = 2000  # ids per IN (...) list, well under both backends' parameter limits
@@ -136,6 +135,21 @@ def _took_part(now: datetime) -> ColumnElement[bool]:
     )
 
 
+def item_status(now: datetime) -> ColumnElement[str]:
+    """The item's status word (app.core.item_status, which defines them) from the outer query's
+    asset row and its outer-joined task row. The activity list and the queue counts both use this
+    one expression, so they cannot disagree."""
+    live = exists().where(AssignmentRow.task_id == TaskRow.id, _live(now))
+    started = exists().where(AssignmentRow.task_id == TaskRow.id, AssignmentRow.status == SUBMITTED)
+    return case(
+        (TaskRow.id.is_(None), ItemStatus.UNQUEUED.value),
+        (and_(TaskRow.status == NEW, live), ItemStatus.LEASED.value),
+        (and_(TaskRow.status == NEW, started), ItemStatus.IN_PROGRESS.value),
+        (TaskRow.status == DONE, ItemStatus.ACCEPTED.value),
+        else_=TaskRow.status,
+    )
+
+
 def _task_of_asset(project_id: Any) -> ColumnElement[bool]:
     return and_(TaskRow.asset_id == AssetRow.id, TaskRow.project_id == project_id)
 
@@ -153,7 +167,6 @@ class ActivityRepository:
     # --- items --------------------------------------------------------------------------------------
     def _columns(self, now: datetime) -> dict[str, Any]:
         """Per-item figures, correlated to the outer assets/tasks rows (sortable by these names)."""
-        live = exists().where(AssignmentRow.task_id == TaskRow.id, _live(now))
         # returned work is left out: its finished_at is when review sent it back, not when it was done
         seconds = (
             select(func.sum(_seconds(AssignmentRow.leased_at, AssignmentRow.finished_at, self._pg)))
@@ -176,11 +189,7 @@ class ActivityRepository:
             "path": AssetRow.rel_path + AssetRow.member,
             "dataset": DatasetRow.name,
             "kind": AssetRow.kind,
-            "status": case(
-                (TaskRow.id.is_(None), UNQUEUED),
-                (and_(TaskRow.status == NEW, live), LEASED),
-                else_=TaskRow.status,
-            ),
+            "status": item_status(now),
             "time": seconds,
             "required": TaskRow.required_labelers,
             "agreement": _AGREEMENT,
@@ -322,6 +331,27 @@ class ActivityRepository:
             classes.setdefault(int(asset_id), []).append(str(label))
         total = conn.execute(self._base(select(func.count(AssetRow.id))).where(*where)).scalar_one()
         return ItemRows(rows, names, classes, int(total))
+
+    def status_counts(self, project_id: int, now: datetime) -> dict[str, int]:
+        """How many of the project's items have each status word (app.core.item_status)."""
+        per_item = (
+            self._base(select(item_status(now).label("status")))
+            .where(AssetRow.project_id == project_id)
+            .subquery("per_item")
+        )
+        query = select(per_item.c.status, func.count()).group_by(per_item.c.status)
+        return {str(s): int(n) for s, n in self._s.execute(query)}
+
+    def statuses(self, project_id: int, now: datetime) -> dict[int, str]:
+        """Every item's status word by asset id (the export's status filter)."""
+        columns: Any = select(AssetRow.id, item_status(now))
+        query = self._base(columns).where(AssetRow.project_id == project_id)
+        return {int(a): str(s) for a, s in self._s.execute(query)}
+
+    def status_of(self, asset_id: int, now: datetime) -> str:
+        """One item's status word (review messages)."""
+        query = self._base(select(item_status(now))).where(AssetRow.id == asset_id)
+        return str(self._s.execute(query).scalar_one())
 
     # --- labelers ------------------------------------------------------------------------------------
     def _epoch(self, moment: Any) -> ColumnElement[float]:

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import exists, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -182,23 +182,3 @@ class TaskRepository:
         """Every task of the project keyed by asset id (export filters on review status)."""
         rows = self._s.execute(select(TaskRow).where(TaskRow.project_id == project_id)).scalars()
         return {int(r.asset_id): task_record(r) for r in rows}
-
-    def stats(self, project_id: int, now: datetime) -> dict[str, int]:
-        """Tasks per status; ``new`` ones split into ``leased`` (someone holds a live lease) and the rest."""
-        query = select(TaskRow.status, func.count()).where(TaskRow.project_id == project_id)
-        counts = {str(s): int(c) for s, c in self._s.execute(query.group_by(TaskRow.status))}
-        leased = self._s.execute(
-            select(func.count(func.distinct(AssignmentRow.task_id)))
-            .join(TaskRow, TaskRow.id == AssignmentRow.task_id)
-            .where(
-                TaskRow.project_id == project_id,
-                TaskRow.status == NEW,
-                AssignmentRow.status == ACTIVE,
-                AssignmentRow.lease_expires_at > now,
-            )
-        ).scalar_one()
-        result = {status.value: int(counts.get(status.value, 0)) for status in TaskStatus}
-        result["leased"] = int(leased)
-        result["new"] -= int(leased)
-        result["total"] = sum(int(c) for c in counts.values())
-        return result

@@ -30,6 +30,7 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
 
 from app.core.errors import NotFoundError, ValidationError
+from app.core.item_status import STATUSES, ItemStatus, parse_status_filter, stored_status_word
 from app.core.records import AssignmentStatus, TaskStatus
 from app.workflow.clock import Clock, utcnow
 
@@ -38,10 +39,6 @@ if TYPE_CHECKING:
     from app.storage.uow import UnitOfWork
 
 Progress = Callable[[int, int], bool | None]
-LEASED = "leased"  # a new item someone holds a live lease on
-UNQUEUED = "unqueued"  # an asset that has no task in the labeling queue
-#: what the status filter accepts: the stored task statuses plus the two derived ones
-STATUSES: tuple[str, ...] = (*(s.value for s in TaskStatus), LEASED, UNQUEUED)
 #: what item rows can be sorted by (in the database, before paging)
 SORT_KEYS = (
     "asset",
@@ -94,8 +91,9 @@ class ItemFilters:
     search: str | None = None
 
     def __post_init__(self) -> None:
-        if self.status is not None and self.status not in STATUSES:
-            raise ValidationError(f"unknown status {self.status!r}; choose one of {', '.join(STATUSES)}")
+        # any word of the status vocabulary (``done`` is ``accepted``); kept as the status word
+        status = parse_status_filter(self.status)
+        object.__setattr__(self, "status", None if status is None else status.value)
         _study_date(self.study_from)  # early, clear errors for a typed date
         _study_date(self.study_to)
 
@@ -122,7 +120,7 @@ class ItemActivity:
     path: str  # data root : relative path
     dataset: str
     kind: str
-    status: str  # a TaskStatus value, "leased" or "unqueued"
+    status: str  # an item status word (app.core.item_status)
     labelers: tuple[str, ...]
     seconds: float | None
     required: int | None  # labelers the item needs (>1: a consensus item)
@@ -490,9 +488,10 @@ def requeue_items(
         if task is None:  # the consensus sample is a hash of the ids: queuing one at a time agrees
             share, count = settings.consensus_share, settings.consensus_count
             queue.enqueue_with_consensus(db, project_id, [asset_id], share=share, count=count, now=now)
-            _audit(db, user_id, asset_id, {"task_id": None, "from": UNQUEUED})
+            _audit(db, user_id, asset_id, {"task_id": None, "from": ItemStatus.UNQUEUED.value})
         else:
-            queue.requeue(db, task[0], now=now, audit=(user_id, {"task_id": task[0], "from": task[1]}))
+            came_from = stored_status_word(TaskStatus(task[1]))
+            queue.requeue(db, task[0], now=now, audit=(user_id, {"task_id": task[0], "from": came_from}))
         done += 1
         if progress is not None and progress(done, len(wanted)) is False:
             break

@@ -46,6 +46,7 @@ from app.workflow.clock import Clock, utcnow
 
 if TYPE_CHECKING:
     from app.storage import Database
+from app.core.item_status import STATUSES, ItemStatus
     from app.storage.uow import UnitOfWork
 
 _log = logging.getLogger(__name__)
@@ -315,10 +316,16 @@ def release_expired(db: Database, project_id: int, *, now: Clock = utcnow) -> in
 
 
 def queue_stats(db: Database, project_id: int, *, now: Clock = utcnow) -> dict[str, int]:
-    """Task counts: ``new`` (waiting, nobody holds a lease), ``leased``, ``submitted``, ``reviewed``,
-    ``done`` and ``total`` (plus the other task statuses, usually 0)."""
+    """How many items have each status (app.core.item_status defines the words: ``new`` nobody has
+    started, ``leased``, ``in_progress`` waiting for more consensus labelers, ``submitted``,
+    ``rejected``, ``accepted``, ``unqueued``), and ``total``: the items in the queue (all but the
+    unqueued ones). The queue panel, ``sitelabel activity`` and the API all show these numbers."""
     t = _now(now)
-    return db.run(lambda uow: uow.tasks.stats(project_id, t), readonly=True)
+    found = db.run(lambda uow: uow.activity.status_counts(project_id, t), readonly=True)
+    counts = {status: found.pop(status, 0) for status in STATUSES}
+    counts.update(found)  # a stored status outside the vocabulary (none today) is still counted
+    counts["total"] = sum(n for status, n in counts.items() if status != ItemStatus.UNQUEUED)
+    return counts
 
 
 def consensus_seed(project_id: int) -> str:

@@ -39,6 +39,7 @@ import numpy.typing as npt
 
 from app.core.annotations import Annotation
 from app.core.errors import ConflictError, NotFoundError, ValidationError
+from app.core.item_status import stored_status_word
 from app.core.ontology import Ontology
 from app.core.records import CONSENSUS_SOURCE, Asset, AssignmentStatus, Review, Task, TaskStatus, Verdict
 from app.workflow.agreement import MASK_KINDS, ItemAgreement, annotation_masks, disagreement_map
@@ -238,8 +239,9 @@ def _decidable(uow: UnitOfWork, task: Task, reviewer_id: int, may_revise: Revisi
         return
     latest = uow.reviews.latest(task.id)
     if latest is None or task.status not in (TaskStatus.DONE, TaskStatus.REJECTED):  # e.g. requeued
+        word = uow.activity.status_of(task.asset_id, now_utc(utcnow))  # app.core.item_status
         raise ValidationError(
-            f"item {task.asset_id} is not waiting for review: it is {task.status.value}"
+            f"item {task.asset_id} is not waiting for review: it is {word}"
             + (" (not all its labelers have submitted yet)" if task.status is TaskStatus.NEW else "")
         )
     me = uow.users.get(reviewer_id).name
@@ -248,7 +250,7 @@ def _decidable(uow: UnitOfWork, task: Task, reviewer_id: int, may_revise: Revisi
     when = latest.created_at.strftime("%Y-%m-%d %H:%M UTC")
     raise ConflictError(
         f"item {task.asset_id} was already decided by {latest.reviewer or 'a removed user'} "
-        f"({latest.verdict.value}, {when}); it is {task.status.value} now"
+        f"({latest.verdict.value}, {when}); it is {stored_status_word(task.status)} now"
     )
 
 

@@ -86,7 +86,7 @@ def test_item_rows_hold_the_hand_expected_facts(team: Team) -> None:
     assert [row.asset_id for row in page.rows] == sorted(ids.values())  # default: asset order
     coins, camera, astronaut, ct, mr = (rows[ids[n]] for n in ("coins", "camera", "astronaut", "ct", "mr"))
 
-    assert (coins.status, coins.labelers, coins.classes) == ("done", ("lee",), ("object",))
+    assert (coins.status, coins.labelers, coins.classes) == ("accepted", ("lee",), ("object",))
     assert (coins.review, coins.reviewer, coins.required, coins.dataset) == ("accepted", "rita", 1, "photos")
     assert coins.seconds is not None and coins.seconds >= 0
     assert coins.path.endswith("skimage/data/coins.png") and coins.kind == "image"

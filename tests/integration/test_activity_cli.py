@@ -76,6 +76,8 @@ def test_activity_verb_lists_filters_and_reports_labelers(
     assert code == 0 and out.splitlines()[1].startswith("lee")
 
     code, _, err = in_process("--status", "finished")
-    assert code == 1 and "unknown status 'finished'" in err
+    assert code == 1 and "status 'finished' is ambiguous" in err and "submitted or accepted" in err
+    code, _, err = in_process("--status", "finishd")
+    assert code == 1 and "unknown status 'finishd'" in err
     code = main(["activity", "--db", db_url, "--user", "lee", "--labeler", "ada"])
     assert code == 1 and "labeler" in capsys.readouterr().err

@@ -162,7 +162,7 @@ def test_stats_and_release_expired(db: Database, clock: Clock) -> None:
     leases = queue.claim(db, project, ana, batch=3, lease_seconds=10, now=clock)
     queue.submit(db, leases[0], now=clock)
     stats = queue.queue_stats(db, project, now=clock)
-    assert (stats["new"], stats["leased"], stats["submitted"], stats["done"], stats["total"]) == (
+    assert (stats["new"], stats["leased"], stats["submitted"], stats["accepted"], stats["total"]) == (
         2,
         2,
         1,

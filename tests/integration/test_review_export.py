@@ -87,7 +87,7 @@ def test_consensus_filter_exports_only_the_consensus_label(reviewed: Team, tmp_p
     for bad in ("agreed", "agreed-above:2", "agreed-above:x"):
         with pytest.raises(ValidationError, match="unknown consensus filter"):
             rey.export("coco", tmp_path / "bad", consensus=bad)
-    with pytest.raises(ValidationError, match="unknown status filter 'approved'"):
+    with pytest.raises(ValidationError, match="unknown status 'approved'"):
         rey.export("coco", tmp_path / "bad", status="approved")
 
 
@@ -99,7 +99,7 @@ def test_project_json_carries_review_status_history_and_consensus(reviewed: Team
     assert set(by_id) == {accepted, submitted, consensus, rejected, new}
 
     done = by_id[accepted]["review"]
-    assert (done["status"], done["verdict"], done["consensus"]) == ("done", "accepted", None)
+    assert (done["status"], done["verdict"], done["consensus"]) == ("accepted", "accepted", None)
     assert [(h["verdict"], h["reviewer"], h["labeler"]) for h in done["history"]] == [
         ("accepted", "rey", None)
     ]
