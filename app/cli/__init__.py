@@ -23,8 +23,8 @@ from app.cli._importing import cmd_import, cmd_import_labels
 from app.cli._models import add_model_verbs
 from app.cli._project import add_project_verbs
 from app.cli._team import add_team_verbs
-
 from app.core.item_status import status_help
+
 
 # --- verbs ----------------------------------------------------------------------------------
 def cmd_init(args: argparse.Namespace) -> int:

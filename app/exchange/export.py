@@ -38,10 +38,10 @@ from app.exchange.voc import export_voc
 from app.exchange.volume_export import export_dicom_seg, export_nifti
 from app.exchange.yolo import export_yolo
 
-if TYPE_CHECKING:
-    from app.storage import Database, UnitOfWork
 UNQUEUED = ItemStatus.UNQUEUED.value
 
+if TYPE_CHECKING:
+    from app.storage import Database, UnitOfWork
 
 Exporter = Callable[[ExportJob], None]
 FORMATS: dict[str, Exporter] = {}
@@ -178,14 +178,14 @@ def _review_json(review: Review) -> dict[str, Any]:
 def _review_loader(uow: UnitOfWork, project_id: int) -> Callable[[Asset], dict[str, Any] | None]:
     """Per asset: its queue status, agreement, review history and consensus (project JSON)."""
     tasks: dict[int, Task] = {}
+    statuses: dict[int, str] = {}  # the status words of app.core.item_status
 
     def review(asset: Asset) -> dict[str, Any] | None:
-    statuses: dict[int, str] = {}  # the status words of app.core.item_status
         if not tasks:
             tasks.update(uow.tasks.by_asset(project_id))
+            statuses.update(uow.activity.statuses(project_id, datetime.now(UTC)))
         task = tasks.get(asset.id)
         if task is None:
-            statuses.update(uow.activity.statuses(project_id, datetime.now(UTC)))
             return None
         history = uow.reviews.history(asset.id)
         # the consensus is that of the decision that closed the item: once requeued, an earlier

@@ -41,12 +41,12 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from app.core.errors import ConflictError
+from app.core.item_status import STATUSES, ItemStatus
 from app.core.records import CONSENSUS_SOURCE, Assignment, AssignmentStatus, TaskStatus
 from app.workflow.clock import Clock, utcnow
 
 if TYPE_CHECKING:
     from app.storage import Database
-from app.core.item_status import STATUSES, ItemStatus
     from app.storage.uow import UnitOfWork
 
 _log = logging.getLogger(__name__)
