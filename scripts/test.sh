@@ -10,7 +10,9 @@ work=$(mktemp -d /tmp/sitelabel-test.XXXXXX)
 chmod 755 "$work"
 cleanup() {
   scripts/xvfb.sh stop "$work/xvfb.pid"
-  [[ -d $work/pg ]] && $py tests/pgcluster.py stop "$work/pg" >/dev/null 2>&1
+  for pg in "$work"/pg-*; do
+    [[ -d $pg ]] && $py tests/pgcluster.py stop "$pg" >/dev/null 2>&1
+  done
   rm -rf "$work"
 }
 trap cleanup EXIT INT TERM
@@ -29,14 +31,20 @@ mypy || fail=1
 step "import layers"
 lint-imports || fail=1
 
-step "PostgreSQL (throwaway cluster)"
-if pg_url=$($py tests/pgcluster.py start "$work/pg"); then
-  export SITELABEL_TEST_PG_URL=$pg_url
-  echo "started at ${pg_url}"
-else
-  echo "could not start PostgreSQL" >&2
-  [[ ${CI:-} == true ]] && fail=1
-fi
+step "PostgreSQL (throwaway clusters: one per pytest worker, one for the GL run)"
+# The offscreen suite runs on $workers pytest-xdist workers; each gets a cluster of its own, since
+# PostgreSQL roles are cluster-wide and the row-security tests create them.
+workers=${SITELABEL_TEST_WORKERS:-2}
+for name in main $(seq -f 'gw%g' 0 $((workers - 1))); do
+  if url=$($py tests/pgcluster.py start "$work/pg-$name"); then
+    if [[ $name == main ]]; then export SITELABEL_TEST_PG_URL=$url; else export "SITELABEL_TEST_PG_URL_$name=$url"; fi
+    echo "$name: started at ${url}"
+  else
+    echo "could not start PostgreSQL" >&2
+    [[ ${CI:-} == true ]] && fail=1
+    break
+  fi
+done
 
 step "Xvfb"
 if display=$(scripts/xvfb.sh start "$work/xvfb.pid"); then
@@ -50,7 +58,11 @@ fi
 step "pytest: unit, integration and offscreen GUI"
 # The soak-marked explorations (fuzzing properties, the 16-labeler load) run in `make soak`, which CI runs
 # after this with more examples; their regression seeds and every other reliability test run here.
-QT_QPA_PLATFORM=offscreen pytest -m "not gl and not soak" -p no:cacheprovider "$@"
+# Two workers, a test file at a time each (module fixtures such as a test's own cluster stay in one
+# process); SITELABEL_TEST_WORKERS=0 runs in this process.
+parallel=()
+((workers > 0)) && parallel=(-n "$workers" --dist loadfile)
+QT_QPA_PLATFORM=offscreen pytest "${parallel[@]}" -m "not gl and not soak" -p no:cacheprovider "$@"
 rc=$?
 ((rc != 0)) && fail=1
 

@@ -72,8 +72,14 @@ def _pg_binaries() -> ModuleType:
 
 @pytest.fixture(scope="session")
 def pg_server_url() -> Iterator[str]:
-    """URL of a PostgreSQL server for tests: $SITELABEL_TEST_PG_URL, else a cluster started here."""
-    given = os.environ.get("SITELABEL_TEST_PG_URL")
+    """URL of a PostgreSQL server for tests: $SITELABEL_TEST_PG_URL, else a cluster started here.
+
+    Under pytest-xdist a worker takes $SITELABEL_TEST_PG_URL_<worker> (scripts/test.sh starts one
+    cluster per worker), else starts its own: roles are cluster-wide, so two workers on one server
+    would trip over each other's row-security roles.
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    given = os.environ.get(f"SITELABEL_TEST_PG_URL_{worker}" if worker else "SITELABEL_TEST_PG_URL")
     if given:
         yield given
         return
