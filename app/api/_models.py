@@ -183,11 +183,16 @@ class ModelsMixin(ProjectBase):
         dataset: str | None = None,
         frame_stride: int = 1,
         replace: bool = True,
+        overwrite_human: bool = False,
         threads: int | None = None,
         progress: Progress | None = None,
     ) -> PrelabelReport:
         """Run registered models (``NAME`` or ``NAME@VERSION``, chained in one pass) over assets
-        (default: all, or one dataset's); reviewers and above. See app.workflow.prelabel."""
+        (default: all, or one dataset's); reviewers and above. See app.workflow.prelabel.
+
+        A frame a person already labeled with a class gets no pre-label of that class
+        (``report.human_frames`` counts them) unless ``overwrite_human`` is True; the person's
+        labels are never changed either way."""
         from app.workflow.prelabel import run_prelabel
 
         self._require_role(Role.REVIEWER, "run pre-label passes")
@@ -208,6 +213,7 @@ class ModelsMixin(ProjectBase):
             frame_stride=frame_stride,
             replace=replace,
             threads=threads,
+            overwrite_human=overwrite_human,
             progress=progress,
         )
         with self.db.unit_of_work() as uow:
@@ -220,6 +226,8 @@ class ModelsMixin(ProjectBase):
                     "models": report.models,
                     "assets": report.assets,
                     "annotations": report.annotations,
+                    "human_frames": report.human_frames,
+                    "overwrite_human": overwrite_human,
                     "cancelled": report.cancelled,
                 },
             )

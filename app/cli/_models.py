@@ -23,6 +23,7 @@ def cmd_prelabel(args: argparse.Namespace) -> int:
             dataset=args.dataset,
             frame_stride=args.stride,
             replace=not args.keep_old,
+            overwrite_human=args.overwrite_human,
             threads=args.threads,
             progress=progress,
         )
@@ -34,6 +35,11 @@ def cmd_prelabel(args: argparse.Namespace) -> int:
         f"pre-labeled {report.assets} assets ({report.frames} frames) with {', '.join(report.models)}: "
         f"{report.annotations} annotations, {report.withdrawn} earlier pre-labels replaced{state}"
     )
+    if report.human_frames:
+        print(
+            f"{report.human_frames} frames skipped: a person already labeled the class there "
+            "(--overwrite-human pre-labels them too)"
+        )
     _report_skipped(report.skipped)
     return 0 if not report.skipped else 1
 
@@ -126,6 +132,12 @@ def add_model_verbs(verbs: Any, verb: Callable[..., argparse.ArgumentParser]) ->
     pre.add_argument("--stride", type=int, default=1, help="every N-th frame of a video (default 1)")
     pre.add_argument("--threads", type=int, help="inference threads (default: onnxruntime's choice)")
     pre.add_argument("--keep-old", action="store_true", help="keep this model's earlier untouched pre-labels")
+    pre.add_argument(
+        "--overwrite-human",
+        action="store_true",
+        help="also pre-label classes on frames a person already labeled with them (default: those "
+        "frames are skipped and counted); the person's labels stay as they are",
+    )
     pre.add_argument("--quiet", action="store_true")
 
     train = verb("train", cmd_train, "train an on-site micro-model for one class from the labels so far")

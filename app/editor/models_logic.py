@@ -68,9 +68,14 @@ def prelabel_text(report: object) -> str:
     assert isinstance(report, PrelabelReport)
     head = "Pre-label pass cancelled" if report.cancelled else "Pre-label pass done"
     skipped = f", {len(report.skipped)} skipped" if report.skipped else ""
+    human = (
+        f" {report.human_frames} frame(s) left alone: a person had already labeled the class there."
+        if report.human_frames
+        else ""
+    )
     return (
         f"{head}: {report.annotations} pre-label(s) on {report.assets} item(s)"
-        f" ({report.frames} frame(s){skipped})."
+        f" ({report.frames} frame(s){skipped}).{human}"
     )
 
 

@@ -13,7 +13,13 @@ One pass chains any number of models (e.g. one micro-model per class). For every
   ``1 - (least confidence of its pre-labels)`` so the least certain items are labeled first
   (assets where a model found nothing get 0.5: neither sure nor unsure);
 * pre-labels of the same model names still untouched from an earlier pass are withdrawn first
-  (``replace=True``), so a re-run after retraining does not pile up duplicates.
+  (``replace=True``), so a re-run after retraining does not pile up duplicates;
+* a frame a person already labeled with a class gets no pre-label of that class
+  (``overwrite_human=True`` pre-labels it anyway, beside the person's label, never instead of it).
+  A person's label is one whose source is ``"human"``: drawn by a labeler, or a pre-label a labeler
+  accepted or edited. Model pre-labels, imported labels and tracker output count as machine-made
+  (as in the editor, where they wait to be accepted), and so do consensus copies. A frame where every
+  class of the pass is labeled so is not run at all; the report counts these frames.
 
 Each asset is written in its own transaction; ``progress(done_frames, total_frames)`` returning
 False cancels after the current batch, and nothing of the unfinished asset is stored.
@@ -68,12 +74,15 @@ class ModelHandle:
 class PrelabelReport:
     models: list[str]
     assets: int = 0
-    frames: int = 0
+    frames: int = 0  # frames the models ran on
     annotations: int = 0
     withdrawn: int = 0  # untouched pre-labels of an earlier pass that were replaced
     priorities: dict[int, float] = field(default_factory=dict)
     skipped: list[tuple[int, str]] = field(default_factory=list)
     cancelled: bool = False
+    # frames left without pre-labels of a class because a person had labeled that class there
+    # (each frame once; 0 with overwrite_human)
+    human_frames: int = 0
 
 
 # --- models ------------------------------------------------------------------------------------------
@@ -227,6 +236,24 @@ def prediction_annotations(
     return out
 
 
+def human_labeled(annotations: Iterable[Annotation]) -> set[tuple[int, str]]:
+    """The (frame, class) pairs a person labeled: annotations whose source is ``"human"`` (a labeler's
+    own, or a pre-label a labeler accepted or edited); see the module doc for what is machine-made."""
+    return {(a.frame, a.label) for a in annotations if a.source == HUMAN}
+
+
+def pass_classes(handles: Sequence[ModelHandle]) -> set[str]:
+    """Every class the pass's models may write (a manifest declares at least one)."""
+    return {label for h in handles for label in h.loaded.manifest.classes.values()}
+
+
+def without_human(
+    found: Sequence[tuple[ModelHandle, list[Annotation]]], taken: set[tuple[int, str]]
+) -> list[tuple[ModelHandle, list[Annotation]]]:
+    """The pre-labels that do not land on a class a person labeled on that frame."""
+    return [(h, [a for a in anns if (a.frame, a.label) not in taken]) for h, anns in found]
+
+
 def frames_to_run(asset: Asset, stride: int = 1) -> list[int]:
     """Every page or slice; every ``stride``-th frame of a video."""
     count = max(asset.frame_count, 1)
@@ -259,10 +286,10 @@ def _predict_asset(
     return per_model
 
 
-def _withdraw(uow: UnitOfWork, asset_id: int, names: Iterable[str], user_id: int) -> int:
-    """Delete the live pre-labels of these model names on the asset (all versions)."""
+def _withdraw(uow: UnitOfWork, current: Sequence[Annotation], names: Iterable[str], user_id: int) -> int:
+    """Delete the live pre-labels of these model names among the asset's ``current`` annotations."""
     prefixes = tuple(f"model:{name}@" for name in names)
-    stale = [a for a in uow.annotations.list(asset_id) if a.source.startswith(prefixes)]
+    stale = [a for a in current if a.source.startswith(prefixes)]
     for ann in stale:
         assert ann.id is not None
         uow.annotations.delete(ann.id, ann.version, user_id=user_id)
@@ -277,14 +304,19 @@ def _store(
     user_id: int,
     asset_id: int,
     found: Sequence[tuple[ModelHandle, list[Annotation]]],
-    priority: float,
+    priority: float | None,
     withdraw_names: set[str],
     refs: list[str],
+    overwrite_human: bool,
 ) -> tuple[int, int]:
-    """One asset's pre-labels, prediction rows, queue priority and audit row; (stored, withdrawn)."""
+    """One asset's pre-labels, prediction rows, queue priority (None: left as it is) and audit row;
+    (stored, withdrawn)."""
     from datetime import UTC, datetime
 
-    withdrawn = _withdraw(uow, asset_id, withdraw_names, user_id) if withdraw_names else 0
+    current = uow.annotations.list(asset_id)
+    if not overwrite_human:  # a person may have labeled a frame while the models ran
+        found = without_human(found, human_labeled(current))
+    withdrawn = _withdraw(uow, current, withdraw_names, user_id) if withdraw_names else 0
     stored = 0
     rows: list[tuple[int, int, int | None, float | None]] = []
     for handle, anns in found:
@@ -292,13 +324,14 @@ def _store(
         rows += [(handle.stored.id, asset_id, a.id, a.confidence) for a in saved]
         stored += len(saved)
     uow.models.add_predictions(rows)
-    uow.tasks.set_priority(project_id, [asset_id], priority, datetime.now(UTC))
+    if priority is not None:
+        uow.tasks.set_priority(project_id, [asset_id], priority, datetime.now(UTC))
     uow.audit.record(
         user_id,
         "model.prelabel",
         "asset",
         asset_id,
-        {"models": refs, "annotations": stored, "priority": round(priority, 4)},
+        {"models": refs, "annotations": stored, "priority": None if priority is None else round(priority, 4)},
     )
     return stored, withdrawn
 
@@ -316,6 +349,7 @@ def run_prelabel(
     replace: bool = True,
     threads: int | None = None,
     batch_size: int = 4,
+    overwrite_human: bool = False,
     progress: Progress | None = None,
 ) -> PrelabelReport:
     """Run ``handles`` (chained) over the assets and store their pre-labels; see the module doc."""
@@ -329,7 +363,20 @@ def run_prelabel(
         if asset.project_id != project_id:
             raise NotFoundError(f"asset {asset.id} is not in this project")
     runners = [(h, Runner(h.loaded, threads=threads, batch_size=batch_size)) for h in handles]
-    plans = [(a, frames_to_run(a, frame_stride)) for a in assets]
+    classes = pass_classes(handles)
+    taken: dict[int, set[tuple[int, str]]] = {}  # asset id -> (frame, class) a person labeled
+    plans: list[tuple[Asset, list[int]]] = []
+    with db.unit_of_work(readonly=True) as uow:
+        for asset in assets:
+            frames = frames_to_run(asset, frame_stride)
+            if not overwrite_human:
+                mine = taken[asset.id] = {
+                    t for t in human_labeled(uow.annotations.list(asset.id)) if t[1] in classes
+                }
+                report.human_frames += len({f for f, _ in mine}.intersection(frames))
+                # frames where a person labeled every class of the pass: not run at all
+                frames = [f for f in frames if not classes <= {c for g, c in mine if g == f}]
+            plans.append((asset, frames))
     withdraw = {h.loaded.manifest.name for h in handles} if replace else set()
     total = sum(len(f) for _, f in plans)
     done = 0
@@ -341,9 +388,13 @@ def run_prelabel(
             raise _Cancelled
 
     for asset, frames in plans:
+        found: list[tuple[ModelHandle, list[Annotation]]] = [(h, []) for h in handles]
         try:
-            with open_asset(asset, roots, max_pixels=max_pixels) as source:
-                found = _predict_asset(source, runners=runners, ontology=ontology, frames=frames, tick=tick)
+            if frames:
+                with open_asset(asset, roots, max_pixels=max_pixels) as source:
+                    found = _predict_asset(
+                        source, runners=runners, ontology=ontology, frames=frames, tick=tick
+                    )
         except _Cancelled:
             report.cancelled = True
             break
@@ -351,8 +402,9 @@ def run_prelabel(
             report.skipped.append((asset.id, str(exc)))
             done += len(frames)
             continue
+        found = without_human(found, taken.get(asset.id, set()))
         confidences = [a.confidence for _, anns in found for a in anns if a.confidence is not None]
-        priority = 1.0 - (min(confidences) if confidences else NO_PRELABEL_CONFIDENCE)
+        priority = 1.0 - (min(confidences) if confidences else NO_PRELABEL_CONFIDENCE) if frames else None
 
         work = functools.partial(
             _store,
@@ -363,13 +415,15 @@ def run_prelabel(
             priority=priority,
             withdraw_names=withdraw,
             refs=report.models,
+            overwrite_human=overwrite_human,
         )
         stored, withdrawn = db.run(work)
-        report.assets += 1
-        report.frames += len(frames)
         report.annotations += stored
         report.withdrawn += withdrawn
-        report.priorities[asset.id] = priority
+        if priority is not None:  # the models ran on some of its frames
+            report.assets += 1
+            report.frames += len(frames)
+            report.priorities[asset.id] = priority
     return report
 
 

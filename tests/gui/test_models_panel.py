@@ -17,6 +17,7 @@ from test_prelabel_review import (
     LABELER,
     REVIEWER,
     SOURCE,
+    TRAIN,
     World,
     _site,
     build_world,
@@ -76,10 +77,15 @@ def test_reviewer_runs_a_pass_with_progress_and_can_cancel_one(qtbot, themed_qap
         assert not panel.progress.isHidden() and not panel.cancel_button.isHidden()
         assert not panel.run_all_button.isEnabled()  # one job at a time
     report = panel.logic.last_result
-    total = len(copy.assets)
+    total = len(copy.assets) - len(TRAIN)  # the tiles alice labeled are left alone
     assert isinstance(report, PrelabelReport) and not report.cancelled and report.assets == total
     assert report.annotations > 0 and values and max(values) == total
+    assert report.human_frames == len(TRAIN)
     assert panel.progress.isHidden() and "Pre-label pass done" in panel.message.text()
+    assert (
+        f"{len(TRAIN)} frame(s) left alone: a person had already labeled the class there."
+        in panel.message.text()
+    )
     fresh = copy.assets[FRESH]
     assert all(a.source == SOURCE for a in panel.project.annotation_objects(fresh, labeler=REVIEWER))
 

@@ -3,15 +3,18 @@ support.models', the retina vessel tiles support.retina's."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from app import api
 
 ADMIN, LABELER, OTHER, REVIEWER = "alice", "ana", "bob", "rita"
 ONTOLOGY = {"classes": [{"name": "vessel", "color": "#c0504d", "kinds": ["polygon", "mask"]}]}
 
 
-def make_team_project(db_url: str) -> dict[str, api.Project]:
-    """alice (project admin), ana and bob (labelers), rita (reviewer), each with an open Project."""
-    admin = api.create_project(db_url, "prelabels", ontology=ONTOLOGY, user=ADMIN)
+def make_team_project(db_url: str, ontology: dict[str, Any] | None = None) -> dict[str, api.Project]:
+    """alice (project admin), ana and bob (labelers), rita (reviewer), each with an open Project;
+    the ontology is ONTOLOGY unless given."""
+    admin = api.create_project(db_url, "prelabels", ontology=ontology or ONTOLOGY, user=ADMIN)
     admin.set_member(LABELER, "labeler")
     admin.set_member(OTHER, "labeler")
     admin.set_member(REVIEWER, "reviewer")

@@ -33,9 +33,11 @@ def test_models_train_and_prelabel_from_the_command_line(tmp_path: Path) -> None
     admin, ana = people[ADMIN], people[LABELER]
     coins = sample_data.skimage_images() / "coins.png"
     camera = sample_data.skimage_images() / "camera.png"
-    coin_id, _ = admin.import_data([coins, camera])
-    # ana's label: the bright coins (a stated threshold) on the coins image
-    ana.upload_annotations(coin_id, [{"kind": "mask", "label": "vessel", "mask": io.imread(coins) > 120}])
+    page = sample_data.skimage_images() / "page.png"
+    coin_id, camera_id, _ = admin.import_data([coins, camera, page])
+    # ana's labels: the bright pixels (a stated threshold) of the coins and the camera images
+    for asset_id, path in ((coin_id, coins), (camera_id, camera)):
+        ana.upload_annotations(asset_id, [{"kind": "mask", "label": "vessel", "mask": io.imread(path) > 120}])
     for project in people.values():
         project.close()
     models = tmp_path / "site-models"
@@ -49,12 +51,12 @@ def test_models_train_and_prelabel_from_the_command_line(tmp_path: Path) -> None
     assert "registered bright@1 (segmentation, classes ['vessel'])" in added.stdout
     assert (models / "bright" / "1" / "bright.onnx").is_file()
 
-    not_yet = sitelabel("train", "--class", "vessel", "--every", "2", *base, env=env)
-    assert not_yet.returncode == 0 and "not due: 1 new 'vessel' labels and no model yet" in not_yet.stdout
+    not_yet = sitelabel("train", "--class", "vessel", "--every", "3", *base, env=env)
+    assert not_yet.returncode == 0 and "not due: 2 new 'vessel' labels and no model yet" in not_yet.stdout
 
     trained = sitelabel("train", "--class", "vessel", "--from-labeler", LABELER, *base, env=env)
     assert trained.returncode == 0, trained.stderr
-    assert "trained mm-vessel@1 on 1 labeled frames (1 labels)" in trained.stdout
+    assert "trained mm-vessel@1 on 2 labeled frames (2 labels)" in trained.stdout
 
     listed = sitelabel("models", "list", "--json", "--check", *base, env=env)
     assert listed.returncode == 0, listed.stderr
@@ -63,7 +65,8 @@ def test_models_train_and_prelabel_from_the_command_line(tmp_path: Path) -> None
 
     labeled = sitelabel("prelabel", "--model", "mm-vessel", "--model", "bright@1", *base, env=env)
     assert labeled.returncode == 0, labeled.stderr
-    assert "pre-labeled 2 assets (2 frames) with mm-vessel@1, bright@1" in labeled.stdout
+    assert "pre-labeled 1 assets (1 frames) with mm-vessel@1, bright@1" in labeled.stdout
+    assert "2 frames skipped: a person already labeled the class there" in labeled.stdout
 
     denied = sitelabel("prelabel", "--model", "bright", *base, env={**env, "SITELABEL_USER": LABELER})
     assert denied.returncode == 1 and "needs reviewer or above" in denied.stderr
