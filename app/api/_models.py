@@ -6,7 +6,8 @@ audited (``model.register``, ``model.train``, ``model.prelabel`` per asset, ``mo
 
     project.register_model("/mnt/models/liver-seg.onnx")      # manifest liver-seg.toml beside it
     report = project.prelabel(["liver-seg"], progress=lambda done, total: True)
-    trained = project.train_micro_model("lesion")             # from the labels so far
+    trained = project.train_micro_model("lesion")             # from the labels so far, validated
+    trained.validation_dice, trained.train_dice                # TrainingRefused below the floor
     project.prelabel([trained.model.ref])
     project.model_quality()                                   # Dice/IoU/accept rate per version
 """
@@ -23,6 +24,7 @@ from app.config import user_data_dir
 from app.core.errors import NotFoundError, PermissionDenied, ValidationError
 from app.core.permissions import RANK, Action
 from app.core.records import Role
+from app.workflow.training_guard import DEFAULT_MIN_DICE, DEFAULT_MIN_PIXELS
 
 if TYPE_CHECKING:
     import numpy as np
@@ -280,10 +282,19 @@ class ModelsMixin(ProjectBase):
         *,
         labeler: str | None = None,
         name: str | None = None,
+        min_dice: float = DEFAULT_MIN_DICE,
+        min_pixels: int = DEFAULT_MIN_PIXELS,
         progress: Progress | None = None,
     ) -> TrainReport:
-        """Train, export (ONNX) and register a micro-model for ``label`` from the human labels so far
-        (only ``labeler``'s when given); project admins. Pre-label with ``report.model.ref``."""
+        """Train, validate, export (ONNX) and register a micro-model for ``label`` from the human
+        labels so far (only ``labeler``'s when given); project admins. Pre-label with
+        ``report.model.ref``.
+
+        Labeled frames are held out to validate on (each in turn with fewer than 5, else a seeded
+        20 %); ``report.validation_dice`` is measured there, ``report.train_dice`` on the frames it
+        learned from. Raises TrainingRefused (a ValidationError; its message says what to label
+        next), registering nothing, when the class is labeled on one frame only, its labels cover
+        fewer than ``min_pixels`` pixels, or the validation Dice is below ``min_dice``."""
         from app.workflow.training import train_and_register
 
         self._require_role(Role.PROJECT_ADMIN, "train models")
@@ -301,6 +312,8 @@ class ModelsMixin(ProjectBase):
             models_folder=self.models_folder,
             name=name,
             labeler_id=labeler_id,
+            min_dice=min_dice,
+            min_pixels=min_pixels,
             progress=progress,
         )
 

@@ -12,6 +12,7 @@ from app.cli._common import (
     _ProgressLine,
     _report_skipped,
 )
+from app.workflow.training_guard import DEFAULT_MIN_DICE, DEFAULT_MIN_PIXELS
 
 
 def cmd_prelabel(args: argparse.Namespace) -> int:
@@ -56,7 +57,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     progress = _ProgressLine(f"training a micro-model for {args.label!r}", quiet=args.quiet)
     try:
         report = project.train_micro_model(
-            args.label, labeler=args.from_labeler, name=args.name, progress=progress
+            args.label,
+            labeler=args.from_labeler,
+            name=args.name,
+            min_dice=args.min_dice,
+            min_pixels=args.min_pixels,
+            progress=progress,
         )
     finally:
         progress.finish()
@@ -64,7 +70,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     result = report.result
     print(
         f"trained {report.model.ref} on {len(report.items)} labeled frames ({report.label_count} labels) "
-        f"in {result.seconds:.1f} s, training Dice {result.train_dice:.3f}; saved {report.model_path}"
+        f"in {result.seconds:.1f} s: validation Dice {report.validation_dice:.3f} "
+        f"({report.validation.describe()}), training Dice {report.train_dice:.3f}; saved {report.model_path}"
     )
     print(f"pre-label with: sitelabel prelabel --model {report.model.ref}")
     return 0
@@ -140,11 +147,29 @@ def add_model_verbs(verbs: Any, verb: Callable[..., argparse.ArgumentParser]) ->
     )
     pre.add_argument("--quiet", action="store_true")
 
-    train = verb("train", cmd_train, "train an on-site micro-model for one class from the labels so far")
+    train = verb(
+        "train",
+        cmd_train,
+        "train an on-site micro-model for one class from the labels so far; it is validated on "
+        "labeled frames it does not learn from (each in turn with fewer than 5, else 20 %) and not "
+        "registered (exit code 1, with what to label next) below --min-dice or --min-pixels",
+    )
     train.add_argument("--class", dest="label", required=True, help="ontology class")
     train.add_argument("--from-labeler", help="learn only from this labeler's labels")
     train.add_argument("--name", help="model name (default: mm-CLASS)")
     train.add_argument("--every", type=int, help="train only when N new labels arrived since the last model")
+    train.add_argument(
+        "--min-dice",
+        type=float,
+        default=DEFAULT_MIN_DICE,
+        help=f"register only with at least this validation Dice (0..1, default {DEFAULT_MIN_DICE})",
+    )
+    train.add_argument(
+        "--min-pixels",
+        type=int,
+        default=DEFAULT_MIN_PIXELS,
+        help=f"train only from at least this many labeled pixels in all (default {DEFAULT_MIN_PIXELS})",
+    )
     train.add_argument("--project")
     train.add_argument("--quiet", action="store_true")
 

@@ -85,7 +85,8 @@ def train_text(report: object) -> str:
     assert isinstance(report, TrainReport)
     return (
         f"Trained and registered {report.model.ref} from {len(report.items)} labeled frame(s) "
-        f"in {report.result.seconds:.1f} s (training Dice {report.result.train_dice:.2f})."
+        f"in {report.result.seconds:.1f} s: validation Dice {report.validation_dice:.2f} "
+        f"({report.validation.describe()}), training Dice {report.train_dice:.2f}."
     )
 
 

@@ -153,6 +153,27 @@ def _sample(
     return picks
 
 
+ROW_BLOCK = 256  # rows per matrix product in training (see _rows_times)
+
+
+def _rows_times(a: F32, b: F32) -> F32:
+    """``a @ b`` in blocks of rows. Each block's product stays under OpenBLAS's threading threshold:
+    for these small matrices its threads only cost time (a training ran 4x slower on a busy
+    2-core machine), and blocks of rows give the same numbers as one product."""
+    out = np.empty((a.shape[0], b.shape[1]), dtype=np.float32)
+    for start in range(0, a.shape[0], ROW_BLOCK):
+        np.matmul(a[start : start + ROW_BLOCK], b, out=out[start : start + ROW_BLOCK])
+    return out
+
+
+def _cross(a: F32, b: F32) -> F32:
+    """``a.T @ b`` summed over blocks of rows (single-threaded, as :func:`_rows_times`)."""
+    out = np.zeros((a.shape[1], b.shape[1]), dtype=np.float32)
+    for start in range(0, a.shape[0], ROW_BLOCK):
+        out += a[start : start + ROW_BLOCK].T @ b[start : start + ROW_BLOCK]
+    return out
+
+
 def _fit_mlp(
     x: F32, y: F32, *, hidden: int, epochs: int, rng: np.random.Generator, progress: Progress | None
 ) -> tuple[F32, F32, F32, float]:
@@ -173,14 +194,14 @@ def _fit_mlp(
             idx = order[start : start + batch]
             xb, yb = x[idx], y[idx]
             w1, b1, w2, b2 = params
-            pre = xb @ w1.T + b1
+            pre = _rows_times(xb, w1.T) + b1
             act = np.maximum(pre, 0)
-            p = 1.0 / (1.0 + np.exp(-(act @ w2 + b2[0])))
+            p = 1.0 / (1.0 + np.exp(-(_rows_times(act, w2[:, None])[:, 0] + b2[0])))
             g_logit = (p - yb) / len(idx)
-            g_w2 = act.T @ g_logit + decay * w2
+            g_w2 = _cross(act, g_logit[:, None])[:, 0] + decay * w2
             g_b2 = np.array([g_logit.sum()], dtype=np.float32)
             g_act = np.outer(g_logit, w2) * (pre > 0)
-            grads = [g_act.T @ xb + decay * w1, g_act.sum(axis=0), g_w2, g_b2]
+            grads = [_cross(g_act, xb) + decay * w1, g_act.sum(axis=0), g_w2, g_b2]
             step += 1
             for i, (param, grad) in enumerate(zip(params, grads, strict=True)):
                 m, v = moments[i]
@@ -198,6 +219,102 @@ def _fit_mlp(
     return w1, b1, w2, float(b2[0])
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """Labeled frames as the trainer sees them: the untrained model (class, normalisation, filter
+    scales), each frame's filter-bank features and its bool mask. Computed once, fitted many times
+    (validation trains on several subsets of the same frames)."""
+
+    model0: MicroModel
+    features: list[F32]
+    masks: list[npt.NDArray[np.bool_]]
+    seconds: float
+
+
+def prepare(
+    frames: Sequence[npt.ArrayLike],
+    masks: Sequence[npt.ArrayLike],
+    *,
+    label: str,
+    window: tuple[float, float] | None = None,
+    normalise: Normalisation | None = None,
+    sigmas: Sequence[float] = SIGMAS,
+) -> Prepared:
+    """Normalise the raw frames (a DICOM window, /255 or a percentile range: the choice of
+    :func:`choose_normalisation` over all frames) and compute their features."""
+    if not frames or len(frames) != len(masks):
+        raise ModelError("training needs at least one frame and one mask per frame")
+    start = time.perf_counter()
+    norm = normalise or choose_normalisation(frames, window)
+    model0 = MicroModel(label, norm, tuple(float(s) for s in sigmas), *(np.zeros(0, np.float32),) * 5, b2=0.0)
+    spec = model0.manifest("train", "0")
+    bool_masks = [np.asarray(m, dtype=bool) for m in masks]
+    if not any(m.any() for m in bool_masks):
+        raise ModelError(f"no labeled pixels of {label!r} to learn from")
+    feats: list[F32] = []
+    for frame, mask in zip(frames, bool_masks, strict=True):
+        x = preprocess(frame, spec, window)[:, :, 0]
+        if x.shape != mask.shape:
+            raise ModelError(f"a mask of shape {mask.shape} does not fit its frame {x.shape}")
+        feats.append(features(x, model0.sigmas))
+    return Prepared(model0, feats, bool_masks, time.perf_counter() - start)
+
+
+def overlap(model: MicroModel, feats: F32, mask: npt.NDArray[np.bool_]) -> tuple[int, int, int]:
+    """(labeled, predicted, both) pixel counts of the model's mask on one frame's features."""
+    pred = model.probability_from_features(feats) >= model.threshold
+    return int(np.count_nonzero(mask)), int(np.count_nonzero(pred)), int(np.count_nonzero(pred & mask))
+
+
+def dice_of(counts: Sequence[tuple[int, int, int]]) -> float:
+    """Dice pooled over frames from their (labeled, predicted, both) counts; 1.0 when both are empty."""
+    total = sum(labeled + predicted for labeled, predicted, _ in counts)
+    return 1.0 if total == 0 else 2.0 * sum(both for _, _, both in counts) / total
+
+
+def fit(
+    prepared: Prepared,
+    frames: Sequence[int] | None = None,
+    *,
+    hidden: int = 32,
+    epochs: int = 30,
+    pixels_per_frame: int = 40_000,
+    min_area: int = 16,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> TrainResult:
+    """Train on the prepared ``frames`` (indices; default all) and measure Dice on them.
+
+    Deterministic for the same inputs and ``seed``. ``progress(epoch, epochs)`` may return False
+    to cancel (ModelError).
+    """
+    start = time.perf_counter()
+    chosen = list(range(len(prepared.features))) if frames is None else list(frames)
+    feats = [prepared.features[i] for i in chosen]
+    bool_masks = [prepared.masks[i] for i in chosen]
+    if not any(m.any() for m in bool_masks):
+        raise ModelError(f"no labeled pixels of {prepared.model0.label!r} to learn from")
+    rng = np.random.default_rng(seed)
+    picks = _sample(bool_masks, pixels_per_frame, rng)
+    x_train = np.concatenate(
+        [f.reshape(f.shape[0], -1)[:, p].T for f, p in zip(feats, picks, strict=True)]
+    ).astype(np.float32)
+    y_train = np.concatenate([m.reshape(-1)[p] for m, p in zip(bool_masks, picks, strict=True)]).astype(
+        np.float32
+    )
+    mean = x_train.mean(axis=0).astype(np.float32)
+    std = np.maximum(x_train.std(axis=0), 1e-6).astype(np.float32)
+    w1, b1, w2, b2 = _fit_mlp(
+        (x_train - mean) / std, y_train, hidden=hidden, epochs=epochs, rng=rng, progress=progress
+    )
+    model = replace(prepared.model0, mean=mean, std=std, w1=w1, b1=b1, w2=w2, b2=b2, min_area=min_area)
+    dice = dice_of([overlap(model, f, m) for f, m in zip(feats, bool_masks, strict=True)])
+    seconds = prepared.seconds + time.perf_counter() - start
+    info = {"frames": len(feats), "pixels": len(y_train), "train_dice": round(dice, 4)}
+    model = replace(model, training={**info, "seconds": round(seconds, 3)})
+    return TrainResult(model, seconds, dice, len(y_train))
+
+
 def train(
     frames: Sequence[npt.ArrayLike],
     masks: Sequence[npt.ArrayLike],
@@ -213,47 +330,19 @@ def train(
     seed: int = 0,
     progress: Progress | None = None,
 ) -> TrainResult:
-    """Train a micro-model for ``label`` from raw frames and their bool masks of that class.
+    """Train a micro-model for ``label`` from raw frames and their bool masks of that class, on all
+    of them (:func:`app.models.validation.train_validated` holds some out to validate).
 
     Deterministic for the same inputs and ``seed``. ``progress(epoch, epochs)`` may return False
     to cancel (ModelError).
     """
-    if not frames or len(frames) != len(masks):
-        raise ModelError("training needs at least one frame and one mask per frame")
-    start = time.perf_counter()
-    norm = normalise or choose_normalisation(frames, window)
-    model0 = MicroModel(label, norm, tuple(float(s) for s in sigmas), *(np.zeros(0, np.float32),) * 5, b2=0.0)
-    spec = model0.manifest("train", "0")
-    rng = np.random.default_rng(seed)
-    bool_masks = [np.asarray(m, dtype=bool) for m in masks]
-    if not any(m.any() for m in bool_masks):
-        raise ModelError(f"no labeled pixels of {label!r} to learn from")
-    feats: list[F32] = []
-    for frame, mask in zip(frames, bool_masks, strict=True):
-        x = preprocess(frame, spec, window)[:, :, 0]
-        if x.shape != mask.shape:
-            raise ModelError(f"a mask of shape {mask.shape} does not fit its frame {x.shape}")
-        feats.append(features(x, model0.sigmas))
-    picks = _sample(bool_masks, pixels_per_frame, rng)
-    x_train = np.concatenate(
-        [f.reshape(f.shape[0], -1)[:, p].T for f, p in zip(feats, picks, strict=True)]
-    ).astype(np.float32)
-    y_train = np.concatenate([m.reshape(-1)[p] for m, p in zip(bool_masks, picks, strict=True)]).astype(
-        np.float32
+    prepared = prepare(frames, masks, label=label, window=window, normalise=normalise, sigmas=sigmas)
+    return fit(
+        prepared,
+        hidden=hidden,
+        epochs=epochs,
+        pixels_per_frame=pixels_per_frame,
+        min_area=min_area,
+        seed=seed,
+        progress=progress,
     )
-    mean = x_train.mean(axis=0).astype(np.float32)
-    std = np.maximum(x_train.std(axis=0), 1e-6).astype(np.float32)
-    w1, b1, w2, b2 = _fit_mlp(
-        (x_train - mean) / std, y_train, hidden=hidden, epochs=epochs, rng=rng, progress=progress
-    )
-    model = replace(model0, mean=mean, std=std, w1=w1, b1=b1, w2=w2, b2=b2, min_area=min_area)
-    inter = total = 0
-    for f, m in zip(feats, bool_masks, strict=True):
-        pred = model.probability_from_features(f) >= model.threshold
-        inter += int(np.count_nonzero(pred & m))
-        total += int(np.count_nonzero(pred)) + int(np.count_nonzero(m))
-    dice = 1.0 if total == 0 else 2.0 * inter / total
-    seconds = time.perf_counter() - start
-    info = {"frames": len(feats), "pixels": len(y_train), "train_dice": round(dice, 4)}
-    model = replace(model, training={**info, "seconds": round(seconds, 3)})
-    return TrainResult(model, seconds, dice, len(y_train))

@@ -5,7 +5,13 @@ optionally only one labeler's), with the union of those labels as the class's pi
 the one rasteriser) and everything else of that frame as background. So a frame counts as fully
 labeled for the class once someone labeled it there.
 
-The trained model is exported to ONNX with its manifest into ``models_folder/NAME/VERSION/`` and
+Training validates on labeled frames the model does not learn from (leave-one-frame-out with few
+frames, else a seeded holdout: :mod:`app.models.validation`) and reports that Dice beside the Dice
+on the training frames. It refuses, writing and registering nothing, with one labeled frame, with
+too few labeled pixels, or with a validation Dice below a floor, and says what to label next
+(:mod:`app.workflow.training_guard`).
+
+A model that passes is exported to ONNX with its manifest into ``models_folder/NAME/VERSION/`` and
 registered (a ``ModelRow``), so pre-labels run it through the same runner as any other model.
 """
 
@@ -23,10 +29,19 @@ import numpy.typing as npt
 from app.core.annotations import HUMAN, Annotation
 from app.core.errors import ValidationError
 from app.core.raster import rasterize_annotation
-from app.core.records import AssetKind
+from app.core.records import Asset, AssetKind
 from app.models.registry import ModelRegistry, version_key
-from app.models.trainer import TrainResult, train
+from app.models.trainer import TrainResult
+from app.models.validation import Validation, train_validated
 from app.workflow.agreement import MASK_KINDS
+from app.workflow.training_guard import (
+    DEFAULT_MIN_DICE,
+    DEFAULT_MIN_PIXELS,
+    LabeledFrame,
+    TrainingRefused,
+    check_labels,
+    check_validation,
+)
 
 if TYPE_CHECKING:
     from app.storage import Database
@@ -43,6 +58,7 @@ class TrainingData:
     frames: list[npt.NDArray[np.generic]] = field(default_factory=list)
     masks: list[npt.NDArray[np.bool_]] = field(default_factory=list)
     items: list[tuple[int, int]] = field(default_factory=list)  # (asset id, frame)
+    labeled: list[LabeledFrame] = field(default_factory=list)  # the same frames, named, with pixels
     label_count: int = 0  # human annotations used
     last_label_id: int = 0  # the newest of them (to tell later labels apart)
     window: tuple[float, float] | None = None  # DICOM window of the first series, if any
@@ -51,10 +67,19 @@ class TrainingData:
 @dataclass(frozen=True)
 class TrainReport:
     model: StoredModel
-    result: TrainResult
+    result: TrainResult  # result.train_dice: Dice on the frames the registered model learned from
     items: list[tuple[int, int]]
     label_count: int
     model_path: Path
+    validation: Validation  # on labeled frames it did not learn from
+
+    @property
+    def train_dice(self) -> float:
+        return self.result.train_dice
+
+    @property
+    def validation_dice(self) -> float:
+        return self.validation.dice
 
 
 @dataclass(frozen=True)
@@ -71,6 +96,16 @@ class RetrainCheck:
 def micro_model_name(label: str) -> str:
     slug = re.sub(r"[^A-Za-z0-9_.\-]+", "-", label).strip("-") or "class"
     return f"mm-{slug}"[:100]
+
+
+def frame_name(asset: Asset, frame: int) -> str:
+    """How the advice names a labeled frame: the item's path, and the slice or frame where it has several."""
+    from app.sources.assets import asset_name
+
+    name = asset_name(asset)
+    if asset.kind is AssetKind.DICOM_SERIES and asset.frame_count > 1:
+        return f"{name} slice {frame}"
+    return f"{name} frame {frame}" if asset.frame_count > 1 else name
 
 
 def _human_labels(
@@ -127,6 +162,7 @@ def collect_training_data(
         data.frames.append(pixels)
         data.masks.append(mask)
         data.items.append((asset_id, frame))
+        data.labeled.append(LabeledFrame(asset_id, frame, frame_name(asset, frame), int(mask.sum())))
         data.label_count += len(anns)
         data.last_label_id = max(data.last_label_id, *(a.id or 0 for a in anns))
     return data
@@ -151,9 +187,15 @@ def train_and_register(
     name: str | None = None,
     labeler_id: int | None = None,
     max_frames: int = DEFAULT_MAX_FRAMES,
+    min_dice: float = DEFAULT_MIN_DICE,
+    min_pixels: int = DEFAULT_MIN_PIXELS,
     progress: Progress | None = None,
 ) -> TrainReport:
-    """Train a micro-model for ``label``, export it and register it (audited ``model.train``)."""
+    """Train a micro-model for ``label``, validate it, export it and register it (audited
+    ``model.train``). TrainingRefused (audited ``model.train_refused``, nothing written) with one
+    labeled frame, fewer than ``min_pixels`` labeled pixels, or a validation Dice below ``min_dice``."""
+    if not 0.0 <= min_dice <= 1.0:
+        raise ValidationError(f"the validation Dice floor is a number from 0 to 1, got {min_dice}")
     with db.unit_of_work(readonly=True) as uow:
         ontology = uow.ontologies.current(project_id)
     if ontology is not None and ontology.classes:
@@ -171,7 +213,15 @@ def train_and_register(
         who = " by that labeler" if labeler_id is not None else ""
         raise ValidationError(f"there are no human labels of {label!r}{who} to train on yet")
     shapes = {f.shape[:2] for f in data.frames}
-    result = train(data.frames, data.masks, label=label, window=data.window, progress=progress)
+    try:
+        check_labels(label, data.labeled, min_pixels=min_pixels)
+        result, validation = train_validated(
+            data.frames, data.masks, label=label, window=data.window, progress=progress
+        )
+        check_validation(label, data.labeled, validation, result.train_dice, min_dice=min_dice)
+    except TrainingRefused as refused:
+        _audit_refusal(db, project_id, user_id, refused)
+        raise
     model_name = name or micro_model_name(label)
     version = next_version(db, model_name)
     trained = result.model
@@ -202,12 +252,38 @@ def train_and_register(
                 "labels": data.label_count,
                 "seconds": round(result.seconds, 3),
                 "train_dice": round(result.train_dice, 4),
+                "validation_dice": round(validation.dice, 4),
+                "validation": validation.scheme,
             },
         )
         return stored
 
     stored = db.run(register)
-    return TrainReport(stored, replace(result, model=trained), data.items, data.label_count, model_path)
+    return TrainReport(
+        stored, replace(result, model=trained), data.items, data.label_count, model_path, validation
+    )
+
+
+def _audit_refusal(db: Database, project_id: int, user_id: int, refused: TrainingRefused) -> None:
+    def record(uow: UnitOfWork) -> None:
+        uow.audit.record(
+            user_id,
+            "model.train_refused",
+            "project",
+            project_id,
+            {
+                "label": refused.label,
+                "frames": refused.frames,
+                "pixels": refused.pixels,
+                "validation_dice": None
+                if refused.validation_dice is None
+                else round(refused.validation_dice, 4),
+                "train_dice": None if refused.train_dice is None else round(refused.train_dice, 4),
+                "reason": str(refused),
+            },
+        )
+
+    db.run(record)
 
 
 def retrain_check(
@@ -231,9 +307,12 @@ def retrain_check(
 
 
 __all__ = [
+    "DEFAULT_MIN_DICE",
+    "DEFAULT_MIN_PIXELS",
     "RetrainCheck",
     "TrainReport",
     "TrainingData",
+    "TrainingRefused",
     "collect_training_data",
     "micro_model_name",
     "retrain_check",

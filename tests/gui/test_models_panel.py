@@ -136,6 +136,7 @@ def test_admin_trains_a_micro_model_and_the_quality_table_matches_the_api(
     with qtbot.waitSignal(panel.models_changed, timeout=120_000):
         qtbot.mouseClick(panel.train_button, Qt.MouseButton.LeftButton)
     assert "Trained and registered mm-vessel@2" in panel.message.text()
+    assert "validation Dice 0." in panel.message.text() and "training Dice 0." in panel.message.text()
     qtbot.waitUntil(lambda: panel.models_table.rowCount() == 2, timeout=20_000)
     assert {tuple(_cells(panel.models_table, r)[:2]) for r in range(2)} == {
         ("mm-vessel", "1"),

@@ -57,6 +57,8 @@ def test_models_train_and_prelabel_from_the_command_line(tmp_path: Path) -> None
     trained = sitelabel("train", "--class", "vessel", "--from-labeler", LABELER, *base, env=env)
     assert trained.returncode == 0, trained.stderr
     assert "trained mm-vessel@1 on 2 labeled frames (2 labels)" in trained.stdout
+    assert ": validation Dice 0.9" in trained.stdout
+    assert "(leave-one-frame-out over 2 frames)" in trained.stdout
 
     listed = sitelabel("models", "list", "--json", "--check", *base, env=env)
     assert listed.returncode == 0, listed.stderr

@@ -53,7 +53,12 @@ def test_trained_micro_model_prelabels_held_out_tiles(
 
     trained = admin.train_micro_model("vessel")
     assert trained.model.ref == "mm-vessel@1" and len(trained.items) == 5 and trained.label_count == 5
-    assert trained.model_path.is_file() and trained.result.train_dice > 0.75
+    assert trained.model_path.is_file() and trained.train_dice > 0.75
+    # five labeled tiles: one (seeded) is held out and never learned from; Dice there passes the floor
+    assert trained.validation.scheme == "holdout" and len(trained.validation.scores) == 1
+    assert trained.validation.describe() == "1 of 5 frames held out"
+    assert 0.6 < trained.validation_dice < 1 and trained.result.model.training["frames"] == 4
+    assert trained.model.manifest["training"]["validation"]["dice"] == round(trained.validation_dice, 4)
     (info,) = admin.models(check=True)
     assert info.registered and info.problem is None and info.classes == {0: "vessel"}
     assert not admin.retrain_due("vessel", every=1).due
