@@ -29,7 +29,7 @@ import numpy.typing as npt
 
 from app.core.annotations import Annotation
 from app.core.errors import SitelabelError, ValidationError
-from app.core.ontology import LabelClass
+from app.core.ontology import LabelClass, Ontology
 from app.core.records import Asset, AssetKind
 from app.exchange.label_maps import (
     ClassLayer,
@@ -190,14 +190,26 @@ def export_nifti(job: ExportJob) -> None:
     job.tx.write_json("legend.json", legend, indent=2)
 
 
-def export_dicom_seg(job: ExportJob) -> None:
-    from app.exchange.volumes_seg import dicom_seg_from_masks
+def _seg_dataset(series: _Series, ontology: Ontology) -> Any:
+    """The SEG of a series: each class a segment of its own frames. Without overlapping classes a
+    class-index volume says the same and costs highdicom far less than a 4-D stack."""
+    from app.exchange.volumes_seg import dicom_seg_dataset, dicom_seg_from_masks
 
+    files = [path for path, _uid in source_slices(series.source)]
+    if any(collisions(layers) for layers in series.layers.values()):
+        masks = {index: series.class_volume(index).view(bool) for index in series.present}
+        return dicom_seg_from_masks(masks, files, ontology)
+    labels = np.zeros(series.shape, dtype=np.uint16)
+    for frame, layers in series.layers.items():
+        for layer in layers:
+            layer.paint(labels[frame], layer.index)
+    return dicom_seg_dataset(labels, files, ontology)
+
+
+def export_dicom_seg(job: ExportJob) -> None:
     for series in _series(job):
         try:
-            files = [path for path, _uid in source_slices(series.source)]
-            masks = {index: series.class_volume(index).view(bool) for index in series.present}
-            dataset = dicom_seg_from_masks(masks, files, job.ontology)
+            dataset = _seg_dataset(series, job.ontology)
         except SitelabelError as exc:
             job.skip(asset_display_path(series.asset), str(exc))
             continue

@@ -216,9 +216,15 @@ def dicom_seg_dataset(
     for plane in labels:  # per slice: bincount's intp copy stays small
         counts += np.bincount(plane.reshape(-1), minlength=len(counts))
     present = [int(i) for i in np.flatnonzero(counts[1:]) + 1]
-    masks = {index: labels == index for index in present}
+    if not present:
+        raise ValidationError("the label volume is empty: a DICOM SEG needs at least one labelled voxel")
+    lut = np.zeros(len(counts), dtype=np.uint8 if len(present) < 256 else np.uint16)
+    lut[present] = np.arange(1, len(present) + 1)
+    # label-map style (value n is segment n): highdicom splits it per segment without the
+    # whole-volume overlap check a 4-D stack costs, as classes cannot overlap in an index volume
     return _segmentation(
-        masks,
+        present,
+        lut[labels],
         sources,
         ontology,
         series_description=series_description,
@@ -253,9 +259,14 @@ def dicom_seg_from_masks(
                 f"class index {index} has no class: the ontology has {len(ontology.classes)}"
             )
         _check_shape(np.shape(mask), expected, f"the mask of class {index}")
-    present = {int(i): np.asarray(m, dtype=bool) for i, m in masks.items() if np.any(m)}
+    present = sorted(int(i) for i, m in masks.items() if np.any(m))
+    if not present:
+        raise ValidationError("the label volume is empty: a DICOM SEG needs at least one labelled voxel")
+    # (z, y, x, segment): segment n is the n-th class present, with frames of its own
+    stack = np.stack([np.asarray(masks[index], dtype=bool) for index in present], axis=-1)
     return _segmentation(
         present,
+        stack,
         sources,
         ontology,
         series_description=series_description,
@@ -265,7 +276,8 @@ def dicom_seg_from_masks(
 
 
 def _segmentation(
-    masks: Mapping[int, BoolVolume],
+    present: list[int],
+    pixels: np.ndarray,
     sources: list[Any],
     ontology: Ontology,
     *,
@@ -277,11 +289,8 @@ def _segmentation(
 
     from app import __version__
 
-    present = sorted(masks)
-    if not present:
-        raise ValidationError("the label volume is empty: a DICOM SEG needs at least one labelled voxel")
-    # (z, y, x, segment): segment n is the n-th class present, with frames of its own
-    pixels = np.stack([masks[index] for index in present], axis=-1)
+    """The Segmentation of ``pixels``: a ``(z, y, x)`` map of segment numbers or a ``(z, y, x, n)``
+    stack, segment ``k`` being class ``present[k - 1]``."""
     _fill_type2(sources)
     try:
         with _library_messages_logged():

@@ -274,7 +274,7 @@ def test_dicom_seg_keeps_library_warnings_off_the_console(
     """pydicom-data's real CT slice has PatientName 'CQ500-CT-310', on which highdicom warns."""
     from app.sources.synthetic import build_ct_series
 
-    build_ct_series(tmp_path / "ct", 6)
+    files = build_ct_series(tmp_path / "ct", 6)
     db = str(tmp_path / "labels.db")
     project = api.create_project(db, "ct", ontology=ONTOLOGY, user="ann")
     (asset_id,) = project.import_data([tmp_path / "ct"])
@@ -293,6 +293,12 @@ def test_dicom_seg_keeps_library_warnings_off_the_console(
     err = capfd.readouterr().err
     assert "person name" not in err and "Warning" not in err, err
     assert any("person name" in r.getMessage() for r in caplog.records if r.name.startswith("app.exchange"))
+    (seg_file,) = (tmp_path / "seg").rglob("*.seg.dcm")  # no overlap: written from an index volume
+    expected = np.zeros((6, 512, 512), dtype=bool)
+    expected[2] = box_pixels([100, 100, 300, 200], (512, 512))
+    assert [(name, np.array_equal(mask, expected)) for name, mask in _segments(seg_file, files).items()] == [
+        ("brain", True)
+    ]
 
 
 # --- what a format cannot write --------------------------------------------------------------------
