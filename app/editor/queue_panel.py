@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 from app.core.item_status import QUEUE_COUNTS, counts_line
 from app.editor.plain import plain_tip
 from app.editor.queue_controller import ItemState, QueueController, QueueHost, QueueItem
+from app.workflow.queue_batch import skipped_line
 
 if TYPE_CHECKING:
     from app.api import Project
@@ -104,6 +105,9 @@ class QueuePanel(QWidget):
         self.badges.setStyleSheet("color: #f2c14e;")
         self.rejection = _label(self)
         self.rejection.setStyleSheet(_BANNER.format(bg="#5c1f24", fg="#ffd9d9"))
+        self.skipped = _label(self)  # the item came back to the labeler who skipped it
+        self.skipped.setStyleSheet(_BANNER.format(bg="#23384f", fg="#d6e8ff"))
+        self.skipped.hide()
         self.notice = _label(self)
         self.notice.setStyleSheet(_BANNER.format(bg="#4a3b12", fg="#ffe7a8"))
         self.notice.hide()
@@ -129,7 +133,7 @@ class QueuePanel(QWidget):
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(self.start_button)
         layout.addSpacing(4)
-        for widget in (self.name, self.position, self.badges, self.rejection, self.notice):
+        for widget in (self.name, self.position, self.badges, self.rejection, self.skipped, self.notice):
             layout.addWidget(widget)
         layout.addLayout(buttons)
         layout.addWidget(self.stats)
@@ -191,6 +195,7 @@ class QueuePanel(QWidget):
             )
             self.badges.hide()
             self.rejection.hide()
+            self.skipped.hide()
         else:
             self.name.setText(item.name)
             pos, total = (c.current or 0) + 1, len(c.items)
@@ -212,6 +217,8 @@ class QueuePanel(QWidget):
         self.badges.setVisible(bool(badges))
         self.rejection.setText(f"Returned by review: {item.note}" if item.note else "")
         self.rejection.setVisible(bool(item.note))
+        self.skipped.setText("" if item.skipped is None else skipped_line(item.skipped))
+        self.skipped.setVisible(item.skipped is not None)
 
     def _fill_batch(self) -> None:
         rows = self.controller.items
@@ -224,6 +231,8 @@ class QueuePanel(QWidget):
             state = "" if item.state in (ItemState.WAITING, ItemState.CURRENT) else f"  ({item.state.value})"
             if item.note and not state:
                 state = "  (returned by review)"
+            elif item.skipped is not None and not state:
+                state = "  (you skipped it earlier)"
             entry.setText(f"{_MARKS[item.state]}  {item.name}{state}")
             entry.setToolTip(plain_tip(f"{item.asset.root}:{item.asset.rel_path}"))  # file names
             font = entry.font()

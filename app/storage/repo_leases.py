@@ -8,6 +8,20 @@ Claims on PostgreSQL take candidates with ``FOR UPDATE SKIP LOCKED`` and then re
 of the rows they locked in a *new* statement: under READ COMMITTED the candidate query's snapshot
 may predate another claimer's commit on a row that was unlocked by the time we reached it, and
 only a fresh snapshot taken while holding the row lock sees that claim.
+
+A claim fills the batch in three passes, each only when the one before found nothing more:
+
+1. items the user never had;
+2. items the user had and lost without declining them: their lease ran out, or a requeue voided it;
+3. items the user skipped, and only those no other *active* labeler could take: a labeler is
+   active when they hold a lease in the project or claimed, submitted or skipped one of its items
+   within the last lease period (``active_since``); they could take the item unless they skipped
+   it too, submitted it, or hold a running lease on it. So a skipped item goes to the others
+   first, and comes back to its skipper after the rest of their queue, when nobody else working
+   on the project can take it (nobody else, or everybody else skipped or labeled it).
+
+Rows another claimer holds locked are passed over by SKIP LOCKED: that claimer takes them (or
+finds them full), so they were never free for this user.
 """
 
 from __future__ import annotations
@@ -22,13 +36,13 @@ from sqlalchemy.orm import Session
 
 from app.core.errors import NotFoundError
 from app.core.records import Assignment, AssignmentStatus, TaskStatus
-from app.storage.repo_tasks import aware
-from app.storage.tables import AssignmentRow, TaskRow, table_of
+from app.storage.repo_tasks import aware, chunks
+from app.storage.tables import AssignmentRow, AuditRow, TaskRow, table_of
 
 _T = table_of(TaskRow)
 _A = table_of(AssignmentRow)
 ACTIVE, SUBMITTED = AssignmentStatus.ACTIVE.value, AssignmentStatus.SUBMITTED.value
-RETURNED = AssignmentStatus.RETURNED.value
+RETURNED, SKIPPED = AssignmentStatus.RETURNED.value, AssignmentStatus.SKIPPED.value
 NEW, REJECTED = TaskStatus.NEW.value, TaskStatus.REJECTED.value
 _CLAIM_ROUNDS = 50  # a round only repeats after losing a race, so this is never reached in practice
 
@@ -185,16 +199,91 @@ class LeaseRepository:
         )
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
+    # --- skips --------------------------------------------------------------------------------------
+    def skips(self, user_id: int, task_ids: Sequence[int]) -> dict[int, str]:
+        """The tasks among ``task_ids`` the user skipped, with the reason of their latest skip
+        ("" when they gave none): the editor tells them they skipped it earlier."""
+        found: dict[int, str] = {}
+        for chunk in chunks(sorted(set(task_ids))):
+            skipped = select(AssignmentRow.task_id).where(
+                AssignmentRow.task_id.in_(chunk),
+                AssignmentRow.user_id == user_id,
+                AssignmentRow.status == SKIPPED,
+            )
+            found.update((int(t), "") for t in self._s.execute(skipped.distinct()).scalars())
+        if found:  # the reasons are in the skips' audit rows (app.workflow.queue.skip), oldest first
+            reasons = (
+                select(AuditRow.details)
+                .where(AuditRow.action == "queue.skip", AuditRow.user_id == user_id)
+                .where(AuditRow.entity == "asset")
+                .order_by(AuditRow.id)
+            )
+            assets = select(TaskRow.asset_id).where(TaskRow.id.in_(sorted(found)))
+            for details in self._s.execute(reasons.where(AuditRow.entity_id.in_(assets))).scalars():
+                task = int((details or {}).get("task_id", -1))
+                if task in found:
+                    found[task] = str(details.get("reason", ""))
+        return found
+
+    def _back_to_skipper(
+        self, project_id: int, user_id: int, now: datetime, active_since: datetime
+    ) -> set[int]:
+        """Open tasks the user skipped that no other active labeler could take (module doc, pass 3)."""
+        query = (
+            select(AssignmentRow.task_id)
+            .join(TaskRow, TaskRow.id == AssignmentRow.task_id)
+            .where(
+                TaskRow.project_id == project_id,
+                TaskRow.status == NEW,
+                AssignmentRow.user_id == user_id,
+                AssignmentRow.status == SKIPPED,
+            )
+            .distinct()
+        )
+        skipped = {int(t) for t in self._s.execute(query).scalars()}
+        if not skipped:
+            return set()
+        recent = or_(
+            and_(AssignmentRow.status == ACTIVE, AssignmentRow.lease_expires_at > now),
+            AssignmentRow.leased_at > active_since,
+            AssignmentRow.finished_at > active_since,
+        )
+        others = (
+            select(AssignmentRow.user_id)
+            .join(TaskRow, TaskRow.id == AssignmentRow.task_id)
+            .where(TaskRow.project_id == project_id, AssignmentRow.user_id != user_id, recent)
+            .distinct()
+        )
+        active = {int(u) for u in self._s.execute(others).scalars()}
+        if not active:
+            return skipped
+        # who of them cannot take each task: they skipped it too, submitted it, or hold it now
+        unable: dict[int, set[int]] = {t: set() for t in skipped}
+        for chunk in chunks(sorted(skipped)):
+            blocked = select(AssignmentRow.task_id, AssignmentRow.user_id).where(
+                AssignmentRow.task_id.in_(chunk),
+                AssignmentRow.user_id.in_(sorted(active)),
+                or_(AssignmentRow.status == SKIPPED, _holds(now)),
+            )
+            for task_id, other in self._s.execute(blocked):
+                unable[int(task_id)].add(int(other))
+        return {t for t, who in unable.items() if who >= active}
+
     # --- claims -----------------------------------------------------------------------------------
     def _candidates(
-        self, project_id: int, user_id: int, now: datetime, count: int, *, revisit: bool, passed: set[int]
+        self,
+        project_id: int,
+        user_id: int,
+        now: datetime,
+        count: int,
+        *,
+        rank: int,
+        passed: set[int],
+        only: set[int] | None = None,
     ) -> dict[int, int]:
-        """Claimable task ids mapped to their asset ids, best first, locked (PostgreSQL skips the
-        rows other claimers hold).
-
-        First pass (``revisit`` False): tasks the user never touched. Second pass: also tasks the
-        user skipped or let expire -- they come back to the same person only when nothing else is left.
-        """
+        """Claimable task ids of pass ``rank`` (1, 2 or 3: see the module doc; pass 3 offers the
+        tasks in ``only``, from :meth:`_back_to_skipper`) mapped to their asset ids, best first,
+        locked (PostgreSQL skips the rows other claimers hold)."""
         taken = (
             select(func.count())
             .where(AssignmentRow.task_id == TaskRow.id, _holds(now))
@@ -202,15 +291,20 @@ class LeaseRepository:
             .scalar_subquery()
         )
         mine = [AssignmentRow.task_id == TaskRow.id, AssignmentRow.user_id == user_id]
-        if revisit:
-            mine.append(_holds(now))
+        held = exists().where(*mine, _holds(now)).correlate(TaskRow)
+        if rank == 1:
+            offered = ~exists().where(*mine).correlate(TaskRow)
+        elif rank == 2:
+            offered = and_(~held, ~exists().where(*mine, AssignmentRow.status == SKIPPED).correlate(TaskRow))
+        else:
+            offered = and_(~held, TaskRow.id.in_(sorted(only or ())))
         query = (
             select(TaskRow.id, TaskRow.asset_id)
             .where(
                 TaskRow.project_id == project_id,
                 TaskRow.status == NEW,
                 taken < TaskRow.required_labelers,
-                ~exists().where(*mine).correlate(TaskRow),
+                offered,
             )
             .order_by(TaskRow.priority.desc(), TaskRow.id)
             .limit(count)
@@ -246,24 +340,38 @@ class LeaseRepository:
         return [t for t in task_ids if need.get(t, 0) > 0], stale, required
 
     def claim(
-        self, project_id: int, user_id: int, count: int, now: datetime, expires_at: datetime
+        self,
+        project_id: int,
+        user_id: int,
+        count: int,
+        now: datetime,
+        expires_at: datetime,
+        *,
+        active_since: datetime,
     ) -> builtins.list[Assignment]:
-        """Lease up to ``count`` more tasks to the user; returns the new assignments, best first."""
+        """Lease up to ``count`` more tasks to the user; returns the new assignments, best first.
+        ``active_since``: who worked on the project since then counts as an active labeler, to
+        whom the user's skipped items go first (module doc)."""
         chosen: builtins.list[int] = []
         assets: dict[int, int] = {}
         required: dict[int, int] = {}
         stale: set[int] = set()
         passed: set[int] = set()
-        revisit = False
+        rank = 1
+        allowed: set[int] | None = None  # pass 3's tasks, decided once per claim
         for _ in range(_CLAIM_ROUNDS):
             need = count - len(chosen)
             if need <= 0:
                 break
-            found = self._candidates(project_id, user_id, now, need, revisit=revisit, passed=passed)
+            if rank == 3 and allowed is None:
+                allowed = self._back_to_skipper(project_id, user_id, now, active_since) - passed
+            if rank == 3 and not allowed:
+                break
+            found = self._candidates(project_id, user_id, now, need, rank=rank, passed=passed, only=allowed)
             if not found:
-                if revisit:
+                if rank == 3:
                     break
-                revisit = True
+                rank += 1
                 continue
             ok, expired, needs = self._still_claimable(list(found), user_id, now)
             chosen += ok

@@ -7,8 +7,13 @@ Rules (the UI and the API rely on them):
   becomes ``submitted`` once ``required`` labelers submitted it.
 * Never twice the same person: a user who submitted a task, or holds a live lease on it, never gets
   it again (until a :func:`requeue` voids the submissions).
-* Skipped or expired items go back to the pool at once. The same user gets them again only when
-  nothing they have not seen is left, so a one-person project can still finish its queue.
+* Expired items go back to the pool at once; the same user gets them again only when nothing
+  they have not seen is left, so a one-person project can still finish its queue.
+* A skipped item goes to the other labelers first. It comes back to the one who skipped it only
+  when no other *active* labeler could take it -- active: holds a lease in the project, or
+  claimed, submitted or skipped one of its items within the last lease period; could take it:
+  has not skipped it too, submitted it or taken it -- and then after the rest of that person's
+  queue, with :attr:`Lease.skipped` saying they skipped it (and why). See app.storage.repo_leases.
 * Order: highest ``priority`` first, then oldest task.
 * A lease is only good while it runs: renewing or submitting after ``expires_at`` raises
   :class:`LeaseExpired`, even when nobody has claimed the item yet, because the item was already
@@ -69,9 +74,17 @@ class Lease:
     required_labelers: int = 1  # the task's distinct labelers (> 1: consensus), as of the claim/renewal
     # the lease time it was claimed with: each renewal extends it by this much (None: the project's)
     lease_seconds: int | None = None
+    # the labeler skipped this item before and it came back to them: their reason ("" for none)
+    skipped: str | None = None
 
     @classmethod
-    def of(cls, assignment: Assignment, note: str | None = None, lease_seconds: int | None = None) -> Lease:
+    def of(
+        cls,
+        assignment: Assignment,
+        note: str | None = None,
+        lease_seconds: int | None = None,
+        skipped: str | None = None,
+    ) -> Lease:
         return cls(
             assignment.id,
             assignment.task_id,
@@ -81,6 +94,7 @@ class Lease:
             note,
             assignment.required_labelers,
             lease_seconds,
+            skipped,
         )
 
 
@@ -143,7 +157,7 @@ def claim(
 ) -> list[Lease]:
     """The user's batch: work review sent back to them first, then their live leases, then new
     items up to ``batch`` (project defaults for ``batch`` and ``lease_seconds``). An empty list
-    means nothing is left for this user."""
+    means nothing is left for this user now (items they skipped may be waiting for others)."""
 
     def work(uow: UnitOfWork) -> list[Lease]:
         settings = uow.projects.get(project_id).settings
@@ -157,13 +171,19 @@ def claim(
         # a live lease with a rejection reason is returned work being redone (submitted ones are not live)
         reasons = uow.reviews.latest_reasons([a.id for a in held]) if held else {}
         held.sort(key=lambda a: a.id not in reasons)  # stable: returned work first
+        # who worked on the project within the last lease period is active: skipped items go to them first
+        active_since = t - timedelta(seconds=settings.lease_seconds)
         fresh = (
-            uow.leases.claim(project_id, user_id, size - len(held), t, expires) if len(held) < size else []
+            uow.leases.claim(project_id, user_id, size - len(held), t, expires, active_since=active_since)
+            if len(held) < size
+            else []
         )
         if returned or fresh:
             details = {"tasks": [a.task_id for a in fresh], "returned": returned}
             uow.audit.record(user_id, "queue.claim", "project", project_id, details)
-        return [Lease.of(a, reasons.get(a.id), seconds) for a in held + fresh]
+        leases = held + fresh
+        skips = uow.leases.skips(user_id, [a.task_id for a in leases]) if leases else {}
+        return [Lease.of(a, reasons.get(a.id), seconds, skips.get(a.task_id)) for a in leases]
 
     return db.run(work)
 

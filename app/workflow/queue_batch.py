@@ -36,6 +36,7 @@ __all__ = [
     "expired_message",
     "index_of",
     "next_waiting",
+    "skipped_line",
 ]
 
 NOTHING_LEFT = "Nothing is left in the queue for you. Start labeling (Ctrl+Shift+L) checks again."
@@ -99,6 +100,18 @@ class QueueItem:
     def note(self) -> str | None:
         """Why a reviewer sent it back, if they did."""
         return self.lease.note
+
+    @property
+    def skipped(self) -> str | None:
+        """The labeler skipped it earlier and it came back (nobody else could take it): their
+        reason, "" when they gave none; None when they never skipped it."""
+        return self.lease.skipped
+
+
+def skipped_line(reason: str) -> str:
+    """The queue panel's line on an item that came back to the labeler who skipped it."""
+    why = f": {reason}" if reason.strip() else " (no reason given)"
+    return f"You skipped this earlier{why}. It came back because nobody else can take it now."
 
 
 class Answer(StrEnum):

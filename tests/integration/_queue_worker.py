@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -20,13 +21,13 @@ from app.workflow import queue
 
 
 def make_project(
-    db: Database, name: str = "queue", *, users: int = 0, batch: int = 10
+    db: Database, name: str = "queue", *, users: int = 0, batch: int = 10, lease_seconds: int = 60
 ) -> tuple[int, list[int]]:
     """A project and ``users`` labelers called u0, u1, ..."""
     from app.core.records import ProjectSettings
 
     with db.unit_of_work() as uow:
-        project = uow.projects.create(name, ProjectSettings(batch_size=batch, lease_seconds=60))
+        project = uow.projects.create(name, ProjectSettings(batch_size=batch, lease_seconds=lease_seconds))
         user_ids = [uow.users.ensure(f"u{i}").id for i in range(users)]
     return project.id, user_ids
 
@@ -94,6 +95,70 @@ def drain(url: str, project_id: int, user_name: str, batch: int) -> tuple[list[i
     finally:
         db.dispose()
     return done, latencies, errors
+
+
+_START: dict[str, Any] = {}  # "barrier": the multiprocessing.Barrier the skipping workers start on
+
+
+def set_start(barrier: Any) -> None:
+    """Pool initializer: every worker starts claiming at once (so all count as active labelers)."""
+    _START["barrier"] = barrier
+
+
+@dataclass(frozen=True)
+class SkipRule:
+    """Which items a worker skips: every worker those with ``task_id % everyone == 0`` (e.g. an
+    unreadable image), worker ``index`` also those with ``(task_id * 7 + index) % mine == 0``."""
+
+    everyone: int
+    mine: int
+
+    def skips(self, task_id: int, index: int) -> bool:
+        return task_id % self.everyone == 0 or (task_id * 7 + index) % self.mine == 0
+
+
+Event = tuple[str, int, int, str | None]  # (claim | skip | submit, task id, assignment id, lease.skipped)
+
+
+def drain_skipping(
+    url: str, project_id: int, index: int, batch: int, rule: SkipRule
+) -> tuple[int, list[Event], list[str]]:
+    """Worker ``w{index}``: claim a batch (then wait until every worker has one), skip the items
+    ``rule`` says (with a reason) unless the item came back after they skipped it, submit the rest,
+    claim again; when a claim is empty, wait while the project still has open items (they may be
+    waiting for others). Returns (user id, events in order, errors)."""
+    db = Database.open(url)
+    events: list[Event] = []
+    errors: list[str] = []
+    try:
+        with db.unit_of_work() as uow:
+            user_id = uow.users.ensure(f"w{index}").id
+        leases = queue.claim(db, project_id, user_id, batch=batch)
+        _START["barrier"].wait(timeout=300)  # everyone holds a batch: all are active labelers now
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            if not leases:
+                stats = queue.queue_stats(db, project_id)
+                if stats["new"] + stats["leased"] + stats["in_progress"] == 0:
+                    break
+                time.sleep(0.05)  # only items others may take are left
+            for lease in leases:
+                events.append(("claim", lease.task_id, lease.assignment_id, lease.skipped))
+                try:
+                    if lease.skipped is None and rule.skips(lease.task_id, index):
+                        queue.skip(db, lease, reason=f"w{index} passes on {lease.task_id}")
+                        events.append(("skip", lease.task_id, lease.assignment_id, None))
+                    else:
+                        queue.submit(db, lease)
+                        events.append(("submit", lease.task_id, lease.assignment_id, None))
+                except Exception as exc:  # every failure goes back to the parent
+                    errors.append(f"{type(exc).__name__}: {exc}")
+            leases = queue.claim(db, project_id, user_id, batch=batch)
+        else:
+            errors.append(f"w{index} still had work after 300 s")
+    finally:
+        db.dispose()
+    return user_id, events, errors
 
 
 def claim_and_hang(url: str, project_id: int, user_name: str, batch: int, lease_seconds: int) -> None:

@@ -7,7 +7,9 @@ Database (engine, connection pool), its own local edit journal, its own user. Un
 each item opens the editor's real save path (:class:`app.workflow.editing.EditSession`), paints
 strokes with the real brush and eraser tools, draws polygons and boxes with the real vector tools,
 moves and deletes them with the editor's undo commands, flushes several times (so annotations get
-several versions), renews the lease now and then, and submits the item (or skips it with a reason).
+several versions), renews the lease now and then, and submits the item (or skips it with a reason;
+an item that comes back after it skipped it, which the queue allows only when nobody else could take
+it, it labels).
 Some items it walks away from mid-way: the lease runs out, someone else claims the item, and the
 late renew/submit is refused.
 
@@ -189,7 +191,9 @@ class Labeler:
                 left = (lease.expires_at - datetime.now(UTC)).total_seconds()
                 if left < self.lease_seconds / 2 or self.rng.random() < 0.15:
                     lease = self.renew(lease)
-            if outcome == "walked" or self.rng.random() >= float(self.config["skip_p"]):
+            # an item that came back after this labeler skipped it is labeled, not skipped again
+            came_back = lease.skipped is not None
+            if outcome == "walked" or came_back or self.rng.random() >= float(self.config["skip_p"]):
                 if self.submit(lease) and outcome != "walked":
                     outcome = "submitted"
             else:
@@ -293,6 +297,7 @@ def _lease_dict(lease: Any) -> dict[str, Any]:
         "task": lease.task_id,
         "asset": lease.asset_id,
         "expires": lease.expires_at.isoformat(),
+        "skipped": lease.skipped,  # this labeler skipped it before (their reason), else None
     }
 
 

@@ -6,7 +6,8 @@ short and a few labelers walk away mid-item, so leases run out and others re-cla
 Afterwards the database is checked against every worker's log: every annotation a worker saved is
 there with the content it last saved (or deleted, when that labeler deleted it), versions only
 grew, no task was held by more labelers than it needs, consensus tasks have their N distinct
-submitters, every submit/skip/claim is audited, and the local journals are empty.
+submitters, a skipped item never came back to its skipper while the queue had other items (it goes
+to the others first), every submit/skip/claim is audited, and the local journals are empty.
 
 ``SITELABEL_LOAD_SECONDS`` sets the run (40 s in ``make test``, 300 s in ``make soak``). The figures
 (counts, p50/p95 latencies, lost = 0) are printed and written to build/reliability/load.json.
@@ -29,6 +30,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from _load_skips import SkipOrder, check_skips
 from _load_worker import ONTOLOGY, USER_PREFIX, content_hash
 from PIL import Image
 from sqlalchemy import insert, select, update
@@ -314,6 +316,27 @@ def _held_when_claimed(x: Any, y: Any, claimed_at: dict[int, int], skipped_at: d
     return live
 
 
+def _check_skips(
+    assignments: list[Any],
+    logs: list[WorkerLog],
+    claimed_at: dict[int, int],
+    skipped_at: dict[int, int],
+    fig: Figures,
+) -> None:
+    """A skipped item goes to the others first (tests/reliability/_load_skips.py says how it is
+    checked)."""
+
+    def held(x: Any, y: Any) -> bool:
+        return _held_when_claimed(x, y, claimed_at, skipped_at)
+
+    order = SkipOrder(claimed_at, skipped_at, held, timedelta(seconds=LEASE_SECONDS))
+    figures, problems = check_skips(assignments, order, never_claimed=fig.values["tasks_never_claimed"])
+    for detail in problems:
+        fig.problem("skipped item came back to its skipper while others could take it", detail)
+    notes = [lease for log in logs for c in log.of("claim") for lease in c["leases"] if lease.get("skipped")]
+    fig.values.update(figures, leases_saying_skipped_earlier=len(notes))
+
+
 def _check_queue(db: Database, project_id: int, logs: list[WorkerLog], fig: Figures) -> None:
     with db.unit_of_work(readonly=True) as uow:
         tasks = {
@@ -344,6 +367,8 @@ def _check_queue(db: Database, project_id: int, logs: list[WorkerLog], fig: Figu
     for a in assignments:
         per_task[int(a.task_id)].append(a)
     claimed_at, skipped_at = _lock_order(assignments, audits, fig)
+    fig.values["tasks_never_claimed"] = len(set(tasks) - set(per_task))
+    _check_skips(assignments, logs, claimed_at, skipped_at, fig)
 
     # no task held by more labelers than it needs, never twice by one labeler at once
     now = datetime.now(UTC)
@@ -513,7 +538,8 @@ def _check_workers(logs: list[WorkerLog], work: Path, fig: Figures) -> None:
 
 def _break_and_recheck(project: api.Project, logs: list[WorkerLog]) -> dict[str, Any]:
     """Do to the database what a bug would (a stray delete, an overwrite, a second labeler on a
-    finished single-labeler task) and run the checks again: they must report each one."""
+    finished single-labeler task, a skipped item handed back to its skipper) and run the checks
+    again: they must report each one."""
     saved = [item for log in logs for e in log.of("flush") for item in e["saved"]]
     gone = {item["id"] for log in logs for e in log.of("flush") for item in e["deleted"]}
     live = sorted({item["id"] for item in saved} - gone)
@@ -543,10 +569,32 @@ def _break_and_recheck(project: api.Project, logs: list[WorkerLog]) -> dict[str,
         uow.audit.record(
             intruder.id, "queue.claim", "project", project.id, {"tasks": [single], "returned": []}
         )
+        # a skipped item handed straight back to its skipper, a second after the skip
+        users = {str(n): int(i) for i, n in uow.session.execute(select(UserRow.id, UserRow.name))}
+        skip = next(((log.name, e["task"], e["t"]) for log in logs for e in log.of("skip")), None)
+        if skip is not None:
+            name, task, at = skip[0], int(skip[1]), datetime.fromtimestamp(skip[2] + 1.0, UTC)
+            uow.session.execute(
+                insert(AssignmentRow).values(
+                    task_id=task,
+                    user_id=users[name],
+                    status="active",
+                    leased_at=at,
+                    lease_expires_at=at + timedelta(seconds=LEASE_SECONDS),
+                )
+            )
+            uow.audit.record(
+                users[name], "queue.claim", "project", project.id, {"tasks": [task], "returned": []}
+            )
     fig = Figures()
     _check_annotations(project.db, project.id, logs, fig)
     _check_queue(project.db, project.id, logs, fig)
-    return {"lost": fig.values["lost"], "double hold": "task held beyond its labeler count" in fig.problems}
+    came_back = "skipped item came back to its skipper while others could take it" in fig.problems
+    return {
+        "lost": fig.values["lost"],
+        "double hold": "task held beyond its labeler count" in fig.problems,
+        "skip came back": came_back if skip is not None else None,
+    }
 
 
 @pytest.mark.soak
@@ -591,6 +639,8 @@ def test_sixteen_labelers_lose_nothing(pg_url: str, tmp_path: Path) -> None:
         assert fig.values["submits"] > 0 and fig.values["skips"] > 0 and fig.values["walkaways"] >= 3
         assert fig.values["leases_expired"] > 0 and fig.values["tasks_reclaimed_after_expiry"] > 0
         assert fig.values["consensus_tasks_submitted"] > 0
+        assert fig.values["skipped_items_taken_by_others"] > 0
         assert fig.values["expected_errors"], "no late renew/submit was refused"
     # and the checks are not vacuous: damage done to the database afterwards is found
-    assert caught == {"lost": 2, "double hold": True}, caught
+    skipped_any = True if fig.values["skips"] else None
+    assert caught == {"lost": 2, "double hold": True, "skip came back": skipped_any}, caught

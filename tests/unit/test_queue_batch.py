@@ -3,6 +3,7 @@ Submit and Skip while the database is unreachable, and answers that arrive after
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from app.core.records import Asset, AssetKind
@@ -16,6 +17,7 @@ from app.workflow.queue_batch import (
     QueueBatch,
     QueueItem,
     expired_message,
+    skipped_line,
 )
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -215,3 +217,11 @@ def test_a_renewal_answer_after_a_submit_does_not_expire_the_submitted_item() ->
     assert a.state is ItemState.SUBMITTING and not step.advance and step.dropped == ()
     assert batch.submit_answered(a.key, DONE).advance is False and a.state is ItemState.SUBMITTED
     assert batch.item is b and b.state is ItemState.CURRENT
+
+
+def test_an_item_that_came_back_to_its_skipper_says_so_with_the_reason() -> None:
+    asset = Asset(9, 1, 1, AssetKind.IMAGE, "data", "scans/item9.png", None, 1, 1, "h", 1, 8, 6)
+    again = QueueItem(replace(_lease(9), skipped="too dark"), asset, issues=0)
+    assert _item(1).skipped is None and again.skipped == "too dark"
+    assert skipped_line("too dark").startswith("You skipped this earlier: too dark.")
+    assert skipped_line(" ").startswith("You skipped this earlier (no reason given).")
