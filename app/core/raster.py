@@ -43,6 +43,7 @@ __all__ = [
     "brush_dab",
     "label_image",
     "polygon_mask_in_bbox",
+    "polygon_spans",
     "rasterize_annotation",
     "rasterize_box",
     "rasterize_polygon",
@@ -107,22 +108,40 @@ def _to_full(patch: Patch, shape: Shape) -> BoolMask:
 
 
 # --- polygons -----------------------------------------------------------------------------------
-def _ring_spans(rings: Sequence[FloatArray], shape: Shape) -> tuple[IntArray, IntArray, IntArray]:
-    """Even-odd spans ``(row, c_start, c_end)`` (end exclusive, clipped, non-empty) of all rings."""
-    height, width = shape
-    tops: list[FloatArray] = []
-    bottoms: list[FloatArray] = []
-    for ring in rings:
-        nxt = np.roll(ring, -1, axis=0)
-        # Canonical direction: each edge is described from its top (smaller y) end, so an edge
-        # shared by two polygons gives bit-identical crossings in both (no gap, no overlap).
-        swap = nxt[:, 1] < ring[:, 1]
-        tops.append(np.where(swap[:, None], nxt, ring))
-        bottoms.append(np.where(swap[:, None], ring, nxt))
-    top = np.concatenate(tops)
-    bot = np.concatenate(bottoms)
+def _ring_spans(
+    rings: Sequence[FloatArray],
+    shape: Shape,
+    groups: IntArray | None = None,
+    sizes: tuple[IntArray, IntArray] | None = None,
+) -> tuple[IntArray, IntArray, IntArray, IntArray]:
+    """Even-odd spans ``(group, row, c_start, c_end)`` (end exclusive, clipped, non-empty) of rings.
+
+    Rings of the same ``group`` (default: all one group) are filled together with the even-odd rule;
+    different groups are independent shapes rasterised in one pass (the exports' batch path). The
+    arithmetic per edge is the same either way, so a group's spans equal a call with its rings alone.
+    ``sizes`` (heights, widths per group) replaces ``shape`` when the groups lie on different frames.
+    """
+    points = np.concatenate(rings) if len(rings) > 1 else rings[0]
+    lengths = np.array([len(r) for r in rings], dtype=np.int64)
+    # Each vertex's edge goes to the next vertex of its ring (the last one back to the first).
+    following = np.arange(1, len(points) + 1)
+    ring_ends = np.cumsum(lengths)
+    following[ring_ends - 1] = ring_ends - lengths
+    nxt = points[following]
+    # Canonical direction: each edge is described from its top (smaller y) end, so an edge
+    # shared by two polygons gives bit-identical crossings in both (no gap, no overlap).
+    swap = (nxt[:, 1] < points[:, 1])[:, None]
+    top = np.where(swap, nxt, points)
+    bot = np.where(swap, points, nxt)
+    ring_group = np.zeros(len(rings), dtype=np.int64) if groups is None else np.asarray(groups, np.int64)
+    group = np.repeat(ring_group, lengths)
     keep = bot[:, 1] > top[:, 1]  # horizontal edges never cross a scanline
-    top, bot = top[keep], bot[keep]
+    top, bot, group = top[keep], bot[keep], group[keep]
+    if sizes is None:
+        height: int | IntArray = shape[0]
+        width: int | IntArray = shape[1]
+    else:
+        height, width = sizes[0][group], sizes[1][group]
     # Rows whose centre line y = r + 0.5 satisfies y_top <= y < y_bottom.
     r_start = np.clip(_first_centre_at_or_after(top[:, 1]), 0, height)
     r_stop = np.clip(_first_centre_at_or_after(bot[:, 1]), 0, height)
@@ -130,7 +149,7 @@ def _ring_spans(rings: Sequence[FloatArray], shape: Shape) -> tuple[IntArray, In
     total = int(counts.sum())
     empty = np.zeros(0, dtype=np.int64)
     if total == 0:
-        return empty, empty, empty
+        return empty, empty, empty, empty
     edge = np.repeat(np.arange(len(top)), counts)
     offsets = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
     rows = r_start[edge] + offsets
@@ -138,14 +157,52 @@ def _ring_spans(rings: Sequence[FloatArray], shape: Shape) -> tuple[IntArray, In
     dx = bot[edge, 0] - x_top
     dy = bot[edge, 1] - y_top
     xs = x_top + (rows + 0.5 - y_top) * dx / dy
-    order = np.lexsort((xs, rows))
-    rows, xs = rows[order], xs[order]
-    # Every row has an even number of crossings (closed rings), so global pairs are row pairs.
-    row = rows[0::2]
-    start = np.clip(_first_centre_at_or_after(xs[0::2]), 0, width)
-    end = np.clip(_first_centre_at_or_after(xs[1::2]), 0, width)
+    groups_of = group[edge]
+    # Each crossing's first pixel centre at or after it, clipped to the frame. The map is monotone,
+    # so sorting these integers pairs the crossings exactly as sorting the x values would (the sorted
+    # sequence is the same), and one integer key sorts ~10x faster than a multi-key lexsort.
+    high = int(np.max(height)) if sizes is not None else int(height)
+    wide = int(np.max(width)) if sizes is not None else int(width)
+    cols = np.clip(_first_centre_at_or_after(xs), 0, width if sizes is None else sizes[1][groups_of])
+    groups_count = int(group.max()) + 1 if group.size else 1
+    if groups_count * max(high, 1) * (wide + 1) < 2**62:
+        key = np.sort((groups_of * high + rows) * (wide + 1) + cols)
+        rest = key // (wide + 1)
+        groups_of = rest // high
+        cols, rows = key - rest * (wide + 1), rest - groups_of * high  # (no slower % on int64)
+    else:  # absurd frame sizes: the same order by a slower multi-key sort
+        order = np.lexsort((cols, rows, groups_of))
+        rows, cols, groups_of = rows[order], cols[order], groups_of[order]
+    # Every row of a group has an even number of crossings (closed rings), so global pairs are row pairs.
+    row, span_group, start, end = rows[0::2], groups_of[0::2], cols[0::2], cols[1::2]
     nonempty = end > start
-    return row[nonempty], start[nonempty], end[nonempty]
+    return span_group[nonempty], row[nonempty], start[nonempty], end[nonempty]
+
+
+def polygon_spans(
+    polygons: Sequence[npt.ArrayLike], shapes: Sequence[Sequence[int]]
+) -> tuple[IntArray, IntArray, IntArray, IntArray]:
+    """The pixels of many polygons at once, each on its own frame ``shapes[i]`` (height, width).
+
+    Returns spans ``(polygon index, row, c_start, c_end)`` sorted by polygon, row and column: exactly
+    the pixels :func:`polygon_mask_in_bbox` gives each polygon alone (same arithmetic, one numpy pass
+    for all, which is what makes a COCO export of 100,000 polygons fast).
+    """
+    empty = np.zeros(0, dtype=np.int64)
+    if len(polygons) != len(shapes):
+        raise ValidationError("polygon_spans needs one frame shape per polygon")
+    if not polygons:
+        return empty, empty, empty, empty
+    rings = [np.asarray(p, dtype=np.float64) for p in polygons]
+    if any(r.ndim != 2 or r.shape[1] != 2 or not len(r) for r in rings):
+        raise ValidationError("polygon points must be non-empty (N, 2) arrays of [x, y]")
+    if not np.isfinite(np.concatenate(rings)).all():
+        raise ValidationError("polygon points must be finite numbers")
+    checked = np.asarray(shapes, dtype=np.int64).reshape(-1, 2)
+    if (checked < 0).any():
+        raise ValidationError("frame shapes must be (height, width) >= 0")
+    groups = np.arange(len(rings), dtype=np.int64)
+    return _ring_spans(rings, (0, 0), groups, (checked[:, 0], checked[:, 1]))
 
 
 # Cost model (measured): a slice assignment per span costs ~0.4 us, a toggle scan ~1 ns/pixel.
@@ -181,7 +238,8 @@ def _rings_patch(rings: Iterable[npt.ArrayLike], shape: Sequence[int]) -> Patch:
     arrays = [_as_points(r, "a polygon ring", 1) for r in rings]
     if not arrays:
         return _empty_patch()
-    return _fill_spans(*_ring_spans(arrays, shp), shp)
+    _group, rows, starts, ends = _ring_spans(arrays, shp)
+    return _fill_spans(rows, starts, ends, shp)
 
 
 def rings_mask_in_bbox(rings: Iterable[npt.ArrayLike], shape: Sequence[int]) -> MaskPatch:

@@ -85,3 +85,40 @@ def test_numpy_values_in_attributes_serialise() -> None:
         "b": [0, 1, 2],
         "c": 2,
     }
+
+
+def test_bulk_geometry_parse_gives_the_doubles_json_gives() -> None:
+    """One numpy parse for a whole result (the fast read) equals json.loads row by row, for any
+    double (exponents, subnormals, -0.0), SQLite's compact and PostgreSQL's spaced JSON text."""
+    from app.storage.codec import parse_geometries
+
+    rng = np.random.default_rng(3)
+    values = rng.random(400) * 10.0 ** rng.integers(-30, 30, 400)
+    values[:6] = [5e-324, 1.7976931348623157e308, -0.0, 0.1 + 0.2, -3.0, 1e-7]
+    texts: list[str | None] = []
+    for k in range(0, 400, 8):
+        pts = values[k : k + 8].reshape(-1, 2).tolist()
+        texts.append(json.dumps({"points": pts}, separators=(",", ":")))
+        texts.append(json.dumps({"points": pts}))  # PostgreSQL's json text keeps the spaces
+    texts += [None, "null", json.dumps({"box": [1.5, 2.0, 30.25, 4e2]})]
+    got = parse_geometries(texts)
+    for text, parsed in zip(texts, got, strict=True):
+        if text is None or text == "null":
+            assert parsed is None
+            continue
+        want = json.loads(text)
+        key = "points" if "points" in want else "box"
+        assert np.array_equal(np.asarray(parsed[key]), np.asarray(want[key]))
+        assert np.array_equal(np.signbit(np.asarray(parsed[key])), np.signbit(np.asarray(want[key])))
+
+
+@pytest.mark.parametrize(
+    "odd", ['{"points": []}', '{"points": [[1, 2], [3]]}', '{"points": [[1, 2]], "extra": 1}', '{"other": 1}']
+)
+def test_bulk_geometry_parse_falls_back_to_json_for_other_forms(odd: str) -> None:
+    from app.storage.codec import parse_geometries
+
+    plain = json.dumps({"points": [[1.0, 2.0], [3.0, 4.0]]})
+    got = parse_geometries([plain, odd])
+    assert got[1] == json.loads(odd)
+    assert np.array_equal(np.asarray(got[0]["points"]), [[1.0, 2.0], [3.0, 4.0]])
