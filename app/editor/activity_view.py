@@ -38,7 +38,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.item_status import STATUSES, ItemStatus
+from app.core.item_status import STATUSES, ItemStatus, counts_line
 from app.core.permissions import Action
 from app.editor.actions import Binding
 from app.editor.charts import HistogramChart, LineChart
@@ -216,6 +216,7 @@ class ActivityData:
     histogram: AgreementHistogram
     facets: ActivityFacets
     classes: list[str]
+    counts: dict[str, int]  # items per status: the queue panel's numbers (queue_stats)
 
 
 def _table(model: RecordTableModel, parent: QWidget) -> QTableView:
@@ -283,6 +284,8 @@ class ActivityView(QWidget):
         self.requeue_button.setVisible(self.can_requeue)  # the API refuses labelers anyway
         self.summary = QLabel(self)
         self.summary.setTextFormat(Qt.TextFormat.PlainText)  # error messages carry names and paths
+        self.counts = QLabel(self)  # the whole project's items per status, whatever the filters
+        self.counts.setStyleSheet("color: #a8a8a8;")
 
         self.items = RecordTableModel(ITEM_COLUMNS, self)
         self.items.server_sort.connect(self._sort_on_server)
@@ -336,7 +339,10 @@ class ActivityView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(bar)
-        layout.addWidget(self.summary)
+        summary = QHBoxLayout()
+        summary.addWidget(self.summary, 1)
+        summary.addWidget(self.counts)
+        layout.addLayout(summary)
         layout.addWidget(split, 1)
 
     # --- loading ----------------------------------------------------------------------------
@@ -380,6 +386,7 @@ class ActivityView(QWidget):
             histogram=p.agreement_histogram(10),
             facets=p.activity_facets(),
             classes=[c.name for c in p.ontology.classes],
+            counts=p.queue_stats(),
         )
 
     def _loaded(self, token: int, result: ActivityData) -> None:
@@ -404,6 +411,7 @@ class ActivityView(QWidget):
         more = " (narrow the filters to see the rest)" if page.total > len(page.rows) else ""
         scope = "" if self.can_requeue or self.project.can(Action.SEE_ALL_LABELS) else " - your items only"
         self.summary.setText(f"{shown}{more}{scope}")
+        self.counts.setText(f"Queue: {counts_line(result.counts)}")
         self.loaded.emit()
 
     def _failed(self, token: int, message: str) -> None:

@@ -4,6 +4,7 @@ filters, sorting, charts, re-enqueue, a labeler's own view, and the main window'
 from __future__ import annotations
 
 import shutil
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from PySide6.QtCore import Qt
 from support.windows import focus
 
 from app import api
+from app.core.item_status import counts_line
 from app.editor.activity_view import ITEM_COLUMNS, MAX_ROWS, ActivityView, RecordTableModel
 from app.workflow import queue
 from app.workflow.activity import ItemActivity
@@ -94,6 +96,12 @@ def test_activity_view_filters_sorts_and_charts(qtbot, themed_qapp, busy_demo: P
     assert view.requeue_button.isVisible()  # the demo's creator administers it
     expected = {r.asset_id: r for r in project.activity().rows}
     assert view.items.rows == [expected[i] for i in ids]
+    # the queue numbers: the panel's (queue_stats), and the same as the rows' status words
+    counts = project.queue_stats()
+    assert view.counts.text() == f"Queue: {counts_line(counts)}"
+    assert Counter(r.status for r in view.items.rows) == {
+        k: n for k, n in counts.items() if n and k != "total"
+    }
     assert {r.name for r in view.people.rows} == {"lee", "max"}
     assert view.histogram.has_data() and sum(view.histogram.counts) == sum(
         project.agreement_histogram().counts
