@@ -39,7 +39,10 @@ __all__ = [
     "skipped_line",
 ]
 
-NOTHING_LEFT = "Nothing is left in the queue for you. Start labeling (Ctrl+Shift+L) checks again."
+NOTHING_LEFT = (
+    "Nothing is left in the queue for you (items you skipped go to the others first). "
+    "Start labeling (Ctrl+Shift+L) checks again."
+)
 REFILL_AT = 2  # claim more in the background once this many items are left after the current one
 _UIDS = itertools.count(1)
 
