@@ -29,6 +29,7 @@ from app.api._people import Person, list_people
 from app.api._project import Progress, as_ontology
 from app.api._review import ReviewMixin
 from app.api._settings import SettingsMixin
+from app.api._splits import SplitsMixin
 from app.api._team import TeamMixin
 from app.config import current_user_name, load_site_config
 from app.core.errors import NotFoundError, PermissionDenied, SitelabelError, ValidationError
@@ -60,7 +61,15 @@ __all__ = [
 
 
 class Project(
-    DataMixin, LabelsMixin, TeamMixin, ReviewMixin, ActivityMixin, ExchangeMixin, ModelsMixin, SettingsMixin
+    DataMixin,
+    LabelsMixin,
+    TeamMixin,
+    ReviewMixin,
+    ActivityMixin,
+    ExchangeMixin,
+    ModelsMixin,
+    SettingsMixin,
+    SplitsMixin,
 ):
     """One labeling project in a database, acting as one user.
 

@@ -37,6 +37,9 @@ FROZEN_COLUMNS: dict[str, tuple[str, ...]] = {
     "threads": ("id", "asset_id", "author_id", "frame", "x", "y", "created_at"),
     "project_members": (),
     "users": ("id",),
+    # a split is assigned once and never changes (app.core.splits); the plan's project is fixed
+    "asset_splits": ("asset_id", "project_id", "split", "group_key", "created_at"),
+    "split_plans": ("project_id",),
 }
 APPEND_ONLY = ("audit_log", "comments")  # SELECT + INSERT only (the app never edits a comment)
 # the app never hard-deletes elsewhere (annotations are soft-deleted); DELETE on assets or projects

@@ -292,6 +292,31 @@ class PredictionRow(Base):
     created_at: Mapped[datetime] = _created()
 
 
+
+class SplitPlanRow(Base):
+    """A project's split plan (app.core.splits): target shares and the seed ordering new groups."""
+
+    __tablename__ = "split_plans"
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    train: Mapped[float] = mapped_column(Float)
+    val: Mapped[float] = mapped_column(Float)
+    test: Mapped[float] = mapped_column(Float)
+    seed: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = _created()
+
+
+class AssetSplitRow(Base):
+    """An asset's train/val/test split, assigned once and never changed (app.core.splits)."""
+
+    __tablename__ = "asset_splits"
+    __table_args__ = (Index("ix_asset_splits_project", "project_id"),)
+    asset_id: Mapped[int] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"), primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    split: Mapped[str] = mapped_column(String(10))
+    group_key: Mapped[str] = mapped_column(String(80))  # patient:/study: digest, or asset:ID
+    created_at: Mapped[datetime] = _created()
+
+
 metadata = Base.metadata
 
 

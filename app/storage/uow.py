@@ -9,6 +9,7 @@ from app.storage.repo_annotations import AnnotationRepository
 from app.storage.repo_leases import LeaseRepository
 from app.storage.repo_models import ModelRepository
 from app.storage.repo_reviews import ReviewRepository
+from app.storage.repo_splits import SplitRepository
 from app.storage.repo_tasks import TaskRepository
 from app.storage.repo_threads import ThreadRepository
 from app.storage.repositories import (
@@ -42,6 +43,7 @@ class UnitOfWork:
         self.models = ModelRepository(session)  # registered ML models and their predictions
         self.activity = ActivityRepository(session)  # read-only figures of the activity view
         self.reviews = ReviewRepository(session)  # review verdicts and the review queue
+        self.splits = SplitRepository(session)  # train/val/test plan and assignments
 
     def flush(self) -> None:
         """Send pending changes now (still inside the transaction)."""

@@ -117,7 +117,7 @@ def _audit_keys(engine: Engine) -> list[Any]:
 
 
 def test_0005_downgrades_and_upgrades_again_keeping_the_log(db: Database) -> None:
-    assert migrate.KNOWN_REVISIONS[-1] == "0005" == migrate.HEAD_REVISION
+    assert "0005" in migrate.KNOWN_REVISIONS and migrate.script_heads() == (migrate.HEAD_REVISION,)
     _some_history(db)
     before = audit_rows(db)
     engine = db.engine
@@ -133,7 +133,7 @@ def test_0005_downgrades_and_upgrades_again_keeping_the_log(db: Database) -> Non
         conn.execute(text("UPDATE audit_log SET action = action"))
 
     _migrate(engine, "head", down=False)
-    assert db.current_revision() == "0005"
+    assert db.current_revision() == migrate.HEAD_REVISION  # later revisions build on 0005
     expected = {"audit_log_no_update", "audit_log_no_delete"}
     if db.dialect == "postgresql":
         expected = {"audit_log_append_only", "audit_log_no_truncate"}
