@@ -31,6 +31,8 @@ class ExchangeMixin(ProjectBase):
         nifti_mode: str = "index",
         class_priority: Sequence[str] = (),
         instances: bool = False,
+        images: str = "link",
+        frames_window: str | None = None,
     ) -> ExportReport:
         """Export labels to ``out_dir`` (png-masks, coco, yolo, voc, nifti, dicom-seg, project-json, csv).
 
@@ -45,8 +47,15 @@ class ExchangeMixin(ProjectBase):
         in ``class_priority`` (default: a class later in the ontology wins) and count every
         colliding pixel per class pair (report ``summary["overlaps"]``, ``overlaps.json``).
         ``instances``: png-masks also writes 16-bit instance-id PNGs with a JSON per frame.
+
+        COCO and VOC write each labelled frame's image beside the labels (``file_name`` is a real
+        file): 2-D image files as hard links (``images="link"``, a copy across file systems) or
+        copies (``images="copy"``), frames of videos and series as ``frames/<asset id>/<frame>.png``,
+        16-bit where the source is, or 8-bit through ``frames_window`` ("source", a preset such as
+        "lung", or "CENTRE,WIDTH").
         """
         from app.exchange.export import ExportFilters, LabelMapOptions, export_project
+        from app.exchange.frames import FrameOptions
 
         self.require(Action.EXPORT)
         self.config.require_format(fmt)  # the site may allow only some formats
@@ -67,6 +76,7 @@ class ExchangeMixin(ProjectBase):
                 nifti_mode=nifti_mode, class_priority=tuple(class_priority), instances=instances
             ),
             skip_unwritable=skip_unwritable,
+            frames=FrameOptions(images=images, window=frames_window),
         )
 
     def dataset_names(self) -> list[str]:

@@ -19,6 +19,7 @@ from app.cli._common import (
     _report_skipped,
 )
 from app.cli._export import add_label_map_options, label_map_options, print_export_summary, print_unwritable
+from app.cli._frames import add_frame_options, frame_options
 from app.cli._importing import cmd_import, cmd_import_labels
 from app.cli._models import add_model_verbs
 from app.cli._project import add_project_verbs
@@ -218,6 +219,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             consensus=args.consensus,
             progress=progress,
             **label_map_options(args),
+            **frame_options(args),
         )
     except UnwritableItems as exc:  # one line per reason; nothing was written
         progress.finish()
@@ -394,10 +396,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--consensus", help="'consensus': only consensus labels; 'agreed-above:0.8': only items agreeing more"
     )
     add_label_map_options(export)
+    add_frame_options(export)
     export.add_argument("--quiet", action="store_true")
 
     imp_labels = verb("import-labels", cmd_import_labels, "import existing labels onto registered assets")
-    imp_labels.add_argument("path")
+    imp_labels.add_argument("path", help="a label file or folder (coco: the JSON file or an export's folder)")
     imp_labels.add_argument("--format", required=True, help="coco, yolo, labelme, png-masks, nifti")
     imp_labels.add_argument("--project")
     imp_labels.add_argument("--dry-run", action="store_true", help="report what would match, store nothing")

@@ -27,7 +27,9 @@ from app.core.ontology import Ontology
 from app.core.records import CONSENSUS_SOURCE, Asset, Review, Task, TaskStatus
 from app.exchange.coco import export_coco
 from app.exchange.export_options import LabelMapOptions
+from app.exchange.frames import FrameOptions
 from app.exchange.label_maps import ClassPriority
+from app.exchange.names import item_names
 from app.exchange.png_masks import export_png_masks
 from app.exchange.project_json import export_project_json
 from app.exchange.selection import ExportFilters, ExportJob, Progress, expand_tracks
@@ -242,6 +244,7 @@ def export_project(
     progress: Progress | None = None,
     label_maps: LabelMapOptions = LabelMapOptions(),  # noqa: B008 - frozen, immutable default
     skip_unwritable: bool = False,
+    frames: FrameOptions = FrameOptions(),  # noqa: B008 - frozen, immutable default
 ) -> ExportReport:
     """Export a project's selected annotations as ``fmt`` into ``out_dir`` safely (see module doc).
 
@@ -250,6 +253,9 @@ def export_project(
     nothing, unless ``skip_unwritable``: then the rest is written and the report and the manifest
     list the skipped items by reason. ``label_maps``: how NIfTI and png-masks write classes that
     overlap (export_options).
+
+    ``frames``: how COCO and VOC write the image file of each labelled frame beside the labels
+    (2-D files hard-linked or copied, frames of videos and series as PNG; app.exchange.frames).
 
     ``progress(done, total)`` is called per asset; returning False cancels: the staged files are
     removed, the previous export stays intact and :class:`ExportCancelled` is raised. Write failures
@@ -279,6 +285,8 @@ def export_project(
                 progress=progress,
                 review=_review_loader(uow, project_id),
                 label_maps=label_maps,
+                frame_options=frames,
+                names=item_names(uow.assets.list(project_id)),  # stable: over the whole project
             )
             exporter(job)
             if job.unwritable and not skip_unwritable:

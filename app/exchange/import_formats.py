@@ -1,8 +1,10 @@
 """Readers of the import formats: each turns a file or folder into :class:`LabelItem` s.
 
-* coco: one JSON file. Polygon segmentations (one ring: a polygon; several: one mask by the core
-  rasteriser's even-odd rule), RLE (string or list counts: a mask), bbox only: a box. Sitelabel's own
-  exports carry the exact drawn vertices under ``"sitelabel"``; those are used when present.
+* coco: one JSON file, or a folder holding ``annotations.json`` (our export). Polygon segmentations
+  (one ring: a polygon; several: one mask by the core rasteriser's even-odd rule), RLE (string or
+  list counts: a mask), bbox only: a box. Sitelabel's own exports carry the exact drawn vertices
+  under ``"sitelabel"``; those are used when present, and their images are matched by the asset
+  path kept there (``file_name`` names the image file written beside the export).
 * yolo: a folder of label ``.txt`` files (``labels/`` inside it if there is one). 5 numbers: a box;
   more: a polygon. Class names from ``data.yaml`` ``names`` (a list, or a mapping of class id to
   name; read with PyYAML, a file that does not parse or has no usable names is refused), else
@@ -87,7 +89,45 @@ def _coco_annotation(raw: dict[str, Any], label: str, frame: int, asset: Asset) 
     raise ValidationError("it has neither a segmentation nor a bbox")
 
 
+_NOT_COCO = frozenset({"manifest.json", "legend.json", "frames.json", "provenance.json"})
+
+
+def coco_file(path: Path) -> Path:
+    """The COCO annotation file of ``path``: the file itself, or in a folder (an export) its
+    ``annotations.json``, else the one JSON file in it that is not an export's side file."""
+    if not path.is_dir():
+        return path
+    if (path / "annotations.json").is_file():
+        return path / "annotations.json"
+    found = [p for p in sorted(path.glob("*.json")) if p.name not in _NOT_COCO]
+    if len(found) != 1:
+        names = ", ".join(p.name for p in found) or "none"
+        raise ValidationError(
+            f"{path} is a folder without annotations.json and {len(found)} other JSON files ({names}): "
+            "give the COCO file itself"
+        )
+    return found[0]
+
+
+def _coco_image_path(image: dict[str, Any]) -> tuple[str, int, tuple[str, int] | None]:
+    """(path to match, frame, fallback) of an image entry. Our exports name the asset under
+    ``sitelabel`` (data root, path, frame): the file_name is a written image file (``frames/...``)."""
+    name = str(image.get("file_name", ""))
+    ext = image.get("sitelabel") or {}
+    frame = int(ext.get("frame", 0))
+    found = _FRAME.match(name)
+    if found and "frame" in ext:
+        name = found.group(1)
+    elif found:
+        name, frame = found.group(1), int(found.group(2))
+    source, root = ext.get("source"), ext.get("root")
+    if isinstance(source, str) and source and isinstance(root, str):
+        return f"{root}/{source}", frame, (name, frame)
+    return name, frame, None
+
+
 def read_coco(path: Path, ontology: Ontology, context: ImportContext) -> Iterator[LabelItem]:
+    path = coco_file(path)
     data = _load_json(path)
     if not isinstance(data, dict) or not isinstance(data.get("images"), list):
         raise ValidationError(f"{path} is not a COCO file (no 'images' list)")
@@ -96,16 +136,11 @@ def read_coco(path: Path, ontology: Ontology, context: ImportContext) -> Iterato
     for ann in data.get("annotations", []):
         by_image[ann.get("image_id")].append(ann)
     for image in data["images"]:
-        name = str(image.get("file_name", ""))
-        ext = image.get("sitelabel") or {}
-        frame = int(ext.get("frame", 0))
-        found = _FRAME.match(name)
-        if found and "frame" in ext:
-            name = found.group(1)
-        elif found:
-            name, frame = found.group(1), int(found.group(2))
+        name, frame, fallback = _coco_image_path(image)
         raws = by_image.get(image.get("id"), [])
-        item = LabelItem(f"{path.name}: image {image.get('id')} {name}", name, lambda a, f: [], frame)
+        item = LabelItem(
+            f"{path.name}: image {image.get('id')} {name}", name, lambda a, f: [], frame, fallback=fallback
+        )
 
         def build(
             asset: Asset,

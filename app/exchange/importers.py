@@ -32,8 +32,9 @@ from app.core.ontology import Ontology
 from app.core.records import Asset
 from app.exchange.import_formats import read_coco, read_labelme, read_png_masks, read_yolo
 from app.exchange.label_items import ImportContext, LabelItem, Reader, SkipItem
+from app.exchange.names import item_names, legacy_names
 from app.exchange.nifti_import import read_nifti
-from app.exchange.selection import asset_display_path, item_names
+from app.exchange.selection import asset_display_path
 
 if TYPE_CHECKING:
     from app.storage import Database
@@ -104,8 +105,17 @@ class AssetMatcher:
         for ignore in (False, True):
             index: dict[str, list[tuple[Asset, tuple[str, ...]]]] = defaultdict(list)
             for asset in assets:
-                for key in {f"{asset.root}/{asset_display_path(asset)}", str(names[asset.id])}:
-                    parts = _parts(key, ignore)
+                keys = {
+                    _parts(key, ignore)
+                    for key in (
+                        f"{asset.root}/{asset_display_path(asset)}",
+                        str(names[asset.id]),
+                        *map(str, legacy_names(asset)),  # older exports' names
+                    )
+                }
+                if ignore:  # our names carry no file suffix (a.jpg, series=1.2.3 are whole names)
+                    keys.add(_parts(str(names[asset.id]), False))
+                for parts in keys:
                     index[parts[-1]].append((asset, parts))
             self._keys[ignore] = index
 

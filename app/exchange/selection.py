@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -22,6 +22,8 @@ from app.core.raster import polygon_mask_in_bbox
 from app.core.records import CONSENSUS_SOURCE, Asset, Task
 from app.core.tracks import materialise_tracks
 from app.exchange.export_options import LabelMapOptions
+from app.exchange.frames import FrameOptions
+from app.exchange.names import item_names
 from app.exchange.staging import ExportCancelled, ExportTransaction
 from app.sources import DataRootError, asset_path
 
@@ -127,36 +129,6 @@ def asset_display_path(asset: Asset) -> str:
     return f"{asset.rel_path}#{member}" if member else asset.rel_path
 
 
-def item_names(assets: Sequence[Asset]) -> dict[int, PurePosixPath]:
-    """Stable, unique output base names mirroring ``root/rel_path`` without the file extension.
-
-    Two assets that would collide once the extension is dropped (``a.png``, ``a.jpg``) keep their
-    full file name instead. The importers match these names back by path (see importers.py).
-    """
-
-    def base(asset: Asset, keep_suffix: bool) -> PurePosixPath:
-        rel = PurePosixPath(asset.rel_path)
-        if not keep_suffix and rel.suffix:
-            rel = rel.with_suffix("")
-        path = PurePosixPath(asset.root) / rel
-        member = (asset.member or "").lstrip("!#")
-        if member:
-            member_path = PurePosixPath(*[_UNSAFE.sub("_", p) for p in PurePosixPath(member).parts])
-            if not keep_suffix and member_path.suffix:
-                member_path = member_path.with_suffix("")
-            path = path / member_path
-        return path
-
-    names = {a.id: base(a, False) for a in assets}
-    seen: dict[PurePosixPath, int] = defaultdict(int)
-    for name in names.values():
-        seen[name] += 1
-    for asset in assets:
-        if seen[names[asset.id]] > 1:
-            names[asset.id] = base(asset, True)
-    return names
-
-
 def expand_tracks(asset: Asset, annotations: list[Annotation]) -> list[Annotation]:
     """Every frame of the asset's object tracks as a real annotation (interpolated ones included,
     outside frames left out: app.core.tracks), so every format exports what the labeler saw."""
@@ -203,12 +175,15 @@ class ExportJob:
     notes: dict[str, Any] = field(default_factory=dict)
     exported_assets: set[int] = field(default_factory=set)
     exported_annotations: int = 0
-    _names: dict[int, PurePosixPath] | None = None
+    # (#17) how image files of frames are written (frames.py); the stable names of the project's
+    # assets (names.py, over the whole project so filters and new assets never change them)
+    frame_options: FrameOptions = field(default_factory=FrameOptions)
+    names: Mapping[int, PurePosixPath] | None = None
 
     def name_of(self, asset: Asset) -> PurePosixPath:
-        if self._names is None:
-            self._names = item_names(self.assets)
-        return self._names[asset.id]
+        if self.names is None:
+            self.names = item_names(self.assets)
+        return self.names[asset.id]
 
     def skip(self, item: str, why: str, *, unwritable: bool = True) -> None:
         """Leave ``item`` out. ``unwritable``: the format cannot hold it (the export fails unless
