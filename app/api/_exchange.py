@@ -33,8 +33,11 @@ class ExchangeMixin(ProjectBase):
         instances: bool = False,
         images: str = "link",
         frames_window: str | None = None,
+        yolo_task: str | None = None,
+        nnunet_kind: str | None = None,
     ) -> ExportReport:
-        """Export labels to ``out_dir`` (png-masks, coco, yolo, voc, nifti, dicom-seg, project-json, csv).
+        """Export labels to ``out_dir`` (png-masks, coco, yolo, voc, nifti, dicom-seg, nnunet,
+        project-json, csv, tracks-csv).
 
         Files appear atomically with a checksum manifest written last; unchanged files are not
         rewritten; a failed or cancelled export leaves the previous one intact.
@@ -53,9 +56,17 @@ class ExchangeMixin(ProjectBase):
         copies (``images="copy"``), frames of videos and series as ``frames/<asset id>/<frame>.png``,
         16-bit where the source is, or 8-bit through ``frames_window`` ("source", a preset such as
         "lung", or "CENTRE,WIDTH").
+
+        Training layouts: ``yolo`` writes the Ultralytics layout (images/ and labels/ per split,
+        data.yaml); ``yolo_task`` "detect" (boxes) or "segment" (polygons), default from the
+        ontology's kinds. ``nnunet`` writes an nnU-Net v2 raw dataset (imagesTr, labelsTr,
+        dataset.json); ``nnunet_kind`` "3d" (series as NIfTI) or "2d" (images, video frames as PNG),
+        default the one kind the selection holds. Both use the project's stored splits
+        (``splits()``); every export assigns the assets that have none yet.
         """
         from app.exchange.export import ExportFilters, LabelMapOptions, export_project
         from app.exchange.frames import FrameOptions
+        from app.exchange.layout_options import LayoutOptions
 
         self.require(Action.EXPORT)
         self.config.require_format(fmt)  # the site may allow only some formats
@@ -77,6 +88,7 @@ class ExchangeMixin(ProjectBase):
             ),
             skip_unwritable=skip_unwritable,
             frames=FrameOptions(images=images, window=frames_window),
+            layout=LayoutOptions(yolo_task=yolo_task, nnunet_kind=nnunet_kind),
         )
 
     def dataset_names(self) -> list[str]:

@@ -21,6 +21,7 @@ from app.cli._common import (
 from app.cli._export import add_label_map_options, label_map_options, print_export_summary, print_unwritable
 from app.cli._frames import add_frame_options, frame_options
 from app.cli._importing import cmd_import, cmd_import_labels
+from app.cli._layouts import add_layout_options, add_splits_verbs, layout_options, print_layout_summary
 from app.cli._models import add_model_verbs
 from app.cli._project import add_project_verbs
 from app.cli._team import add_team_verbs
@@ -220,6 +221,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             progress=progress,
             **label_map_options(args),
             **frame_options(args),
+            **layout_options(args),
         )
     except UnwritableItems as exc:  # one line per reason; nothing was written
         progress.finish()
@@ -233,6 +235,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         f"{report.annotations} annotations of {report.assets} assets"
     )
     print_export_summary(report)  # label overlaps; skipped items by reason
+    print_layout_summary(report)  # YOLO task and splits, nnU-Net cases
     project.close()
     return 0
 
@@ -384,7 +387,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = verb("export", cmd_export, "export labels (masks, COCO, YOLO, VOC, NIfTI, DICOM SEG, ...)")
     export.add_argument(
-        "--format", required=True, help="png-masks, coco, yolo, voc, nifti, dicom-seg, project-json, csv"
+        "--format",
+        required=True,
+        help="png-masks, coco, yolo, voc, nifti, dicom-seg, nnunet, project-json, csv, tracks-csv",
     )
     export.add_argument("--out", required=True, help="target folder (e.g. on the shared drive)")
     export.add_argument("--project")
@@ -397,6 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_label_map_options(export)
     add_frame_options(export)
+    add_layout_options(export)
     export.add_argument("--quiet", action="store_true")
 
     imp_labels = verb("import-labels", cmd_import_labels, "import existing labels onto registered assets")
@@ -451,6 +457,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_team_verbs(verbs, verb)
     add_project_verbs(verbs)
+    add_splits_verbs(verbs)
     add_model_verbs(verbs, verb)
     return parser
 

@@ -27,7 +27,14 @@ from app.editor.workers import ProgressJob
 if TYPE_CHECKING:
     from app.api import Project
 
-FORMATS = ("coco", "png-masks", "yolo", "voc", "nifti", "dicom-seg", "project-json", "csv")
+FORMATS = ("coco", "png-masks", "yolo", "voc", "nifti", "dicom-seg", "nnunet", "project-json", "csv")
+# the training layouts' choices (app.exchange.layout_options); "" lets the export decide
+YOLO_TASKS = (("from the ontology", ""), ("detect: boxes", "detect"), ("segment: polygons", "segment"))
+NNUNET_KINDS = (
+    ("the kind the selection holds", ""),
+    ("3d: series as NIfTI", "3d"),
+    ("2d: images, frames as PNG", "2d"),
+)
 
 
 def _show_progress(progress: QProgressDialog, done: int, total: int) -> None:
@@ -57,6 +64,16 @@ class ExportDialog(QDialog):
         form.addRow("Format", self.format)
         form.addRow("Folder", row)
         form.addRow("Dataset", self.dataset)
+        self.yolo_task = QComboBox(self)
+        for text, value in YOLO_TASKS:
+            self.yolo_task.addItem(text, value)
+        self.nnunet_kind = QComboBox(self)
+        for text, value in NNUNET_KINDS:
+            self.nnunet_kind.addItem(text, value)
+        form.addRow("YOLO task", self.yolo_task)
+        form.addRow("nnU-Net data", self.nnunet_kind)
+        self.format.currentTextChanged.connect(self._layout_rows)
+        self._layout_rows(self.format.currentText())
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )
@@ -66,6 +83,11 @@ class ExportDialog(QDialog):
         form.addRow(buttons)
         self.job: ProgressJob | None = None
         self.result_text = ""
+
+    def _layout_rows(self, fmt: str) -> None:
+        """The YOLO and nnU-Net choices only for their format (both use the project's splits)."""
+        self.yolo_task.setEnabled(fmt == "yolo")
+        self.nnunet_kind.setEnabled(fmt == "nnunet")
 
     def _browse(self) -> None:
         chosen = QFileDialog.getExistingDirectory(self, "Export to", self.folder.text())
@@ -78,7 +100,13 @@ class ExportDialog(QDialog):
         progress = QProgressDialog(f"Exporting {fmt} to {out}...", "Cancel", 0, 0, self)
         progress.setWindowTitle("Export")
         progress.setMinimumDuration(300)
-        job = ProgressJob(lambda report: self.project.export(fmt, out, dataset=dataset, progress=report))
+        task: str | None = self.yolo_task.currentData() or None
+        kind: str | None = self.nnunet_kind.currentData() or None
+        job = ProgressJob(
+            lambda report: self.project.export(
+                fmt, out, dataset=dataset, progress=report, yolo_task=task, nnunet_kind=kind
+            )
+        )
         job.signals.progressed.connect(lambda done, total: _show_progress(progress, done, total))
         progress.canceled.connect(lambda: setattr(job, "cancelled", True))
         job.signals.done.connect(lambda report: self._finished(progress, report))

@@ -29,10 +29,13 @@ from app.exchange.coco import export_coco
 from app.exchange.export_options import LabelMapOptions
 from app.exchange.frames import FrameOptions
 from app.exchange.label_maps import ClassPriority
+from app.exchange.layout_options import LayoutOptions
 from app.exchange.names import item_names
+from app.exchange.nnunet import export_nnunet
 from app.exchange.png_masks import export_png_masks
 from app.exchange.project_json import export_project_json
 from app.exchange.selection import ExportFilters, ExportJob, Progress, expand_tracks
+from app.exchange.splits import ensure_splits, snapshot
 from app.exchange.staging import MANIFEST, ExportCancelled, ExportError, ExportTransaction
 from app.exchange.tables import export_csv
 from app.exchange.tracks_csv import export_tracks_csv
@@ -89,6 +92,7 @@ register_format("csv", export_csv)
 register_format("nifti", export_nifti)
 register_format("dicom-seg", export_dicom_seg)
 register_format("tracks-csv", export_tracks_csv)
+register_format("nnunet", export_nnunet)
 
 
 @dataclass(frozen=True)
@@ -245,6 +249,7 @@ def export_project(
     label_maps: LabelMapOptions = LabelMapOptions(),  # noqa: B008 - frozen, immutable default
     skip_unwritable: bool = False,
     frames: FrameOptions = FrameOptions(),  # noqa: B008 - frozen, immutable default
+    layout: LayoutOptions = LayoutOptions(),  # noqa: B008 - frozen, immutable default
 ) -> ExportReport:
     """Export a project's selected annotations as ``fmt`` into ``out_dir`` safely (see module doc).
 
@@ -257,6 +262,10 @@ def export_project(
     ``frames``: how COCO and VOC write the image file of each labelled frame beside the labels
     (2-D files hard-linked or copied, frames of videos and series as PNG; app.exchange.frames).
 
+    ``layout``: the YOLO task and the nnU-Net dataset kind (layout_options). Every export first gives
+    the project's assets that have none a train/val/test split (app.exchange.splits: stored, grouped
+    by patient, never changed), so YOLO, nnU-Net and the rest use the same split each time.
+
     ``progress(done, total)`` is called per asset; returning False cancels: the staged files are
     removed, the previous export stays intact and :class:`ExportCancelled` is raised. Write failures
     (full disk, read-only or vanished target) raise :class:`ExportError` with a clear message.
@@ -266,6 +275,7 @@ def export_project(
         raise ValidationError(f"unknown export format {fmt!r}; known: {sorted(FORMATS)}")
     filters.check_available()
     out = Path(out_dir)
+    db.run(lambda uow: ensure_splits(uow, project_id))  # its own short write transaction
     # One read-only unit of work for the whole export: on SQLite it reads one consistent snapshot.
     with db.unit_of_work(readonly=True) as uow:
         uow.projects.get(project_id)
@@ -287,6 +297,8 @@ def export_project(
                 label_maps=label_maps,
                 frame_options=frames,
                 names=item_names(uow.assets.list(project_id)),  # stable: over the whole project
+                layout=layout,
+                splits=snapshot(uow, project_id),
             )
             exporter(job)
             if job.unwritable and not skip_unwritable:

@@ -9,7 +9,8 @@
   more: a polygon. Class names from ``data.yaml`` ``names`` (a list, or a mapping of class id to
   name; read with PyYAML, a file that does not parse or has no usable names is refused), else
   ``classes.txt``, else the ontology order. Normalised values within 1e-6 px of a 1/256 px grid snap
-  to it (exact round trips).
+  to it (exact round trips). Our exports (``labels/<split>/``, detect or segment) match back by
+  path; their decoded frames (``labels/<split>/frames/<asset id>/<frame>.txt``) by ``frames.json``.
 * labelme: a JSON file or a folder of them; polygon, rectangle, point, line/linestrip shapes.
 * png-masks: a folder (our export, or its ``index/``) of class-index PNGs; values map to names via
   ``legend.json`` when present, else to the ontology's 1-based index. One mask per class and frame.
@@ -239,10 +240,13 @@ def read_yolo(path: Path, ontology: Ontology, context: ImportContext) -> Iterato
             f"{labels} holds both detect/ and segment/ labels (a Sitelabel export): import one of them"
         )
     names = _yolo_names(folder, ontology)
+    frames, ours = _yolo_frames(folder)
     for txt in sorted(labels.rglob("*.txt")):
         if txt.name in ("images.txt", "classes.txt", "train.txt", "val.txt", "test.txt"):
             continue
         rel = txt.relative_to(labels).as_posix()
+        if ours:  # our export renamed source folders called images/labels (yolo.py)
+            rel = "/".join(p[1:] if p in ("_images", "_labels") else p for p in rel.split("/"))
 
         def build(asset: Asset, frame: int, txt: Path = txt, rel: str = rel) -> list[Annotation]:
             size = np.array([asset.width, asset.height], dtype=np.float64)
@@ -261,11 +265,15 @@ def read_yolo(path: Path, ontology: Ontology, context: ImportContext) -> Iterato
                         box = _snap(
                             np.array([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2]) * np.tile(size, 2)
                         )
-                        out.append(Annotation(kind=Kind.BOX, label=names[cls], box=tuple(box.tolist())))
+                        out.append(
+                            Annotation(kind=Kind.BOX, label=names[cls], frame=frame, box=tuple(box.tolist()))
+                        )
                     elif len(values) >= 6 and len(values) % 2 == 0:
                         pts = _snap(values.reshape(-1, 2) * size)
                         out.append(
-                            Annotation.from_dict({"kind": "polygon", "label": names[cls], "points": pts})
+                            Annotation.from_dict(
+                                {"kind": "polygon", "label": names[cls], "frame": frame, "points": pts}
+                            )
                         )
                     else:
                         raise ValueError(f"{len(values)} numbers is neither a box (4) nor a polygon")
@@ -273,7 +281,31 @@ def read_yolo(path: Path, ontology: Ontology, context: ImportContext) -> Iterato
                     raise SkipItem(f"line {n}: {exc}") from None
             return out
 
+        frame_of = frames.get(txt.parent.relative_to(labels).as_posix())
+        if frame_of is not None and txt.stem.isdigit():  # a decoded frame: frames/<asset id>/<frame>
+            asset_path, name = frame_of
+            yield LabelItem(rel, asset_path, build, int(txt.stem), fallback=(name, int(txt.stem)))
+            continue
         yield LabelItem(f"{rel}", rel, build, ignore_suffix=True)
+
+
+def _yolo_frames(folder: Path) -> tuple[dict[str, tuple[str, str]], bool]:
+    """Our YOLO export's decoded frames: label folder (below labels/) -> (the asset's root/path,
+    its stable name), from frames.json; and whether ``folder`` is our export at all."""
+    yaml_file = folder / "data.yaml"
+    ours = yaml_file.is_file() and yaml_file.read_text(encoding="utf-8", errors="replace").startswith(
+        "# Sitelabel YOLO export"
+    )
+    listed = folder / "frames.json"
+    if not ours or not listed.is_file():
+        return {}, ours
+    out: dict[str, tuple[str, str]] = {}
+    for entry in (_load_json(listed) or {}).get("assets", []):
+        image_folder = str(entry.get("folder", ""))
+        if not image_folder.startswith("images/") or not all(k in entry for k in ("root", "source", "name")):
+            continue
+        out[image_folder.removeprefix("images/")] = (f"{entry['root']}/{entry['source']}", str(entry["name"]))
+    return out, ours
 
 
 # --- labelme -------------------------------------------------------------------------------------

@@ -23,7 +23,9 @@ from app.core.records import CONSENSUS_SOURCE, Asset, Task
 from app.core.tracks import materialise_tracks
 from app.exchange.export_options import LabelMapOptions
 from app.exchange.frames import FrameOptions
+from app.exchange.layout_options import LayoutOptions
 from app.exchange.names import item_names
+from app.exchange.splits import SplitSummary
 from app.exchange.staging import ExportCancelled, ExportTransaction
 from app.sources import DataRootError, asset_path
 
@@ -179,6 +181,13 @@ class ExportJob:
     # assets (names.py, over the whole project so filters and new assets never change them)
     frame_options: FrameOptions = field(default_factory=FrameOptions)
     names: Mapping[int, PurePosixPath] | None = None
+    # (#17) training layouts (YOLO task, nnU-Net kind) and the project's stored splits (splits.py)
+    layout: LayoutOptions = field(default_factory=LayoutOptions)
+    splits: SplitSummary | None = None
+
+    def split_of(self, asset: Asset) -> str | None:
+        """The asset's stored train/val/test split; None when it was registered during the export."""
+        return None if self.splits is None else self.splits.split_of(asset.id)
 
     def name_of(self, asset: Asset) -> PurePosixPath:
         if self.names is None:

@@ -16,6 +16,7 @@ from app.core.annotations import Kind
 from app.core.errors import ValidationError
 from app.core.raster import label_image, rasterize_annotation
 from app.exchange.export import FORMATS, ExportCancelled, ExportFilters
+from app.exchange.layout_options import LayoutOptions
 from app.exchange.selection import item_names
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:pycocotools")
@@ -69,14 +70,17 @@ def test_coco_ann_to_mask_is_exactly_our_raster(labelled, tmp_path: Path) -> Non
 
 def test_yolo_coordinates_round_trip(labelled, tmp_path: Path) -> None:
     project, ids = labelled
-    export(project, "yolo", tmp_path)
-    names = item_names(project.assets())
-    images = (tmp_path / "images.txt").read_text().splitlines()
-    assert images == [str(project.asset_path(i).resolve()) for i in ids]  # never copied, absolute
-    assert 'names:\n  0: "coin"\n  1: "shadow"\n  2: "tag"' in (tmp_path / "data.yaml").read_text()
+    export(project, "yolo", tmp_path / "detect", layout=LayoutOptions(yolo_task="detect"))
+    export(project, "yolo", tmp_path / "segment", layout=LayoutOptions(yolo_task="segment"))
     asset = project.asset(ids[0])
+    split = project.splits().split_of(ids[0])
+    assert split in ("train", "val")
+    image = tmp_path / "detect/images" / split / asset.root / asset.rel_path  # inside the export
+    assert not image.is_symlink() and image.read_bytes() == project.asset_path(ids[0]).read_bytes()
+    assert 'names:\n  0: "coin"\n  1: "shadow"\n  2: "tag"' in (tmp_path / "detect/data.yaml").read_text()
     w, h = asset.width, asset.height
-    lines = (tmp_path / "labels/detect" / f"{names[ids[0]]}.txt").read_text().splitlines()
+    label = Path(split, asset.root, asset.rel_path).with_suffix(".txt")  # images/ -> labels/, .txt
+    lines = (tmp_path / "detect/labels" / label).read_text().splitlines()
     box = [float(v) for v in lines[1].split()]
     assert box[0] == 1
     cx, cy, bw, bh = box[1:]
@@ -85,7 +89,7 @@ def test_yolo_coordinates_round_trip(labelled, tmp_path: Path) -> None:
         [20.0, 40.5, 120.25, 101.0],
         atol=1e-9,
     )
-    seg = (tmp_path / "labels/segment" / f"{names[ids[0]]}.txt").read_text().splitlines()
+    seg = (tmp_path / "segment/labels" / label).read_text().splitlines()
     poly = np.array([float(v) for v in seg[0].split()[1:]]).reshape(-1, 2) * [w, h]
     assert np.allclose(poly, [[10.25, 12.5], [140.0, 30.75], [100.5, 150.0], [40.0, 90.5]], atol=1e-9)
     # the mask's outer rings, one line each, rasterise to the mask without its holes

@@ -13,6 +13,7 @@ from app import api, sample_data
 from app.core.annotations import Kind
 from app.core.errors import ValidationError
 from app.core.raster import label_image, rasterize_annotation
+from app.exchange.layout_options import LayoutOptions
 
 
 def _importer_may_create_projects(source: api.Project) -> None:
@@ -76,11 +77,15 @@ def test_png_masks_round_trip_pixels(db_url: str, tmp_path: Path) -> None:
 def test_yolo_round_trip_coordinates(db_url: str, tmp_path: Path) -> None:
     source, ids = make_project(db_url)
     annotate(source, ids)
-    export(source, "yolo", tmp_path / "yolo")
+    export(source, "yolo", tmp_path / "detect", layout=LayoutOptions(yolo_task="detect"))
+    export(source, "yolo", tmp_path / "segment", layout=LayoutOptions(yolo_task="segment"))
     target, by_path = _fresh(db_url, source)
+    legacy = tmp_path / "legacy"  # older exports held both: one of them must be named
+    (legacy / "labels" / "detect").mkdir(parents=True)
+    (legacy / "labels" / "segment").mkdir()
     with pytest.raises(ValidationError, match="import one of them"):
-        import_(target, "yolo", tmp_path / "yolo")
-    report = import_(target, "yolo", tmp_path / "yolo" / "labels" / "detect")
+        import_(target, "yolo", legacy)
+    report = import_(target, "yolo", tmp_path / "detect")
     assert report.skipped == [] and len(report.matched) == 3
     back = target.annotation_objects(by_path[source.asset(ids[0]).rel_path])
     assert [a.kind for a in back] == [Kind.BOX] * 4
@@ -89,7 +94,7 @@ def test_yolo_round_trip_coordinates(db_url: str, tmp_path: Path) -> None:
     _importer_may_create_projects(source)
     seg_target = api.create_project(source.db, "seg", ontology=ONTOLOGY, user="importer")
     seg_ids = seg_target.import_data(image_paths())
-    import_(seg_target, "yolo", tmp_path / "yolo" / "labels" / "segment")
+    import_(seg_target, "yolo", tmp_path / "segment")
     polys = seg_target.annotation_objects(seg_ids[0])
     assert polys[0].points.tolist() == [[10.25, 12.5], [140.0, 30.75], [100.5, 150.0], [40.0, 90.5]]
     # the mask comes back as its outer outlines: its pixels minus its holes
