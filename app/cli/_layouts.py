@@ -61,6 +61,13 @@ def print_layout_summary(report: ExportReport) -> None:
         )
 
 
+_GROUP_WORDS = {
+    "patient": ("patient", "patients"),
+    "study": ("study", "studies"),
+    "asset": ("lone asset", "lone assets"),
+}
+
+
 def _print_summary(summary: Any, as_json: bool, assets: bool) -> None:
     if as_json:
         data = summary.as_dict(None if assets else [])
@@ -71,7 +78,9 @@ def _print_summary(summary: Any, as_json: bool, assets: bool) -> None:
     print(f"plan: train {plan.train:.0%}, val {plan.val:.0%}, test {plan.test:.0%}, seed {plan.seed}")
     for split, count in summary.counts().items():
         kinds = ", ".join(
-            f"{count[k]} {k.removesuffix('_groups')}" for k in sorted(count) if k.endswith("_groups")
+            f"{count[f'{kind}_groups']} {_GROUP_WORDS[kind][count[f'{kind}_groups'] != 1]}"
+            for kind in _GROUP_WORDS
+            if count.get(f"{kind}_groups")
         )
         print(
             f"  {split:5} {count['assets']} assets in {count['groups']} groups"
