@@ -12,6 +12,7 @@ from app.core.permissions import Action
 
 if TYPE_CHECKING:
     from app.exchange.export import ExportReport
+    from app.exchange.export_preview import ExportPreview
     from app.exchange.importers import ImportReport as LabelImportReport
 
 
@@ -27,6 +28,8 @@ class ExchangeMixin(ProjectBase):
         status: str | None = None,
         consensus: str | None = None,
         progress: Progress | None = None,
+        labels: str | None = None,
+        include_prelabels: bool = False,
         skip_unwritable: bool = False,
         nifti_mode: str = "index",
         class_priority: Sequence[str] = (),
@@ -41,6 +44,19 @@ class ExchangeMixin(ProjectBase):
 
         Files appear atomically with a checksum manifest written last; unchanged files are not
         rewritten; a failed or cancelled export leaves the previous one intact.
+
+        What is exported: ``labels="final"`` (the default; project-json: ``"all"``) holds per item
+        the accepted review result (a fix included), the consensus label of a consensus item, or a
+        single labeler's submission; never untouched model pre-labels, drafts of items in progress
+        or rejected, or a consensus a requeue superseded. Before anyone claims an item of the
+        project, its people's labels (and imported ones) count as final. ``"all"``: every label;
+        ``"labeler:NAME"``: NAME's own labels; ``"source:SOURCE"``: e.g. ``"source:human"``,
+        ``"source:model:NAME@VER"`` (app.exchange.label_rules, app.exchange.final_labels).
+        ``status``: only items with that status (the words of ``activity``: ``accepted`` (or
+        ``done``), ``submitted``, ... ``any``). ``include_prelabels``: also the untouched pre-labels
+        of the exported items. ``labeler=NAME`` is ``labels="labeler:NAME"``. Every export writes
+        ``provenance.json``: per annotation the rule that picked it, its source, author, review
+        state and version, the options and the split; :meth:`export_preview` counts first.
 
         Nothing is lost silently: an item the format cannot write raises ``UnwritableItems`` (one
         line per reason) and writes nothing, unless ``skip_unwritable``; the report's ``reasons()``
@@ -72,7 +88,13 @@ class ExchangeMixin(ProjectBase):
         self.config.require_format(fmt)  # the site may allow only some formats
 
         filters = ExportFilters(
-            dataset=dataset, labeler=labeler, classes=tuple(classes), status=status, consensus=consensus
+            dataset=dataset,
+            labeler=labeler,
+            classes=tuple(classes),
+            status=status,
+            consensus=consensus,
+            labels=labels,
+            include_prelabels=include_prelabels,
         )
         return export_project(
             self.db,
@@ -90,6 +112,42 @@ class ExchangeMixin(ProjectBase):
             frames=FrameOptions(images=images, window=frames_window),
             layout=LayoutOptions(yolo_task=yolo_task, nnunet_kind=nnunet_kind),
         )
+
+    def export_preview(
+        self,
+        fmt: str,
+        *,
+        dataset: str | None = None,
+        labels: str | None = None,
+        status: str | None = None,
+        include_prelabels: bool = False,
+        classes: Sequence[str] = (),
+        progress: Progress | None = None,
+    ) -> ExportPreview:
+        """What :meth:`export` with these options would hold, counted without writing: items,
+        annotations per class and per rule, the items left out and why, and the annotations the
+        format cannot hold (app.exchange.export_preview)."""
+        from app.exchange.export_preview import preview_export
+        from app.exchange.selection import ExportFilters
+
+        self.require(Action.EXPORT)
+        filters = ExportFilters(
+            dataset=dataset,
+            classes=tuple(classes),
+            status=status,
+            labels=labels,
+            include_prelabels=include_prelabels,
+        )
+        return preview_export(self.db, self.id, fmt, filters=filters, progress=progress)
+
+    def export_label_choices(self) -> list[str]:
+        """Values of ``export(labels=...)`` worth offering: the rules, the queue's labelers, the
+        registered models' pre-labels."""
+        from app.exchange.export_preview import label_choices
+
+        self.require(Action.EXPORT)
+        with self.db.unit_of_work(readonly=True) as uow:
+            return label_choices(uow, self.id)
 
     def dataset_names(self) -> list[str]:
         """The names of the project's datasets: what ``export(dataset=...)`` takes."""

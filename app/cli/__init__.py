@@ -19,13 +19,13 @@ from app.cli._common import (
     _report_skipped,
 )
 from app.cli._export import add_label_map_options, label_map_options, print_export_summary, print_unwritable
+from app.cli._export_labels import add_label_options, label_options, print_label_summary
 from app.cli._frames import add_frame_options, frame_options
 from app.cli._importing import cmd_import, cmd_import_labels
 from app.cli._layouts import add_layout_options, add_splits_verbs, layout_options, print_layout_summary
 from app.cli._models import add_model_verbs
 from app.cli._project import add_project_verbs
 from app.cli._team import add_team_verbs
-from app.core.item_status import status_help
 
 
 # --- verbs ----------------------------------------------------------------------------------
@@ -214,11 +214,9 @@ def cmd_export(args: argparse.Namespace) -> int:
             args.format,
             args.out,
             dataset=args.dataset,
-            labeler=args.labeler,
             classes=args.classes or (),
-            status=args.status,
-            consensus=args.consensus,
             progress=progress,
+            **label_options(args),
             **label_map_options(args),
             **frame_options(args),
             **layout_options(args),
@@ -234,6 +232,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         f"{report.files_unchanged} unchanged, {report.files_removed} removed; "
         f"{report.annotations} annotations of {report.assets} assets"
     )
+    print_label_summary(report)  # which labels, by the rule that picked them (provenance.json)
     print_export_summary(report)  # label overlaps; skipped items by reason
     print_layout_summary(report)  # YOLO task and splits, nnU-Net cases
     project.close()
@@ -394,12 +393,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", required=True, help="target folder (e.g. on the shared drive)")
     export.add_argument("--project")
     export.add_argument("--dataset")
-    export.add_argument("--labeler")
     export.add_argument("--class", dest="classes", action="append", help="only this class (repeatable)")
-    export.add_argument("--status", help=f"only items with this status: {status_help()}")
-    export.add_argument(
-        "--consensus", help="'consensus': only consensus labels; 'agreed-above:0.8': only items agreeing more"
-    )
+    add_label_options(export)  # --labels, --status, --include-prelabels, --labeler, --consensus
     add_label_map_options(export)
     add_frame_options(export)
     add_layout_options(export)

@@ -20,13 +20,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
-from app.core.annotations import Annotation
-from app.core.errors import NotFoundError, ValidationError
+from app.core.errors import ValidationError
 from app.core.item_status import ItemStatus
 from app.core.ontology import Ontology
-from app.core.records import CONSENSUS_SOURCE, Asset, Review, Task, TaskStatus
+from app.core.records import Asset, Review, Task, TaskStatus
 from app.exchange.coco import export_coco
 from app.exchange.export_options import LabelMapOptions
+from app.exchange.final_labels import LabelChooser, select_assets
 from app.exchange.frames import FrameOptions
 from app.exchange.label_maps import ClassPriority
 from app.exchange.layout_options import LayoutOptions
@@ -34,7 +34,8 @@ from app.exchange.names import item_names
 from app.exchange.nnunet import export_nnunet
 from app.exchange.png_masks import export_png_masks
 from app.exchange.project_json import export_project_json
-from app.exchange.selection import ExportFilters, ExportJob, Progress, expand_tracks
+from app.exchange.provenance import write_provenance
+from app.exchange.selection import ExportFilters, ExportJob, Progress
 from app.exchange.splits import ensure_splits, snapshot
 from app.exchange.staging import MANIFEST, ExportCancelled, ExportError, ExportTransaction
 from app.exchange.tables import export_csv
@@ -151,24 +152,6 @@ class ExportReport:
         return by_reason(self.skipped)
 
 
-def _select_assets(uow: UnitOfWork, project_id: int, filters: ExportFilters) -> list[Asset]:
-    dataset_id = None
-    if filters.dataset is not None:
-        datasets = uow.datasets.list(project_id)
-        match = [d.id for d in datasets if d.name == filters.dataset]
-        if not match:
-            raise ValidationError(
-                f"the project has no dataset {filters.dataset!r}; there are: {[d.name for d in datasets]}"
-            )
-        dataset_id = match[0]
-    assets = list(uow.assets.list(project_id, dataset_id=dataset_id))
-    if filters.needs_tasks:  # status / consensus filters: decided per asset by its task and status
-        tasks = uow.tasks.by_asset(project_id)
-        statuses = uow.activity.statuses(project_id, datetime.now(UTC))  # the activity list's words
-        assets = [a for a in assets if filters.selects(tasks.get(a.id), statuses.get(a.id, UNQUEUED))]
-    return assets
-
-
 def _review_json(review: Review) -> dict[str, Any]:
     return {
         "id": review.id,
@@ -208,32 +191,6 @@ def _review_loader(uow: UnitOfWork, project_id: int) -> Callable[[Asset], dict[s
         }
 
     return review
-
-
-def _loader(
-    uow: UnitOfWork, project_id: int, ontology: Ontology, filters: ExportFilters
-) -> Callable[[Asset], list[Annotation]]:
-    author_id = None
-    if filters.labeler is not None:
-        try:
-            author_id = uow.users.get_by_name(filters.labeler).id
-        except NotFoundError:
-            raise ValidationError(f"there is no labeler called {filters.labeler!r}") from None
-    classes = set(filters.classes)
-    unknown = sorted(classes - {c.name for c in ontology.classes})
-    if unknown:
-        raise ValidationError(
-            f"the ontology has no class {unknown}; known: {[c.name for c in ontology.classes]}"
-        )
-
-    source = CONSENSUS_SOURCE if filters.consensus_only else None
-
-    def load(asset: Asset) -> list[Annotation]:
-        annotations = uow.annotations.list(asset.id, author_id=author_id, source=source)
-        kept = [a for a in annotations if a.label in classes] if classes else list(annotations)
-        return expand_tracks(asset, kept)
-
-    return load
 
 
 def export_project(
@@ -280,8 +237,9 @@ def export_project(
     with db.unit_of_work(readonly=True) as uow:
         uow.projects.get(project_id)
         ontology = uow.ontologies.current(project_id) or Ontology(classes=(), version=0)
-        assets = _select_assets(uow, project_id, filters)
-        load = _loader(uow, project_id, ontology, filters)
+        # which annotations of which items, and the rule that picked each (labels, status, pre-labels)
+        chooser = LabelChooser(uow, project_id, ontology, filters, fmt)
+        assets, left_out = chooser.select(select_assets(uow, project_id, filters.dataset))
         ClassPriority.of(ontology, label_maps.class_priority)  # refuse unknown names before writing
         with ExportTransaction(out, fmt=fmt, filters=filters.as_dict()) as tx:
             job = ExportJob(
@@ -291,7 +249,7 @@ def export_project(
                 roots=roots,
                 max_pixels=max_pixels,
                 filters=filters,
-                load=load,
+                load=chooser.load,
                 progress=progress,
                 review=_review_loader(uow, project_id),
                 label_maps=label_maps,
@@ -300,6 +258,8 @@ def export_project(
                 layout=layout,
                 splits=snapshot(uow, project_id),
             )
+            for item, why in left_out:  # listed by reason, never an error
+                job.skip(item, why, unwritable=False)
             exporter(job)
             if job.unwritable and not skip_unwritable:
                 raise UnwritableItems(fmt, by_reason(job.unwritable))
@@ -307,6 +267,14 @@ def export_project(
             summary = dict(job.notes)
             if job.skipped:
                 summary["skipped"] = [r.as_dict() for r in by_reason(job.skipped)]
+            summary["provenance"] = write_provenance(
+                tx,
+                chooser,
+                fmt=fmt,
+                skipped=job.skipped,
+                skip_summary=summary.get("skipped", []),
+                splits=job.splits,
+            )
             tx.summary.update(summary)
             result = tx.commit()
     return ExportReport(

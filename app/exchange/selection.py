@@ -23,6 +23,7 @@ from app.core.records import CONSENSUS_SOURCE, Asset, Task
 from app.core.tracks import materialise_tracks
 from app.exchange.export_options import LabelMapOptions
 from app.exchange.frames import FrameOptions
+from app.exchange.label_rules import LabelRule
 from app.exchange.layout_options import LayoutOptions
 from app.exchange.names import item_names
 from app.exchange.splits import SplitSummary
@@ -44,6 +45,11 @@ class ExportFilters:
     synonym such as ``done``; ``any``: every item). ``consensus``: ``"consensus"`` exports only the
     consensus labels of consensus items (one per item, as a reviewer chose or merged them);
     ``"agreed-above:0.8"`` only items whose stored agreement score is above 0.8 (so consensus items only).
+
+    (#17) ``labels``: which annotations (app.exchange.label_rules): ``final`` (the default, None;
+    project-json: ``all``), ``all``, ``labeler:NAME``, ``source:SOURCE``; ``labeler=NAME`` is
+    ``labels="labeler:NAME"``. ``include_prelabels``: also the untouched model pre-labels and
+    tracker output of the exported items. The rule per item is app.exchange.final_labels'.
     """
 
     dataset: str | None = None
@@ -51,6 +57,8 @@ class ExportFilters:
     classes: tuple[str, ...] = ()
     status: str | None = None
     consensus: str | None = None
+    labels: str | None = None
+    include_prelabels: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -61,6 +69,7 @@ class ExportFilters:
         """Refuse filter values this version does not know (rather than ignore them)."""
         self.statuses()
         self.agreement_floor()
+        LabelRule.parse(self.labels)
 
     def statuses(self) -> ItemStatus | None:
         """The item status the ``status`` filter keeps (None: no status filter); ValidationError

@@ -180,21 +180,22 @@ def test_incremental_re_export_writes_only_changes(labelled, tmp_path: Path) -> 
     tmp_path = tmp_path / "out"  # the SQLite file lives in tmp_path itself
     project, ids = labelled
     first = export(project, "png-masks", tmp_path)
-    # 3 x (index, color) + legend.json + overlaps.json
-    assert (first.files_written, first.files_unchanged, first.files_removed) == (8, 0, 0)
+    # 3 x (index, color) + legend.json + overlaps.json + provenance.json
+    assert (first.files_written, first.files_unchanged, first.files_removed) == (9, 0, 0)
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert set(manifest["files"]) == set(tree(tmp_path)) - {"manifest.json"}
     stamps = {p: (tmp_path / p).stat().st_mtime_ns for p in manifest["files"]}
     again = export(project, "png-masks", tmp_path)
-    assert (again.files_written, again.files_unchanged, again.files_removed) == (0, 8, 0)
+    assert (again.files_written, again.files_unchanged, again.files_removed) == (0, 9, 0)
     assert stamps == {p: (tmp_path / p).stat().st_mtime_ns for p in manifest["files"]}
     for ann in project.annotation_objects(ids[2]):  # asset 3 loses its labels: its files go
         project.delete_annotation(ann)
     poly = project.annotation_objects(ids[0])[0]
     project.save_annotation(poly.evolve(points=poly.points + 3.0))
     third = export(project, "png-masks", tmp_path)
-    # asset 1's two maps and overlaps.json (its overlaps moved, asset 3's are gone) are rewritten
-    assert (third.files_written, third.files_unchanged, third.files_removed) == (3, 3, 2)
+    # asset 1's two maps, overlaps.json (its overlaps moved, asset 3's are gone) and provenance.json
+    # (a new version of the polygon, asset 3 gone) are rewritten
+    assert (third.files_written, third.files_unchanged, third.files_removed) == (4, 3, 2)
     names = item_names(project.assets())
     assert not (tmp_path / "index" / f"{names[ids[2]]}.png").exists()
     assert (tmp_path / "index" / f"{names[ids[1]]}.png").stat().st_mtime_ns == stamps[

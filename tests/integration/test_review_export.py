@@ -57,9 +57,18 @@ def test_status_filter_exports_exactly_the_items_in_that_state(reviewed: Team, t
         ("rejected", [rejected]),
         ("any", [accepted, submitted, consensus, rejected]),  # COCO leaves unlabeled items out
     ):
-        report = rey.export("coco", tmp_path / status, status=status)
+        report = rey.export("coco", tmp_path / status, status=status, labels="all")
         assert _exported_assets(_coco(tmp_path / status)) == expected, status
         assert report.assets == len(expected)
+    # the final labels (the default) of a rejected item are none: it is being corrected
+    report = rey.export("coco", tmp_path / "final-rejected", status="rejected")
+    assert report.assets == 0
+    assert {r.why: r.count for r in report.reasons()} == {
+        "rejected: review sent it back to max, its labels are not final": 1,
+        "its status is accepted, not rejected (status filter)": 2,
+        "its status is submitted, not rejected (status filter)": 1,
+        "its status is new, not rejected (status filter)": 1,
+    }
     report = rey.export("project-json", tmp_path / "new", status="new")
     data = json.loads((tmp_path / "new/project.json").read_text())
     assert [a["id"] for a in data["assets"]] == [new] and data["assets"][0]["review"]["status"] == "new"
