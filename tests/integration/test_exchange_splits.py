@@ -3,6 +3,7 @@ by patient, the same in every export and in provenance.json, never changed as as
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -54,6 +55,10 @@ def test_splits_are_stored_grouped_and_never_change(db_url: str, tmp_path: Path)
     assert set(before.values()) == {"train", "val"}
     project.export("yolo", tmp_path / "one", yolo_task="detect")
     assert _splits_in(tmp_path / "one", project) == before
+    provenance = json.loads((tmp_path / "one" / "provenance.json").read_text())
+    assert {a["asset_id"]: a["split"] for a in provenance["splits"]["assets"]} == before
+    assert provenance["splits"]["plan"] == assigned.plan.as_dict()
+    assert {i["asset_id"]: i["split"] for i in provenance["items"]} == before  # per item too
 
     # new assets: another study of P1, a new patient, more photos; and a new plan for them
     more = [sample_data.skimage_images() / n for n in ("astronaut.png", "chelsea.png")]
