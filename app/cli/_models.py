@@ -151,8 +151,8 @@ def add_model_verbs(verbs: Any, verb: Callable[..., argparse.ArgumentParser]) ->
         "train",
         cmd_train,
         "train an on-site micro-model for one class from the labels so far; it is validated on "
-        "labeled frames it does not learn from (each in turn with fewer than 5, else 20%%) and not "
-        "registered (exit code 1, with what to label next) below --min-dice or --min-pixels",
+        "labeled frames it does not learn from (each in turn with fewer than 5, else a fifth of them)"
+        " and not registered (exit code 1, with what to label next) below --min-dice or --min-pixels",
     )
     train.add_argument("--class", dest="label", required=True, help="ontology class")
     train.add_argument("--from-labeler", help="learn only from this labeler's labels")
