@@ -165,6 +165,11 @@ class ExchangeMixin(ProjectBase):
     ) -> LabelImportReport:
         """Bring existing labels in (coco, yolo, labelme, png-masks, nifti) onto registered assets.
 
+        ``project-json`` restores a Sitelabel archive (its ``project.json`` or the export's folder)
+        onto the same data registered here: annotations with their authors and sources, tracks,
+        the queue state, reviews and consensus (app.exchange.project_json_import); the report's
+        ``restored`` counts them.
+
         The report's ``matched`` has one entry per label item (a frame's PNG mask, a COCO image);
         ``per_asset`` and ``annotations`` give the totals. ``progress(done, total)`` is called per
         item; returning False stops before anything is stored."""

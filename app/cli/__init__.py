@@ -402,7 +402,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     imp_labels = verb("import-labels", cmd_import_labels, "import existing labels onto registered assets")
     imp_labels.add_argument("path", help="a label file or folder (coco: the JSON file or an export's folder)")
-    imp_labels.add_argument("--format", required=True, help="coco, yolo, labelme, png-masks, nifti")
+    imp_labels.add_argument(
+        "--format",
+        required=True,
+        help="coco, yolo, labelme, png-masks, nifti; project-json restores a Sitelabel project.json "
+        "archive (authors, sources, tracks, queue state, reviews, consensus) onto the same data "
+        "registered in this project, matched by data root and path or content hash",
+    )
     imp_labels.add_argument("--project")
     imp_labels.add_argument("--dry-run", action="store_true", help="report what would match, store nothing")
     imp_labels.add_argument("--quiet", action="store_true", help="no progress line")

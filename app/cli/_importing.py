@@ -76,6 +76,8 @@ def print_label_import(report: LabelImportReport, dry_run: bool) -> None:
         f"{verb} {report.annotations} annotations onto {len(report.per_asset)} assets from "
         f"{_count(len(report.matched), 'label file')}; {len(report.skipped)} skipped"
     )
+    if report.restored:  # project-json: what else the archive put back
+        print("restored " + ", ".join(f"{n} {what}" for what, n in report.restored.items()))
     for asset_id, (files, count) in sorted(report.per_asset.items()):
         print(f"  asset {asset_id}: {_count(count, 'annotation')} from {_count(files, 'label file')}")
     _report_skipped(report.skipped)

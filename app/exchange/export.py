@@ -16,14 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
 from app.core.errors import ValidationError
 from app.core.item_status import ItemStatus
 from app.core.ontology import Ontology
-from app.core.records import Asset, Review, Task, TaskStatus
 from app.exchange.coco import export_coco
 from app.exchange.export_options import LabelMapOptions
 from app.exchange.final_labels import LabelChooser, select_assets
@@ -33,7 +31,7 @@ from app.exchange.layout_options import LayoutOptions
 from app.exchange.names import item_names
 from app.exchange.nnunet import export_nnunet
 from app.exchange.png_masks import export_png_masks
-from app.exchange.project_json import export_project_json
+from app.exchange.project_json import export_project_json, review_loader
 from app.exchange.provenance import write_provenance
 from app.exchange.selection import ExportFilters, ExportJob, Progress
 from app.exchange.splits import ensure_splits, snapshot
@@ -47,7 +45,7 @@ from app.exchange.yolo import export_yolo
 UNQUEUED = ItemStatus.UNQUEUED.value
 
 if TYPE_CHECKING:
-    from app.storage import Database, UnitOfWork
+    from app.storage import Database
 
 Exporter = Callable[[ExportJob], None]
 FORMATS: dict[str, Exporter] = {}
@@ -152,47 +150,6 @@ class ExportReport:
         return by_reason(self.skipped)
 
 
-def _review_json(review: Review) -> dict[str, Any]:
-    return {
-        "id": review.id,
-        "verdict": review.verdict.value,
-        "reviewer": review.reviewer,
-        "labeler": review.labeler,
-        "note": review.note,
-        "details": dict(review.details),
-        "created_at": review.created_at.isoformat(),
-    }
-
-
-def _review_loader(uow: UnitOfWork, project_id: int) -> Callable[[Asset], dict[str, Any] | None]:
-    """Per asset: its queue status, agreement, review history and consensus (project JSON)."""
-    tasks: dict[int, Task] = {}
-    statuses: dict[int, str] = {}  # the status words of app.core.item_status
-
-    def review(asset: Asset) -> dict[str, Any] | None:
-        if not tasks:
-            tasks.update(uow.tasks.by_asset(project_id))
-            statuses.update(uow.activity.statuses(project_id, datetime.now(UTC)))
-        task = tasks.get(asset.id)
-        if task is None:
-            return None
-        history = uow.reviews.history(asset.id)
-        # the consensus is that of the decision that closed the item: once requeued, an earlier
-        # one is superseded (app.workflow.queue.requeue), also when the item is then accepted as is
-        latest = history[-1] if history else None
-        closed = latest is not None and task.status is TaskStatus.DONE and "consensus" in latest.details
-        return {
-            "status": statuses.get(asset.id, UNQUEUED),
-            "required_labelers": task.required_labelers,
-            "agreement": task.agreement,
-            "verdict": latest.verdict.value if latest else None,
-            "history": [_review_json(r) for r in history],
-            "consensus": dict(latest.details) if closed and latest else None,
-        }
-
-    return review
-
-
 def export_project(
     db: Database,
     project_id: int,
@@ -250,8 +207,9 @@ def export_project(
                 max_pixels=max_pixels,
                 filters=filters,
                 load=chooser.load,
+                stored=chooser.stored,  # before track expansion: project JSON archives these
                 progress=progress,
-                review=_review_loader(uow, project_id),
+                review=review_loader(uow, project_id),
                 label_maps=label_maps,
                 frame_options=frames,
                 names=item_names(uow.assets.list(project_id)),  # stable: over the whole project

@@ -34,6 +34,8 @@ from app.exchange.import_formats import read_coco, read_labelme, read_png_masks,
 from app.exchange.label_items import ImportContext, LabelItem, Reader, SkipItem
 from app.exchange.names import item_names, legacy_names
 from app.exchange.nifti_import import read_nifti
+from app.exchange.project_json_import import FORMAT as RESTORE_FORMAT
+from app.exchange.project_json_import import restore_project_json
 from app.exchange.selection import asset_display_path
 
 if TYPE_CHECKING:
@@ -74,6 +76,8 @@ class ImportReport:
     matched: list[tuple[str, int, int]] = field(default_factory=list)  # (item, asset id, annotations)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (item, why)
     cancelled: bool = False  # progress said stop: nothing was stored
+    # project-json: what the restore put back (annotations, track anchors, tasks, assignments, reviews)
+    restored: dict[str, int] = field(default_factory=dict)
 
     @property
     def annotations(self) -> int:
@@ -195,17 +199,24 @@ def import_labels(
     progress: Progress | None = None,
 ) -> ImportReport:
     """Import labels in ``fmt`` (a name in ``READERS``: coco, yolo, labelme, png-masks, nifti) from
-    ``path``; see the module doc.
+    ``path``; see the module doc. ``project-json`` restores a Sitelabel archive instead, with its
+    authors, sources, tracks, queue state and reviews (app.exchange.project_json_import); the
+    report's ``restored`` counts what came back.
 
     Matching works on the stored paths and sizes; ``roots`` and ``max_pixels`` reach the readers
     that open the matched assets (NIfTI, checked against its series' grid). ``progress(done,
     total)`` is called per label item; returning False stops before anything is stored
     (``report.cancelled``).
     """
+    source = Path(path)
+    if fmt == RESTORE_FORMAT and source.exists():  # an archive: authors, reviews and tracks come back
+        restored = restore_project_json(
+            db, project_id, source, user_id=user_id, dry_run=dry_run, progress=progress
+        )
+        return ImportReport(restored.matched, restored.skipped, restored.cancelled, restored.counts)
     reader = READERS.get(fmt)
     if reader is None:
-        raise ValidationError(f"unknown import format {fmt!r}; known: {sorted(READERS)}")
-    source = Path(path)
+        raise ValidationError(f"unknown import format {fmt!r}; known: {sorted([*READERS, RESTORE_FORMAT])}")
     if not source.exists():
         raise ValidationError(f"{source} does not exist")
     with db.unit_of_work(readonly=True) as uow:

@@ -177,6 +177,9 @@ class ExportJob:
     progress: Progress | None = None
     # the asset's queue status, review history and consensus (None: never queued); project JSON
     review: Callable[[Asset], dict[str, Any] | None] = lambda asset: None
+    # the selected annotations as stored (``load`` before tracks are expanded: outside anchors
+    # kept); project JSON archives these so that its import restores tracks exactly
+    stored: Callable[[Asset], list[Annotation]] | None = None
     skipped: list[tuple[str, str]] = field(default_factory=list)
     # (#17) label-map options (export_options); what the format could not write (also in
     # ``skipped``: the export fails on it unless skipping is allowed); figures a format reports

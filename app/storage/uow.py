@@ -8,6 +8,7 @@ from app.storage.repo_activity import ActivityRepository
 from app.storage.repo_annotations import AnnotationRepository
 from app.storage.repo_leases import LeaseRepository
 from app.storage.repo_models import ModelRepository
+from app.storage.repo_restore import RestoreRepository
 from app.storage.repo_reviews import ReviewRepository
 from app.storage.repo_splits import SplitRepository
 from app.storage.repo_tasks import TaskRepository
@@ -44,6 +45,7 @@ class UnitOfWork:
         self.activity = ActivityRepository(session)  # read-only figures of the activity view
         self.reviews = ReviewRepository(session)  # review verdicts and the review queue
         self.splits = SplitRepository(session)  # train/val/test plan and assignments
+        self.restore = RestoreRepository(session)  # queue rows as an archive recorded them
 
     def flush(self) -> None:
         """Send pending changes now (still inside the transaction)."""

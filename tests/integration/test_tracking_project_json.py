@@ -59,9 +59,10 @@ def test_project_json_keeps_track_ids_and_keyframe_flags(db_url: str, tmp_path: 
     (asset,) = _export_json(project, tmp_path / "out")["assets"]
     exported = asset["annotations"]
     anchors = {a["id"]: a for a in exported if a["id"] is not None}
-    # every stored visible anchor keeps its id, its track id and its flags (the outside anchor marks
-    # where the object is not: like every format, project-json leaves it out)
-    assert sorted(anchors) == sorted(ids[:5])
+    # every stored anchor keeps its id, its track id and its flags; the outside anchor (where the
+    # object leaves the view) is archived too, marked outside, so an import restores the track (#17)
+    assert sorted(anchors) == sorted(ids)
+    assert [aid for aid, a in anchors.items() if a["outside"]] == [ids[5]]
     for aid, entry in anchors.items():
         assert tuple(entry[k] for k in TRACK_KEYS) == stored[aid].track_state
     by_frame = {(a["track_id"], a["frame"]): a for a in exported}
@@ -69,7 +70,7 @@ def test_project_json_keeps_track_ids_and_keyframe_flags(db_url: str, tmp_path: 
     assert by_frame[(2, 30)]["occluded"] is True and by_frame[(2, 32)]["occluded"] is True
     # the frames between are real annotations of the same track: no id, not keyframes, linear boxes
     assert sorted(f for t, f in by_frame if t == 1) == list(range(10, 61))
-    assert sorted(f for t, f in by_frame if t == 2) == list(range(20, 35))
+    assert sorted(f for t, f in by_frame if t == 2) == list(range(20, 36))  # 35: the outside anchor
     middle = by_frame[(1, 30)]
     assert middle["id"] is None and middle["keyframe"] is False and middle["outside"] is False
     assert middle["box"] == pytest.approx([(a + b) / 2 for a, b in zip(BOX_10, BOX_50, strict=True)])
