@@ -145,8 +145,10 @@ def test_png_masks_equal_label_image(labelled, tmp_path: Path) -> None:
 def test_csv_and_project_json(labelled, tmp_path: Path) -> None:
     project, ids = labelled
     export(project, "csv", tmp_path / "csv")
-    rows = list(csv.DictReader((tmp_path / "csv/classifications.csv").open()))
-    assert [(int(r["asset_id"]), r["labeler"], r["label"]) for r in rows] == [(i, "ann", "tag") for i in ids]
+    rows = list(csv.DictReader((tmp_path / "csv/annotations.csv").open()))  # every kind (#17)
+    tags = [r for r in rows if r["kind"] == "classification"]
+    assert [(int(r["asset_id"]), r["author"], r["class"]) for r in tags] == [(i, "ann", "tag") for i in ids]
+    assert len(rows) == 6 * len(ids)
     export(project, "project-json", tmp_path / "pj")
     data = json.loads((tmp_path / "pj/project.json").read_text())
     assert data["ontology"]["classes"][0]["name"] == "coin"

@@ -56,11 +56,7 @@ def test_full_disk_gives_a_clear_error_and_keeps_the_previous_export(project, sm
     with pytest.raises(ExportError, match=r"is full .*nothing was changed"):
         export(proj, "png-masks", out)
     assert tree(out) == before
-    assert sorted(p.name for p in out.iterdir()) == [
-        "classifications.csv",
-        "manifest.json",
-        "provenance.json",
-    ]
+    assert sorted(p.name for p in out.iterdir()) == ["annotations.csv", "manifest.json", "provenance.json"]
 
 
 def test_read_only_target(project, small_tmpfs: Path) -> None:
