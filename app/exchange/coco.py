@@ -51,7 +51,7 @@ from app.exchange.tracks_csv import frame_state
 
 FILE = "annotations.json"
 _AREA_KINDS = (Kind.POLYGON, Kind.BOX, Kind.MASK)
-_CHUNK = 4096  # annotations encoded together
+_CHUNK = 1024  # annotations encoded together: enough to amortise numpy calls, a bounded peak
 _SPOOL_BYTES = 8 << 20  # image entries kept in memory up to this, then on disk
 
 

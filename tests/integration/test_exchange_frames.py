@@ -210,3 +210,35 @@ def test_coco_export_import_export_gives_the_same_annotations(mixed: Mixed, tmp_
     second = tmp_path / "second"
     export(fresh.project, "coco", second)
     assert _content(second) == _content(first) and len(_content(first)) == 13
+
+
+def test_cli_options_and_importing_an_export_folder(db_url: str, tmp_path: Path) -> None:
+    """``export --images copy --frames-window lung`` and ``import-labels DIR --format coco`` (which
+    failed with "Is a directory") as a user runs them."""
+    import subprocess
+    import sys
+
+    mixed = mixed_project(db_url, tmp_path, name="cli")
+    mixed.project.close()
+    out = tmp_path / "cli-coco"
+
+    def sitelabel(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "app", *args, "--db", db_url, "--user", "ann", "--project", "cli"]
+        return subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+
+    exported = sitelabel(
+        "export", "--format", "coco", "--out", str(out), "--images", "copy", "--frames-window", "lung",
+        "--skip-unwritable",
+    )  # fmt: skip
+    assert exported.returncode == 0, exported.stderr
+    assert "13 annotations" in exported.stdout
+    data = json.loads((out / "annotations.json").read_text())
+    series_image = next(i for i in data["images"] if i["sitelabel"]["asset_id"] == mixed.series)
+    assert series_image["sitelabel"]["pixels"] == {"bits": 8, "window": [-600.0, 1500.0]}
+    camera = next(i for i in data["images"] if i["sitelabel"]["asset_id"] == mixed.images[0])
+    assert (out / camera["file_name"]).stat().st_nlink == 1  # a copy
+    again = sitelabel("import-labels", str(out), "--format", "coco", "--dry-run")
+    assert again.returncode == 0, again.stderr
+    assert "would import 13 annotations" in again.stdout
+    refused = sitelabel("export", "--format", "coco", "--out", str(tmp_path / "x"), "--frames-window", "soft")
+    assert refused.returncode != 0 and "Traceback" not in refused.stderr and "CENTRE,WIDTH" in refused.stderr
