@@ -31,6 +31,7 @@ from app.api._review import ReviewMixin
 from app.api._settings import SettingsMixin
 from app.api._splits import SplitsMixin
 from app.api._team import TeamMixin
+from app.api._training import TrainingMixin
 from app.config import current_user_name, load_site_config
 from app.core.errors import NotFoundError, PermissionDenied, SitelabelError, ValidationError
 from app.core.ontology import Ontology
@@ -67,6 +68,7 @@ class Project(
     ReviewMixin,
     ActivityMixin,
     ExchangeMixin,
+    TrainingMixin,
     ModelsMixin,
     SettingsMixin,
     SplitsMixin,
@@ -74,7 +76,7 @@ class Project(
     """One labeling project in a database, acting as one user.
 
     The methods are grouped by concern in the mixins (data, labels, team work, review, exchange,
-    settings); all of them check the acting user's role first.
+    training data, settings); all of them check the acting user's role first.
     """
 
 
