@@ -167,7 +167,7 @@ def test_filters(labelled, tmp_path: Path) -> None:
     assert report.assets == 1 and report.annotations == 1
     report = export(project, "coco", tmp_path / "cls", filters=ExportFilters(classes=("shadow",)))
     assert report.annotations == 7
-    with pytest.raises(ValidationError, match="unknown status filter 'approved'"):
+    with pytest.raises(ValidationError, match="unknown status 'approved'"):
         export(project, "coco", tmp_path / "s", filters=ExportFilters(status="approved"))
     with pytest.raises(ValidationError, match="unknown consensus filter 'agreed'"):
         export(project, "coco", tmp_path / "c", filters=ExportFilters(consensus="agreed"))
