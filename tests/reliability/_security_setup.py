@@ -191,10 +191,9 @@ def _export_dir(w: World) -> Path:
 
 
 def _coco_file(w: World) -> Path:
-    found = sorted(_export_dir(w).rglob("*.json"))
-    found = [f for f in found if "manifest" not in f.name]
-    assert found, f"no COCO file in {_export_dir(w)}"
-    return found[0]
+    found = _export_dir(w) / "annotations.json"
+    assert found.is_file(), f"no COCO file in {_export_dir(w)}"
+    return found
 
 
 def _id(w: World, name: str) -> int:
@@ -276,7 +275,12 @@ PROJECT_CALLS: dict[str, Case] = {
     "requeue": Case(MUTATE, lambda w, p: p.requeue([_id(w, "coffee.png")]), Role.REVIEWER),
     "prelabel": Case(MUTATE, lambda w, p: p.prelabel(["bright"], [_id(w, "coins.png")]), Role.REVIEWER),
     "export": Case(
-        MUTATE, lambda w, p: p.export("coco", _export_dir(w)), Role.REVIEWER, changes_db=False, blind=True
+        # every label, not only the final ones: import_labels below re-imports this file and must add some
+        MUTATE,
+        lambda w, p: p.export("coco", _export_dir(w), labels="all"),
+        Role.REVIEWER,
+        changes_db=False,
+        blind=True,
     ),
     # project administration
     "set_ontology": Case(
