@@ -292,7 +292,6 @@ class PredictionRow(Base):
     created_at: Mapped[datetime] = _created()
 
 
-
 class SplitPlanRow(Base):
     """A project's split plan (app.core.splits): target shares and the seed ordering new groups."""
 

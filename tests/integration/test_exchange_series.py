@@ -98,5 +98,5 @@ def test_export_refuses_unknown_review_filters(labelled, tmp_path: Path) -> None
     from app.core.errors import ValidationError
 
     project, _asset_id, _expected = labelled
-    with pytest.raises(ValidationError, match="unknown status .approved.; use one of"):
+    with pytest.raises(ValidationError, match=r"unknown status 'approved'; use one of"):
         project.export("coco", tmp_path / "x", status="approved")
