@@ -114,6 +114,9 @@ def test_the_default_export_holds_exactly_the_final_labels_and_says_why(
         "sources": {"consensus": consensus, "human": humans},
     }
     assert {s["reason"] for s in prov["skipped"]} == set(why)
+    # each item's stored split, and the split of the exported items
+    assert {e["split"] for e in prov["items"]} <= {"train", "val", "test"}
+    assert sorted(a["asset_id"] for a in prov["splits"]["assets"]) == sorted(by_item)
     # listed in the manifest like every other file, with its checksum
     manifest = json.loads((tmp_path / "final" / "manifest.json").read_text())
     digest = hashlib.sha256((tmp_path / "final" / "provenance.json").read_bytes()).hexdigest()
