@@ -53,10 +53,13 @@ def label_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def print_label_summary(report: ExportReport) -> None:
-    """``labels final: 31 accepted as submitted, 2 consensus merge (staple); why each: provenance.json``."""
+    """``labels final: 31 accepted as submitted, 2 consensus merge (staple); why each: provenance.json``
+    (counted as picked by the rule; formats leave out what they cannot hold, listed as skipped)."""
     found = report.summary.get("provenance")
     if not found:
         return
     kinds = found.get("rule_kinds") or {}
     parts = ", ".join(f"{n} {rule}" for rule, n in kinds.items()) or "nothing"
-    print(f"labels {found['labels']}: {parts}; why each: {found['file']}")
+    held = found.get("written", found["annotations"])
+    lost = f" ({found['annotations'] - held} the format cannot hold)" if held < found["annotations"] else ""
+    print(f"labels {found['labels']}: {parts}{lost}; why each: {found['file']}")

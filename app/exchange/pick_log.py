@@ -58,8 +58,9 @@ class PickLog:
         annotations: Sequence[Annotation],
         rules: Sequence[str],
     ) -> None:
-        """Record an item once (a format that loads it twice records it once)."""
-        if asset.id in self._seen:
+        """Record an item once (a format that loads it twice records it once); an item without a
+        picked annotation is not an exported item (the export lists it as skipped)."""
+        if asset.id in self._seen or not annotations:
             return
         self._seen.add(asset.id)
         self.assets.append(asset.id)

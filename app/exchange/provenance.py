@@ -5,7 +5,7 @@ Written by every export beside its files (and listed in ``manifest.json`` like t
     {"schema": "sitelabel-provenance/1", "format": "coco",
      "options": {"labels": "final", "status": null, "include_prelabels": false, ...},
      "rules": {"accepted as submitted (review #12)": 31, ...},       # annotations per rule
-     "counts": {"items": 7, "annotations": 40, "sources": {"human": 38, "consensus": 2}},
+     "counts": {"items": 7, "annotations": 40, "sources": {"human": 38, "consensus": 2}},  # picked
      "items": [{"asset_id": 3, "path": "studies/ct/...", "split": "train",
                 "status": "accepted", "required_labelers": 1, "labelers": ["lee"],
                 "review": {"id": 12, "verdict": "fixed", "reviewer": "rey", "at": "...", ...},
@@ -13,13 +13,16 @@ Written by every export beside its files (and listed in ``manifest.json`` like t
                 "annotations": [{"id": 88, "frame": 0, "label": "lesion", "kind": "box",
                                  "source": "human", "author": "rey", "version": 2,
                                  "rule": "...", "written": true}, ...]}],
+     "written": 40,                                                # picked and held by the format
      "skipped": [{"reason": "rejected: ...", "count": 1, "first": "..."}],
      "splits": {...}}                                               # the stored train/val/test split
 
-An item lists the annotations the rule picked as stored: an object track's keyframes, which the
-formats expand to every frame between them. ``written`` is false (with ``why``) for one the format
-could not hold (also listed in ``skipped``). Nothing in it depends on when the export ran, so an
-unchanged re-export leaves the file unchanged.
+``items`` are the items with at least one picked annotation, in the order the format read them;
+the items the rule or the filters left out are counted by reason under ``skipped``. An item lists
+the annotations the rule picked as stored: an object track's keyframes, which the formats expand
+to every frame between them. ``written`` is false (with ``why``) for one the format could not hold
+(also listed in ``skipped``; ``counts`` has both numbers). Nothing in it depends on when the export
+ran, so an unchanged re-export leaves the file unchanged.
 """
 
 from __future__ import annotations
@@ -100,11 +103,7 @@ def write_provenance(
         "rules": dict(log.rules.most_common()),
         "counts": counts,
     }
-    tail = {
-        "skipped": skip_summary,
-        # the stored train/val/test split of the exported items (None: the export has no splits)
-        "splits": splits.as_dict(log.assets) if splits is not None else None,
-    }
+    written = 0
     with tx.stream(FILE) as out:
         out.write((json.dumps(head, ensure_ascii=False)[:-1] + ', "items": [').encode())
         for n, item in enumerate(log.entries()):
@@ -118,11 +117,24 @@ def write_provenance(
                     ann["why"] = reason
             if gone:
                 entry.update(written=False, why=gone)
+            written += sum(1 for ann in entry["annotations"] if ann["written"])
             text = json.dumps(entry, ensure_ascii=False, allow_nan=False)
             out.write(((",\n" if n else "\n") + text).encode())
+        tail = {
+            "written": written,  # the picked annotations the format could hold
+            "skipped": skip_summary,
+            # the stored train/val/test split of the exported items (None: the export has no splits)
+            "splits": splits.as_dict(log.assets) if splits is not None else None,
+        }
         out.write(("], " + json.dumps(tail, ensure_ascii=False)[1:] + "\n").encode())
     log.close()
     kinds: Counter[str] = Counter()
     for rule, n in log.rules.items():
         kinds[rule_kind(rule)] += n
-    return {**counts, "labels": chooser.rule.text, "rule_kinds": dict(kinds.most_common()), "file": FILE}
+    return {
+        **counts,
+        "written": written,  # the picked annotations the format could hold
+        "labels": chooser.rule.text,
+        "rule_kinds": dict(kinds.most_common()),
+        "file": FILE,
+    }
