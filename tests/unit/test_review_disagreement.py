@@ -67,14 +67,12 @@ def test_review_filters_select_by_task_status_consensus_and_agreement() -> None:
     done_pair = _task(TaskStatus.DONE, required=2, agreement=0.9)
     done_single = _task(TaskStatus.DONE)
     waiting = _task(TaskStatus.SUBMITTED, required=2, agreement=0.4)
+    # the item status word each would show in the activity list (app.core.item_status)
+    items = [(done_pair, "accepted"), (done_single, "accepted"), (waiting, "submitted"), (None, "unqueued")]
     accepted = ExportFilters(status="accepted")
-    assert [accepted.selects(t) for t in (done_pair, done_single, waiting, None)] == [
-        True,
-        True,
-        False,
-        False,
-    ]
-    assert [ExportFilters(status="any").selects(t) for t in (waiting, None)] == [True, True]
+    assert [accepted.selects(t, s) for t, s in items] == [True, True, False, False]
+    assert [ExportFilters(status="done").selects(t, s) for t, s in items] == [True, True, False, False]
+    assert [ExportFilters(status="any").selects(t, s) for t, s in items[2:]] == [True, True]
     consensus = ExportFilters(consensus="consensus")
     assert [consensus.selects(t) for t in (done_pair, done_single, waiting)] == [True, False, True]
     agreed = ExportFilters(consensus="agreed-above:0.5")
