@@ -114,11 +114,12 @@ def test_tracks_csv_lists_every_frame_of_every_track(project: api.Project, tmp_p
 
 
 def test_other_formats_export_the_interpolated_frames_too(project: api.Project, tmp_path: Path) -> None:
-    # (YOLO and VOC write no video frames at all: they need an image file per frame)
-    for fmt in ("png-masks", "project-json"):
+    for fmt in ("png-masks", "project-json", "voc"):  # VOC writes each frame's image beside it
         report = _export(project, fmt, tmp_path / fmt)
         assert report.annotations == 51 + 15, fmt  # type: ignore[attr-defined]
     assert len(list((tmp_path / "png-masks").rglob("*.png"))) >= 51
+    assert len(list((tmp_path / "voc/Annotations").rglob("*.xml"))) == len(range(10, 61))  # frames 10..60
+    assert len(list((tmp_path / "voc/frames").rglob("*.png"))) == len(range(10, 61))
 
 
 def test_render_draws_the_box_the_exports_hold_on_every_frame_of_the_track(
