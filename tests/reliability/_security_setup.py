@@ -211,6 +211,16 @@ PROJECT_CALLS: dict[str, Case] = {
     "dataset_names": Case(READ, lambda w, p: p.dataset_names(), Role.LABELER),
     "asset": Case(READ, lambda w, p: p.asset(_id(w, "coins.png")), Role.LABELER),
     "asset_path": Case(READ, lambda w, p: p.asset_path(_id(w, "coins.png")), Role.LABELER),
+    "splits": Case(READ, lambda w, p: p.splits(), Role.LABELER),
+    # training access and the export's dry count read what an export reads: reviewers and above
+    "iter_labels": Case(READ, lambda w, p: list(p.iter_labels()), Role.REVIEWER, blind=True),
+    "label_volume": Case(
+        READ, lambda w, p: p.label_volume(_id(w, "ct"), final=False), Role.REVIEWER, blind=True
+    ),
+    "export_preview": Case(
+        READ, lambda w, p: p.export_preview("coco", labels="all"), Role.REVIEWER, blind=True
+    ),
+    "export_label_choices": Case(READ, lambda w, p: p.export_label_choices(), Role.REVIEWER),
     "open_asset": Case(READ, lambda w, p: p.open_asset(_id(w, "ct")).close(), Role.LABELER),
     "verify": Case(READ, lambda w, p: p.verify(), Role.LABELER),
     "threads": Case(READ, lambda w, p: p.threads(), Role.LABELER),
@@ -304,6 +314,8 @@ PROJECT_CALLS: dict[str, Case] = {
     ),
     "import_labels": Case(MUTATE, lambda w, p: p.import_labels("coco", _coco_file(w)), Role.PROJECT_ADMIN),
     "set_member": Case(MUTATE, lambda w, p: p.set_member("newbie", "labeler"), Role.PROJECT_ADMIN),
+    # a plan change is the admins' (a reviewer may only deal out splits under the current plan)
+    "assign_splits": Case(MUTATE, lambda w, p: p.assign_splits(val=0.3), Role.PROJECT_ADMIN),
     "update_settings": Case(MUTATE, lambda w, p: p.update_settings(batch_size=7), Role.PROJECT_ADMIN),
     "set_setting": Case(MUTATE, lambda w, p: p.set_setting("lease_time", "45m"), Role.PROJECT_ADMIN),
     "register_model": Case(
