@@ -146,7 +146,8 @@ def test_the_database_password_appears_nowhere(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         # 1. the password in the URL: API
-        project = api.create_project(pw_url, "secret-test", user="ada")
+        coin = {"name": "coin", "color": "#c0504d", "kinds": ["box"]}  # COCO needs its category
+        project = api.create_project(pw_url, "secret-test", user="ada", ontology={"classes": [coin]})
         seen.add("repr(db)", repr(project.db))
         seen.add("db.url", project.db.url)
         ids = project.import_data([sample_data.skimage_images() / "coins.png"])
