@@ -45,7 +45,7 @@ import numpy as np
 from app.core.annotations import Annotation, Kind
 from app.core.raster import polygon_spans
 from app.exchange import rle
-from app.exchange.frames import ENCODINGS_FILE, FrameWriter, ImageFile, Unwritable
+from app.exchange.frames import ENCODINGS_FILE, FrameWriter, ImageFile
 from app.exchange.selection import ExportJob, FrameItem, annotation_patch, asset_display_path
 from app.exchange.tracks_csv import frame_state
 
@@ -239,15 +239,8 @@ def export_coco(job: ExportJob) -> None:
         out.write(f'{{"info": {json.dumps(head)}, "licenses": [], '.encode())
         out.write(f'"categories": {json.dumps(categories, ensure_ascii=False)},\n"annotations": ['.encode())
         stream = _AnnotationStream(out)
-        for item in job.frames():
-            chosen = list(job.exportable(item, _AREA_KINDS, "have no COCO form (use project-json or csv)"))
-            if not chosen:
-                continue
-            try:
-                image = frames.image(item.asset, item.frame)
-            except Unwritable as exc:
-                job.skip(asset_display_path(item.asset), f"its image cannot be written: {exc}")
-                continue
+        no_form = "have no COCO form (use project-json or csv)"
+        for item, chosen, image in job.pictured(frames, _AREA_KINDS, no_form):
             images_written += 1
             video_id = videos.video_id(item)
             shape = (image.height, image.width)

@@ -22,7 +22,7 @@ from app.core.raster import polygon_mask_in_bbox
 from app.core.records import CONSENSUS_SOURCE, Asset, Task
 from app.core.tracks import materialise_tracks
 from app.exchange.export_options import LabelMapOptions
-from app.exchange.frames import FrameOptions
+from app.exchange.frames import FrameOptions, FrameWriter, ImageFile, Unwritable
 from app.exchange.label_rules import LabelRule
 from app.exchange.layout_options import LayoutOptions
 from app.exchange.names import item_names
@@ -274,6 +274,22 @@ class ExportJob:
             category = self.category_id(ann, where)
             if category is not None:
                 yield ann, category
+
+    def pictured(
+        self, frames: FrameWriter, kinds: Collection[Kind], no_form: str
+    ) -> Iterator[tuple[FrameItem, list[tuple[Annotation, int]], ImageFile]]:
+        """Each selected frame with the annotations a format can hold (see :meth:`exportable`) and
+        its image file from ``frames``; a frame whose image cannot be written is a skip."""
+        for item in self.frames():
+            chosen = list(self.exportable(item, kinds, no_form))
+            if not chosen:
+                continue
+            try:
+                image = frames.image(item.asset, item.frame)
+            except Unwritable as exc:
+                self.skip(asset_display_path(item.asset), f"its image cannot be written: {exc}")
+                continue
+            yield item, chosen, image
 
 
 def annotation_where(item: FrameItem, annotation: Annotation) -> str:

@@ -18,8 +18,8 @@ from pathlib import PurePosixPath
 from xml.etree import ElementTree as ET
 
 from app.core.annotations import Kind
-from app.exchange.frames import ENCODINGS_FILE, FRAMES_DIR, FrameWriter, Unwritable
-from app.exchange.selection import ExportJob, asset_display_path
+from app.exchange.frames import ENCODINGS_FILE, FRAMES_DIR, FrameWriter
+from app.exchange.selection import ExportJob
 from app.exchange.yolo import shape_extent
 
 _SHAPES = (Kind.POLYGON, Kind.BOX, Kind.MASK)
@@ -37,15 +37,7 @@ def _sub(parent: ET.Element, tag: str, text: str) -> ET.Element:
 
 def export_voc(job: ExportJob) -> None:
     with FrameWriter(job.tx, job.roots, job.max_pixels, job.frame_options) as frames:
-        for item in job.frames():
-            chosen = list(job.exportable(item, _SHAPES, "have no VOC form"))
-            if not chosen:
-                continue
-            try:
-                image = frames.image(item.asset, item.frame)
-            except Unwritable as exc:
-                job.skip(asset_display_path(item.asset), f"its image cannot be written: {exc}")
-                continue
+        for item, chosen, image in job.pictured(frames, _SHAPES, "have no VOC form"):
             picture = PurePosixPath(image.name)
             root = ET.Element("annotation")
             _sub(root, "folder", str(picture.parent))
