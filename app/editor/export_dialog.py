@@ -9,6 +9,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import shiboken6
 from PySide6.QtCore import Qt, QThreadPool, QTimer
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -151,13 +152,18 @@ class ExportDialog(QDialog):
             partial(self._not_counted, asked),
         )
 
+    def _current(self, asked: int) -> bool:
+        """Whether a count's answer is still wanted: the latest asked, and the dialog not deleted (a
+        dialog dropped without done(), e.g. its parent closed, would raise on its widgets)."""
+        return asked == self._asked and shiboken6.isValid(self.counts)
+
     def _counted(self, asked: int, preview: ExportPreview) -> None:
-        if asked == self._asked:
+        if self._current(asked):
             self.preview = preview
             self._show_counts()
 
     def _not_counted(self, asked: int, message: str) -> None:
-        if asked == self._asked:
+        if self._current(asked):
             self.preview = None
             self.counts.setText(f"Cannot count: {message}")
 

@@ -132,3 +132,22 @@ def test_export_dialog_counts_before_it_writes_and_passes_the_label_options(  # 
     provenance = json.loads((tmp_path / "export" / "provenance.json").read_text())
     assert provenance["options"]["include_prelabels"] is True
     assert provenance["counts"]["sources"] == {"human": 4, "model": 1}
+
+
+def test_a_count_that_comes_back_after_the_dialog_is_gone_is_dropped(
+    qtbot, themed_qapp, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """A dialog deleted without done() (its window closed under it) while a count runs: the late
+    answer must not touch its deleted widgets (it raised RuntimeError into whichever test ran next)."""
+    import shiboken6
+    from PySide6.QtCore import QThreadPool
+
+    from app.demo import build_demo
+
+    db, _ = build_demo(tmp_path / "demo")
+    project = api.open_project(db, create=False)
+    dialog = ExportDialog(project, default_dir=tmp_path / "export")
+    dialog.count()  # one more count in flight beside the one the dialog started itself
+    shiboken6.delete(dialog)
+    assert QThreadPool.globalInstance().waitForDone(30_000)
+    qtbot.wait(300)  # the posted answers are delivered now, to a dialog that no longer exists
